@@ -1,0 +1,183 @@
+//! Messages a client sends to the relay.
+
+use crate::{DecodeError, Payload, PeerId, RoomId};
+use serde::{Deserialize, Serialize};
+
+/// One message from a client to the relay, decoded and checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ClientMessage {
+    /// `{"type":"join","room":R}`: enter room `R` (created on first join).
+    Join {
+        /// The room to enter.
+        room: RoomId,
+    },
+    /// `{"type":"signal","to":P,"data":D}`: relay opaque bytes to peer `P` of the same room.
+    Signal {
+        /// The recipient, a peer of the sender's room.
+        to: PeerId,
+        /// Sealed bytes, forwarded unchanged.
+        data: Payload,
+    },
+    /// `{"type":"leave"}`: hang up; the relay tells the room and closes the connection.
+    Leave,
+}
+
+/// Every field any client message may carry; which ones a type requires is checked after.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClientMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    room: Option<String>,
+    to: Option<String>,
+    data: Option<String>,
+}
+
+fn required<T>(field: Option<T>, name: &'static str) -> Result<T, DecodeError> {
+    field.ok_or(DecodeError::SenderOmittedField(name))
+}
+
+fn absent<T>(field: &Option<T>, name: &'static str) -> Result<(), DecodeError> {
+    match field {
+        Some(_) => Err(DecodeError::SenderAddedField(name)),
+        None => Ok(()),
+    }
+}
+
+impl ClientMessage {
+    /// Decodes one WebSocket text frame. Unknown types and fields, missing or extra fields,
+    /// ids of the wrong shape, non-canonical payloads and trailing characters are all errors.
+    pub fn decode(text: &str) -> Result<Self, DecodeError> {
+        let raw: RawClientMessage = serde_json::from_str(text).map_err(|e| {
+            // serde_json's message names the problem and its position, never the input itself.
+            DecodeError::SenderSentMalformedJson(e.to_string())
+        })?;
+        match raw.kind.as_str() {
+            "join" => {
+                absent(&raw.to, "to")?;
+                absent(&raw.data, "data")?;
+                let room = RoomId::parse(&required(raw.room, "room")?)?;
+                Ok(Self::Join { room })
+            }
+            "signal" => {
+                absent(&raw.room, "room")?;
+                let to = PeerId::parse(&required(raw.to, "to")?)?;
+                let data = Payload::parse(required(raw.data, "data")?)?;
+                Ok(Self::Signal { to, data })
+            }
+            "leave" => {
+                absent(&raw.room, "room")?;
+                absent(&raw.to, "to")?;
+                absent(&raw.data, "data")?;
+                Ok(Self::Leave)
+            }
+            _ => Err(DecodeError::SenderSentUnknownType),
+        }
+    }
+
+    /// The JSON text of this message.
+    pub fn encode(&self) -> String {
+        // Serializing these plain structs of strings cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOM: &str = "AAAAAAAAAAAAAAAAAAAAAA";
+    const PEER: &str = "_____________________w";
+
+    #[test]
+    fn decodes_each_client_message() {
+        assert_eq!(
+            ClientMessage::decode(&format!(r#"{{"type":"join","room":"{ROOM}"}}"#)),
+            Ok(ClientMessage::Join {
+                room: RoomId::parse(ROOM).unwrap()
+            })
+        );
+        assert_eq!(
+            ClientMessage::decode(&format!(
+                r#"{{"type":"signal","to":"{PEER}","data":"AQID"}}"#
+            )),
+            Ok(ClientMessage::Signal {
+                to: PeerId::parse(PEER).unwrap(),
+                data: Payload::parse("AQID".into()).unwrap()
+            })
+        );
+        assert_eq!(
+            ClientMessage::decode(r#" {"type":"leave"} "#),
+            Ok(ClientMessage::Leave)
+        );
+    }
+
+    #[test]
+    fn encode_then_decode_is_identity() {
+        for msg in [
+            ClientMessage::Join {
+                room: RoomId::parse(ROOM).unwrap(),
+            },
+            ClientMessage::Signal {
+                to: PeerId::parse(PEER).unwrap(),
+                data: Payload::parse("AQID".into()).unwrap(),
+            },
+            ClientMessage::Leave,
+        ] {
+            assert_eq!(ClientMessage::decode(&msg.encode()), Ok(msg));
+        }
+    }
+
+    #[test]
+    fn rejects_each_kind_of_bad_message() {
+        use DecodeError::*;
+        let cases: &[(&str, DecodeError)] = &[
+            (r#"{"type":"dance"}"#, SenderSentUnknownType),
+            (r#"{"type":"join"}"#, SenderOmittedField("room")),
+            (
+                &format!(r#"{{"type":"join","room":"{ROOM}","to":"{PEER}"}}"#),
+                SenderAddedField("to"),
+            ),
+            (r#"{"type":"join","room":"short"}"#, SenderSentInvalidRoomId),
+            (
+                &format!(r#"{{"type":"signal","to":"{PEER}"}}"#),
+                SenderOmittedField("data"),
+            ),
+            (
+                &format!(r#"{{"type":"signal","to":"{PEER}","data":"AQ=="}}"#),
+                SenderSentInvalidPayload,
+            ),
+            (
+                r#"{"type":"signal","to":"nobody","data":"AQID"}"#,
+                SenderSentInvalidPeerId,
+            ),
+            (
+                &format!(r#"{{"type":"leave","room":"{ROOM}"}}"#),
+                SenderAddedField("room"),
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(&ClientMessage::decode(text).unwrap_err(), want, "{text}");
+        }
+        for text in [
+            "",
+            "null",
+            "[]",
+            r#"{"type":1}"#,
+            r#"{"type":"leave","extra":1}"#,
+            r#"{"type":"leave"} {"type":"leave"}"#,
+            r#"{"type":"leave"}x"#,
+            r#"{"type":"join","room":"AAAAAAAAAAAAAAAAAAAAAA","room":"AAAAAAAAAAAAAAAAAAAAAA"}"#,
+        ] {
+            assert!(
+                matches!(
+                    ClientMessage::decode(text),
+                    Err(DecodeError::SenderSentMalformedJson(_))
+                ),
+                "{text:?} should be malformed"
+            );
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The wire types of Sotto's relay protocol (PROTOCOL.md, "Relay messages").
+//!
+//! These are the only types the relay understands. Everything a peer says to another peer travels
+//! inside [`Payload`], which the relay checks for shape (canonical base64url) and size but never
+//! decodes: it is sealed by the peers and means nothing to the relay.
+//!
+//! Decoding is strict ("parse, don't validate"): a text frame becomes a typed [`ClientMessage`]
+//! once, at the edge, or a [`DecodeError`] that says what the sender got wrong.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod client;
+mod error;
+mod ids;
+mod server;
+
+pub use client::ClientMessage;
+pub use error::DecodeError;
+pub use ids::{Payload, PeerId, RoomId, is_canonical_base64url};
+pub use server::{ErrorCode, IceServer, ServerMessage};
+
+/// The largest WebSocket message either side may send, in bytes (PROTOCOL.md, "Limits").
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;

@@ -1,0 +1,311 @@
+//! Messages the relay sends to a client.
+
+use crate::{DecodeError, Payload, PeerId};
+use serde::{Deserialize, Serialize, Serializer};
+use std::fmt;
+
+/// A STUN or TURN server in the shape of WebRTC's `RTCIceServer`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// `stun:` or `turn:` URLs.
+    pub urls: Vec<String>,
+    /// TURN user name (for the relay's TURN hand-out: the expiry time, in Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub username: Option<String>,
+    /// TURN password (short-lived; see PROTOCOL.md, "TURN credentials").
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub credential: Option<String>,
+}
+
+/// Leaves the credential out: it is a live TURN password.
+impl fmt::Debug for IceServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IceServer")
+            .field("urls", &self.urls)
+            .field("username", &self.username)
+            .field(
+                "credential",
+                &self.credential.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// The code of an `error` message (PROTOCOL.md, "Error codes").
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// Malformed JSON, unknown type, bad field: the message was ignored, the connection stays.
+    BadMessage,
+    /// A message over the size limit: the connection is closed.
+    TooLarge,
+    /// The room already holds its maximum of peers: the connection is closed.
+    RoomFull,
+    /// Too many messages: this one was dropped; sustained excess closes the connection.
+    RateLimited,
+    /// The recipient is not in the sender's room.
+    UnknownPeer,
+    /// `signal` before `join`.
+    NotJoined,
+    /// A second `join` on one connection.
+    AlreadyJoined,
+    /// The relay is at its connection limit: the connection is closed.
+    ServerFull,
+    /// No `join` arrived in time after connecting: the connection is closed.
+    JoinTimeout,
+    /// The connection stopped reading and its send queue filled up: it is closed.
+    SlowConsumer,
+    /// A code this version does not know (sent by a newer relay).
+    Other(String),
+}
+
+impl ErrorCode {
+    /// Every code this version sends, for metrics.
+    pub const KNOWN: [ErrorCode; 10] = [
+        ErrorCode::BadMessage,
+        ErrorCode::TooLarge,
+        ErrorCode::RoomFull,
+        ErrorCode::RateLimited,
+        ErrorCode::UnknownPeer,
+        ErrorCode::NotJoined,
+        ErrorCode::AlreadyJoined,
+        ErrorCode::ServerFull,
+        ErrorCode::JoinTimeout,
+        ErrorCode::SlowConsumer,
+    ];
+
+    /// The code as it appears on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::BadMessage => "bad-message",
+            Self::TooLarge => "too-large",
+            Self::RoomFull => "room-full",
+            Self::RateLimited => "rate-limited",
+            Self::UnknownPeer => "unknown-peer",
+            Self::NotJoined => "not-joined",
+            Self::AlreadyJoined => "already-joined",
+            Self::ServerFull => "server-full",
+            Self::JoinTimeout => "join-timeout",
+            Self::SlowConsumer => "slow-consumer",
+            Self::Other(code) => code,
+        }
+    }
+
+    /// The code for its wire text; unknown texts become [`ErrorCode::Other`].
+    pub fn from_wire(s: &str) -> Self {
+        Self::KNOWN
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .unwrap_or_else(|| Self::Other(s.to_owned()))
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// One message from the relay to a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ServerMessage {
+    /// The answer to `join`: your id, who is already in the room, and ICE servers to use.
+    Welcome {
+        /// The id the relay gave this connection.
+        you: PeerId,
+        /// The peers already in the room, oldest first.
+        peers: Vec<PeerId>,
+        /// STUN/TURN servers; empty when the relay has none configured.
+        ice: Vec<IceServer>,
+    },
+    /// Another peer entered the room.
+    PeerJoined {
+        /// The newcomer.
+        peer: PeerId,
+    },
+    /// A peer left the room (hung up, disconnected or was dropped).
+    PeerLeft {
+        /// The peer that left.
+        peer: PeerId,
+    },
+    /// Opaque bytes from a peer of the room; `from` is stamped by the relay.
+    Signal {
+        /// The sender, as the relay knows it.
+        from: PeerId,
+        /// The sender's bytes, unchanged.
+        data: Payload,
+    },
+    /// Something went wrong; see [`ErrorCode`] for what happens to the connection.
+    Error {
+        /// What went wrong.
+        code: ErrorCode,
+        /// A human-readable explanation.
+        message: String,
+    },
+}
+
+/// Every field any server message may carry. Unknown fields are ignored: a newer relay may add
+/// some, and a client must keep working.
+#[derive(Deserialize)]
+struct RawServerMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    you: Option<String>,
+    peers: Option<Vec<String>>,
+    ice: Option<Vec<IceServer>>,
+    peer: Option<String>,
+    from: Option<String>,
+    data: Option<String>,
+    code: Option<String>,
+    message: Option<String>,
+}
+
+fn required<T>(field: Option<T>, name: &'static str) -> Result<T, DecodeError> {
+    field.ok_or(DecodeError::SenderOmittedField(name))
+}
+
+impl ServerMessage {
+    /// Decodes one text frame from the relay. `Ok(None)` is a message type this version does
+    /// not know: clients ignore those (forward compatibility).
+    pub fn decode(text: &str) -> Result<Option<Self>, DecodeError> {
+        let raw: RawServerMessage = serde_json::from_str(text)
+            .map_err(|e| DecodeError::SenderSentMalformedJson(e.to_string()))?;
+        let msg = match raw.kind.as_str() {
+            "welcome" => Self::Welcome {
+                you: PeerId::parse(&required(raw.you, "you")?)?,
+                peers: required(raw.peers, "peers")?
+                    .iter()
+                    .map(|p| PeerId::parse(p))
+                    .collect::<Result<_, _>>()?,
+                ice: raw.ice.unwrap_or_default(),
+            },
+            "peer-joined" => Self::PeerJoined {
+                peer: PeerId::parse(&required(raw.peer, "peer")?)?,
+            },
+            "peer-left" => Self::PeerLeft {
+                peer: PeerId::parse(&required(raw.peer, "peer")?)?,
+            },
+            "signal" => Self::Signal {
+                from: PeerId::parse(&required(raw.from, "from")?)?,
+                data: Payload::parse(required(raw.data, "data")?)?,
+            },
+            "error" => Self::Error {
+                code: ErrorCode::from_wire(&required(raw.code, "code")?),
+                message: raw.message.unwrap_or_default(),
+            },
+            _ => return Ok(None),
+        };
+        Ok(Some(msg))
+    }
+
+    /// The JSON text of this message.
+    pub fn encode(&self) -> String {
+        // Serializing these plain structs of strings cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A shorthand for an `error` message.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Error {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(b: u8) -> PeerId {
+        PeerId::from_bytes(&[b; 16])
+    }
+
+    #[test]
+    fn encodes_the_documented_json() {
+        let welcome = ServerMessage::Welcome {
+            you: peer(1),
+            peers: vec![peer(2)],
+            ice: vec![IceServer {
+                urls: vec!["turn:t.example:3478".into()],
+                username: Some("1700000000".into()),
+                credential: Some("c2VjcmV0".into()),
+            }],
+        };
+        assert_eq!(
+            welcome.encode(),
+            r#"{"type":"welcome","you":"AQEBAQEBAQEBAQEBAQEBAQ","peers":["AgICAgICAgICAgICAgICAg"],"ice":[{"urls":["turn:t.example:3478"],"username":"1700000000","credential":"c2VjcmV0"}]}"#
+        );
+        assert_eq!(
+            ServerMessage::error(ErrorCode::RoomFull, "room is full").encode(),
+            r#"{"type":"error","code":"room-full","message":"room is full"}"#
+        );
+        assert_eq!(
+            ServerMessage::PeerLeft { peer: peer(3) }.encode(),
+            r#"{"type":"peer-left","peer":"AwMDAwMDAwMDAwMDAwMDAw"}"#
+        );
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        let msgs = [
+            ServerMessage::Welcome {
+                you: peer(1),
+                peers: vec![],
+                ice: vec![IceServer {
+                    urls: vec!["stun:s.example".into()],
+                    username: None,
+                    credential: None,
+                }],
+            },
+            ServerMessage::PeerJoined { peer: peer(2) },
+            ServerMessage::PeerLeft { peer: peer(2) },
+            ServerMessage::Signal {
+                from: peer(2),
+                data: Payload::parse("AQID".into()).unwrap(),
+            },
+            ServerMessage::error(ErrorCode::Other("new-code".into()), "x"),
+        ];
+        for msg in msgs {
+            assert_eq!(ServerMessage::decode(&msg.encode()), Ok(Some(msg)));
+        }
+        for code in ErrorCode::KNOWN {
+            assert_eq!(ErrorCode::from_wire(code.as_str()), code);
+        }
+    }
+
+    #[test]
+    fn unknown_server_types_and_fields_are_ignored() {
+        assert_eq!(
+            ServerMessage::decode(r#"{"type":"announcement","text":"hi"}"#),
+            Ok(None)
+        );
+        assert_eq!(
+            ServerMessage::decode(
+                r#"{"type":"peer-left","peer":"AwMDAwMDAwMDAwMDAwMDAw","why":"x"}"#
+            ),
+            Ok(Some(ServerMessage::PeerLeft { peer: peer(3) }))
+        );
+        assert!(
+            ServerMessage::decode(r#"{"type":"signal","from":"AwMDAwMDAwMDAwMDAwMDAw"}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn ice_server_debug_redacts_the_credential() {
+        let s = IceServer {
+            urls: vec![],
+            username: Some("u".into()),
+            credential: Some("hunter2".into()),
+        };
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,26 @@
+//! `sotto-relay`: parses flags and runs the relay library.
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+use sotto_signaling::{Cli, Error};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = sotto_signaling::init_logging(&cli.log, cli.log_format).and_then(|()| {
+        let runtime = tokio::runtime::Runtime::new().map_err(Error::Listen)?;
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind(cli.listen)
+                .await
+                .map_err(Error::Listen)?;
+            sotto_signaling::run(listener, cli.config, sotto_signaling::terminate_signal()).await
+        })
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sotto-relay: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

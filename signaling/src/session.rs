@@ -1,0 +1,696 @@
+//! One WebSocket connection's protocol state, sans-IO: frames and `now` in, effects out.
+//!
+//! The shell (`ws.rs`) reads frames, calls these methods and carries out the returned
+//! [`Effect`]s; it decides nothing itself. Everything about the protocol (join, signal, leave,
+//! rate limits, deadlines, keepalive) is here and is tested without a socket.
+
+use crate::hub::{Hub, RoomFull};
+use sotto_proto::{ClientMessage, ErrorCode, IceServer, PeerId, RoomId, ServerMessage};
+use std::time::{Duration, Instant};
+
+/// The per-connection limits a session enforces.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    /// Close a connection that has not joined a room by then.
+    pub join_timeout: Duration,
+    /// Ping a connection that has been silent this long.
+    pub ping_interval: Duration,
+    /// Drop a connection that has not answered a ping by then.
+    pub pong_timeout: Duration,
+    /// Sustained messages per second.
+    pub rate_per_sec: f64,
+    /// Messages allowed in a burst; also how many refused messages in a row close the socket.
+    pub burst: u32,
+    /// The largest message, in bytes (for the error text only: the shell enforces it).
+    pub max_message_bytes: usize,
+}
+
+/// WebSocket close codes the relay uses (RFC 6455 §7.4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloseCode {
+    /// 1000: the client left.
+    Normal = 1000,
+    /// 1001: the relay is shutting down, or the peer stopped answering.
+    GoingAway = 1001,
+    /// 1008: the client broke a rule (room full, rate limit, join deadline).
+    Policy = 1008,
+    /// 1009: the client sent a message over the size limit.
+    TooBig = 1009,
+}
+
+/// What the shell must do after an input.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Effect<H> {
+    /// Send this message to this connection's own client.
+    Reply(ServerMessage),
+    /// Send this message to another connection.
+    Deliver(H, ServerMessage),
+    /// Send a WebSocket ping to this connection's client.
+    Ping,
+    /// Send a close frame and end the connection.
+    Close(CloseCode, &'static str),
+}
+
+/// A token bucket: `burst` tokens, refilled at `rate` per second, one taken per message.
+#[derive(Debug)]
+struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: f64, burst: u32, now: Instant) -> Self {
+        Self {
+            rate,
+            burst: f64::from(burst),
+            tokens: f64::from(burst),
+            last: now,
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Liveness: ping after `interval` of silence, give up `timeout` after an unanswered ping.
+#[derive(Debug)]
+struct Keepalive {
+    interval: Duration,
+    timeout: Duration,
+    last_heard: Instant,
+    ping_sent: Option<Instant>,
+}
+
+enum Liveness {
+    Fine,
+    PingNow,
+    Dead,
+}
+
+impl Keepalive {
+    fn heard(&mut self, now: Instant) {
+        self.last_heard = now;
+        self.ping_sent = None;
+    }
+
+    fn deadline(&self) -> Instant {
+        match self.ping_sent {
+            None => self.last_heard + self.interval,
+            Some(sent) => sent + self.timeout,
+        }
+    }
+
+    fn poll(&mut self, now: Instant) -> Liveness {
+        if now < self.deadline() {
+            Liveness::Fine
+        } else if self.ping_sent.is_none() {
+            self.ping_sent = Some(now);
+            Liveness::PingNow
+        } else {
+            Liveness::Dead
+        }
+    }
+}
+
+/// What a connection is waiting for.
+#[derive(Debug)]
+enum State {
+    /// Connected; waits for `join` until the deadline.
+    AwaitingJoin { deadline: Instant },
+    /// In a room; relays signals until `leave` or disconnect.
+    InRoom { room: RoomId },
+    /// A close was decided; no further input is acted on.
+    Closing,
+}
+
+/// The protocol state of one connection. `H` is how other connections reach this one.
+#[derive(Debug)]
+pub(crate) struct Session<H> {
+    peer: PeerId,
+    handle: H,
+    ice: Vec<IceServer>,
+    limits: Limits,
+    state: State,
+    bucket: TokenBucket,
+    refused_in_a_row: u32,
+    keepalive: Keepalive,
+}
+
+impl<H: Clone> Session<H> {
+    /// A fresh connection with id `peer`, reachable through `handle`, that will be offered
+    /// these ICE servers when it joins.
+    pub(crate) fn new(
+        peer: PeerId,
+        handle: H,
+        ice: Vec<IceServer>,
+        limits: Limits,
+        now: Instant,
+    ) -> Self {
+        Self {
+            peer,
+            handle,
+            ice,
+            state: State::AwaitingJoin {
+                deadline: now + limits.join_timeout,
+            },
+            bucket: TokenBucket::new(limits.rate_per_sec, limits.burst, now),
+            refused_in_a_row: 0,
+            keepalive: Keepalive {
+                interval: limits.ping_interval,
+                timeout: limits.pong_timeout,
+                last_heard: now,
+                ping_sent: None,
+            },
+            limits,
+        }
+    }
+
+    /// This connection's peer id.
+    pub(crate) fn peer(&self) -> &PeerId {
+        &self.peer
+    }
+
+    /// The room this connection is in, if any.
+    pub(crate) fn room(&self) -> Option<&RoomId> {
+        match &self.state {
+            State::InRoom { room } => Some(room),
+            _ => None,
+        }
+    }
+
+    /// True once the session decided to close; the shell stops reading.
+    pub(crate) fn is_closing(&self) -> bool {
+        matches!(self.state, State::Closing)
+    }
+
+    /// When [`Session::on_timer`] must run next.
+    pub(crate) fn next_deadline(&self) -> Instant {
+        let keepalive = self.keepalive.deadline();
+        match self.state {
+            State::AwaitingJoin { deadline } => deadline.min(keepalive),
+            _ => keepalive,
+        }
+    }
+
+    /// A pong or any other sign of life from the client.
+    pub(crate) fn on_heard(&mut self, now: Instant) {
+        self.keepalive.heard(now);
+    }
+
+    /// A text frame from the client.
+    pub(crate) fn on_text(
+        &mut self,
+        text: &str,
+        now: Instant,
+        hub: &mut Hub<H>,
+        out: &mut Vec<Effect<H>>,
+    ) {
+        self.keepalive.heard(now);
+        if self.is_closing() {
+            return;
+        }
+        if !self.bucket.take(now) {
+            self.refused_in_a_row += 1;
+            let abuse = self.refused_in_a_row >= self.limits.burst;
+            let message = if abuse {
+                "too many messages in a row over the rate limit: closing"
+            } else {
+                "too many messages: this one was dropped"
+            };
+            out.push(Effect::Reply(ServerMessage::error(
+                ErrorCode::RateLimited,
+                message,
+            )));
+            if abuse {
+                self.close(hub, CloseCode::Policy, "rate limit", out);
+            }
+            return;
+        }
+        self.refused_in_a_row = 0;
+        match ClientMessage::decode(text) {
+            Ok(msg) => self.on_message(msg, hub, out),
+            Err(e) => out.push(Effect::Reply(ServerMessage::error(
+                ErrorCode::BadMessage,
+                e.to_string(),
+            ))),
+        }
+    }
+
+    /// A binary frame: the protocol is JSON text only. The message is refused, the connection
+    /// stays usable.
+    pub(crate) fn on_binary(&mut self, now: Instant, out: &mut Vec<Effect<H>>) {
+        self.keepalive.heard(now);
+        if !self.is_closing() {
+            out.push(Effect::Reply(ServerMessage::error(
+                ErrorCode::BadMessage,
+                "binary frames are not part of the protocol; send JSON text",
+            )));
+        }
+    }
+
+    /// The client sent a message over the size limit: its bytes were not read, the framing is
+    /// lost, so the connection must close.
+    pub(crate) fn on_too_large(&mut self, hub: &mut Hub<H>, out: &mut Vec<Effect<H>>) {
+        if self.is_closing() {
+            return;
+        }
+        out.push(Effect::Reply(ServerMessage::error(
+            ErrorCode::TooLarge,
+            format!(
+                "messages are limited to {} bytes: closing",
+                self.limits.max_message_bytes
+            ),
+        )));
+        self.close(hub, CloseCode::TooBig, "message too large", out);
+    }
+
+    /// The time given by [`Session::next_deadline`] has come.
+    pub(crate) fn on_timer(&mut self, now: Instant, hub: &mut Hub<H>, out: &mut Vec<Effect<H>>) {
+        if self.is_closing() {
+            return;
+        }
+        if let State::AwaitingJoin { deadline } = self.state
+            && now >= deadline
+        {
+            out.push(Effect::Reply(ServerMessage::error(
+                ErrorCode::JoinTimeout,
+                format!(
+                    "no join within {} ms of connecting: closing",
+                    self.limits.join_timeout.as_millis()
+                ),
+            )));
+            self.close(hub, CloseCode::Policy, "join timeout", out);
+            return;
+        }
+        match self.keepalive.poll(now) {
+            Liveness::Fine => {}
+            Liveness::PingNow => out.push(Effect::Ping),
+            Liveness::Dead => self.close(hub, CloseCode::GoingAway, "keepalive timeout", out),
+        }
+    }
+
+    /// The connection is gone (closed by either side, or failed). Tells the room.
+    pub(crate) fn on_closed(&mut self, hub: &mut Hub<H>, out: &mut Vec<Effect<H>>) {
+        self.leave_room(hub, out);
+        self.state = State::Closing;
+    }
+
+    fn on_message(&mut self, msg: ClientMessage, hub: &mut Hub<H>, out: &mut Vec<Effect<H>>) {
+        match (&self.state, msg) {
+            (State::AwaitingJoin { .. }, ClientMessage::Join { room }) => {
+                match hub.join(&room, self.peer.clone(), self.handle.clone()) {
+                    Ok(before) => {
+                        for (_, handle) in &before {
+                            out.push(Effect::Deliver(
+                                handle.clone(),
+                                ServerMessage::PeerJoined {
+                                    peer: self.peer.clone(),
+                                },
+                            ));
+                        }
+                        out.push(Effect::Reply(ServerMessage::Welcome {
+                            you: self.peer.clone(),
+                            peers: before.into_iter().map(|(id, _)| id).collect(),
+                            ice: self.ice.clone(),
+                        }));
+                        self.state = State::InRoom { room };
+                    }
+                    Err(RoomFull) => {
+                        out.push(Effect::Reply(ServerMessage::error(
+                            ErrorCode::RoomFull,
+                            "this call already has all its participants: closing",
+                        )));
+                        self.close(hub, CloseCode::Policy, "room full", out);
+                    }
+                }
+            }
+            (State::InRoom { .. }, ClientMessage::Join { .. }) => {
+                out.push(Effect::Reply(ServerMessage::error(
+                    ErrorCode::AlreadyJoined,
+                    "this connection is already in a room",
+                )));
+            }
+            (State::InRoom { room }, ClientMessage::Signal { to, data }) => {
+                match hub.find_other(room, &self.peer, &to) {
+                    Some(handle) => out.push(Effect::Deliver(
+                        handle,
+                        ServerMessage::Signal {
+                            from: self.peer.clone(),
+                            data,
+                        },
+                    )),
+                    None => out.push(Effect::Reply(ServerMessage::error(
+                        ErrorCode::UnknownPeer,
+                        "no such peer in your room",
+                    ))),
+                }
+            }
+            (State::AwaitingJoin { .. }, ClientMessage::Signal { .. }) => {
+                out.push(Effect::Reply(ServerMessage::error(
+                    ErrorCode::NotJoined,
+                    "join a room before sending signals",
+                )));
+            }
+            (_, ClientMessage::Leave) => self.close(hub, CloseCode::Normal, "bye", out),
+            // Closing sessions return before decoding; this arm is for the compiler only.
+            (State::Closing, _) => {}
+            // `ClientMessage` is non-exhaustive: a variant added to the protocol but not yet
+            // handled here is refused rather than silently ignored.
+            (_, _) => out.push(Effect::Reply(ServerMessage::error(
+                ErrorCode::BadMessage,
+                "message type not accepted by this relay",
+            ))),
+        }
+    }
+
+    fn leave_room(&mut self, hub: &mut Hub<H>, out: &mut Vec<Effect<H>>) {
+        if let State::InRoom { room } = &self.state {
+            for handle in hub.leave(room, &self.peer) {
+                out.push(Effect::Deliver(
+                    handle,
+                    ServerMessage::PeerLeft {
+                        peer: self.peer.clone(),
+                    },
+                ));
+            }
+        }
+    }
+
+    fn close(
+        &mut self,
+        hub: &mut Hub<H>,
+        code: CloseCode,
+        reason: &'static str,
+        out: &mut Vec<Effect<H>>,
+    ) {
+        self.leave_room(hub, out);
+        self.state = State::Closing;
+        out.push(Effect::Close(code, reason));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sotto_proto::Payload;
+
+    fn limits() -> Limits {
+        Limits {
+            join_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(20),
+            pong_timeout: Duration::from_secs(5),
+            rate_per_sec: 10.0,
+            burst: 5,
+            max_message_bytes: 65536,
+        }
+    }
+
+    fn peer(b: u8) -> PeerId {
+        PeerId::from_bytes(&[b; 16])
+    }
+
+    fn room() -> RoomId {
+        RoomId::from_bytes(&[7; 16])
+    }
+
+    fn join_text() -> String {
+        ClientMessage::Join { room: room() }.encode()
+    }
+
+    fn signal_text(to: &PeerId) -> String {
+        ClientMessage::Signal {
+            to: to.clone(),
+            data: Payload::parse("AQID".into()).unwrap(),
+        }
+        .encode()
+    }
+
+    fn error_codes(out: &[Effect<u8>]) -> Vec<ErrorCode> {
+        out.iter()
+            .filter_map(|e| match e {
+                Effect::Reply(ServerMessage::Error { code, .. }) => Some(code.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    struct Pair {
+        hub: Hub<u8>,
+        a: Session<u8>,
+        b: Session<u8>,
+        now: Instant,
+    }
+
+    fn joined_pair() -> Pair {
+        let now = Instant::now();
+        let mut hub = Hub::new(2);
+        let mut a = Session::new(peer(1), 1, vec![], limits(), now);
+        let mut b = Session::new(peer(2), 2, vec![], limits(), now);
+        let mut out = Vec::new();
+        a.on_text(&join_text(), now, &mut hub, &mut out);
+        b.on_text(&join_text(), now, &mut hub, &mut out);
+        Pair { hub, a, b, now }
+    }
+
+    #[test]
+    fn join_welcomes_the_newcomer_and_tells_the_room() {
+        let now = Instant::now();
+        let mut hub = Hub::new(2);
+        let ice = vec![IceServer {
+            urls: vec!["stun:s".into()],
+            username: None,
+            credential: None,
+        }];
+        let mut a = Session::new(peer(1), 1u8, ice.clone(), limits(), now);
+        let mut b = Session::new(peer(2), 2u8, ice.clone(), limits(), now);
+        let mut out = Vec::new();
+        a.on_text(&join_text(), now, &mut hub, &mut out);
+        assert_eq!(
+            out,
+            vec![Effect::Reply(ServerMessage::Welcome {
+                you: peer(1),
+                peers: vec![],
+                ice: ice.clone()
+            })]
+        );
+        out.clear();
+        b.on_text(&join_text(), now, &mut hub, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                Effect::Deliver(1, ServerMessage::PeerJoined { peer: peer(2) }),
+                Effect::Reply(ServerMessage::Welcome {
+                    you: peer(2),
+                    peers: vec![peer(1)],
+                    ice
+                }),
+            ]
+        );
+        assert_eq!(b.room(), Some(&room()));
+    }
+
+    #[test]
+    fn signals_are_stamped_with_the_senders_id() {
+        let mut p = joined_pair();
+        let mut out = Vec::new();
+        p.a.on_text(&signal_text(&peer(2)), p.now, &mut p.hub, &mut out);
+        assert_eq!(
+            out,
+            vec![Effect::Deliver(
+                2,
+                ServerMessage::Signal {
+                    from: peer(1),
+                    data: Payload::parse("AQID".into()).unwrap()
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn signal_to_a_peer_outside_the_room_is_unknown_peer() {
+        let mut p = joined_pair();
+        let mut out = Vec::new();
+        p.a.on_text(&signal_text(&peer(9)), p.now, &mut p.hub, &mut out);
+        p.a.on_text(&signal_text(&peer(1)), p.now, &mut p.hub, &mut out);
+        assert_eq!(
+            error_codes(&out),
+            vec![ErrorCode::UnknownPeer, ErrorCode::UnknownPeer]
+        );
+    }
+
+    #[test]
+    fn signal_before_join_is_not_joined_and_join_twice_is_already_joined() {
+        let mut p = joined_pair();
+        let mut lone = Session::new(peer(3), 3, vec![], limits(), p.now);
+        let mut out = Vec::new();
+        lone.on_text(&signal_text(&peer(1)), p.now, &mut p.hub, &mut out);
+        p.a.on_text(&join_text(), p.now, &mut p.hub, &mut out);
+        assert_eq!(
+            error_codes(&out),
+            vec![ErrorCode::NotJoined, ErrorCode::AlreadyJoined]
+        );
+    }
+
+    #[test]
+    fn a_third_peer_gets_room_full_and_is_closed() {
+        let mut p = joined_pair();
+        let mut c = Session::new(peer(3), 3, vec![], limits(), p.now);
+        let mut out = Vec::new();
+        c.on_text(&join_text(), p.now, &mut p.hub, &mut out);
+        assert_eq!(error_codes(&out), vec![ErrorCode::RoomFull]);
+        assert_eq!(
+            out.last(),
+            Some(&Effect::Close(CloseCode::Policy, "room full"))
+        );
+        assert!(c.is_closing());
+    }
+
+    #[test]
+    fn bad_messages_are_refused_and_the_session_stays_usable() {
+        let mut p = joined_pair();
+        let mut out = Vec::new();
+        p.a.on_text("{not json", p.now, &mut p.hub, &mut out);
+        p.a.on_text(r#"{"type":"dance"}"#, p.now, &mut p.hub, &mut out);
+        p.a.on_binary(p.now, &mut out);
+        assert_eq!(error_codes(&out), vec![ErrorCode::BadMessage; 3]);
+        out.clear();
+        p.a.on_text(&signal_text(&peer(2)), p.now, &mut p.hub, &mut out);
+        assert!(matches!(out[..], [Effect::Deliver(2, _)]));
+    }
+
+    #[test]
+    fn leave_tells_the_room_and_closes_normally() {
+        let mut p = joined_pair();
+        let mut out = Vec::new();
+        p.a.on_text(r#"{"type":"leave"}"#, p.now, &mut p.hub, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                Effect::Deliver(2, ServerMessage::PeerLeft { peer: peer(1) }),
+                Effect::Close(CloseCode::Normal, "bye")
+            ]
+        );
+        // Closing twice (the socket then ends) tells nobody a second time.
+        out.clear();
+        p.a.on_closed(&mut p.hub, &mut out);
+        assert_eq!(out, vec![]);
+    }
+
+    #[test]
+    fn a_dropped_connection_tells_the_room() {
+        let mut p = joined_pair();
+        let mut out = Vec::new();
+        p.b.on_closed(&mut p.hub, &mut out);
+        assert_eq!(
+            out,
+            vec![Effect::Deliver(
+                1,
+                ServerMessage::PeerLeft { peer: peer(2) }
+            )]
+        );
+        assert_eq!(p.hub.room_count(), 1);
+    }
+
+    #[test]
+    fn messages_over_the_rate_are_refused_then_sustained_excess_closes() {
+        let mut p = joined_pair();
+        let mut out = Vec::new();
+        // The burst (5) was partly used by the join: 4 signals pass, then refusals begin.
+        for _ in 0..4 {
+            p.a.on_text(&signal_text(&peer(2)), p.now, &mut p.hub, &mut out);
+        }
+        assert!(error_codes(&out).is_empty());
+        p.a.on_text(&signal_text(&peer(2)), p.now, &mut p.hub, &mut out);
+        assert_eq!(error_codes(&out), vec![ErrorCode::RateLimited]);
+        // Tokens come back with time: after 100 ms one message passes and the count resets.
+        out.clear();
+        let later = p.now + Duration::from_millis(100);
+        p.a.on_text(&signal_text(&peer(2)), later, &mut p.hub, &mut out);
+        assert!(matches!(out[..], [Effect::Deliver(2, _)]));
+        // Five refusals in a row close the connection.
+        out.clear();
+        for _ in 0..5 {
+            p.a.on_text(&signal_text(&peer(2)), later, &mut p.hub, &mut out);
+        }
+        assert_eq!(error_codes(&out), vec![ErrorCode::RateLimited; 5]);
+        assert_eq!(
+            out.last(),
+            Some(&Effect::Close(CloseCode::Policy, "rate limit"))
+        );
+        assert!(out.contains(&Effect::Deliver(
+            2,
+            ServerMessage::PeerLeft { peer: peer(1) }
+        )));
+    }
+
+    #[test]
+    fn an_unjoined_connection_is_closed_at_the_join_deadline() {
+        let now = Instant::now();
+        let mut hub = Hub::new(2);
+        let mut s = Session::new(peer(1), 1u8, vec![], limits(), now);
+        assert_eq!(s.next_deadline(), now + Duration::from_secs(10));
+        let mut out = Vec::new();
+        s.on_timer(now + Duration::from_secs(9), &mut hub, &mut out);
+        assert!(out.is_empty());
+        s.on_timer(now + Duration::from_secs(10), &mut hub, &mut out);
+        assert_eq!(error_codes(&out), vec![ErrorCode::JoinTimeout]);
+        assert!(s.is_closing());
+    }
+
+    #[test]
+    fn keepalive_pings_after_silence_and_drops_a_peer_that_never_answers() {
+        let mut p = joined_pair();
+        let mut out = Vec::new();
+        let t20 = p.now + Duration::from_secs(20);
+        assert_eq!(p.a.next_deadline(), t20);
+        p.a.on_timer(t20, &mut p.hub, &mut out);
+        assert_eq!(out, vec![Effect::Ping]);
+        assert_eq!(p.a.next_deadline(), t20 + Duration::from_secs(5));
+        out.clear();
+        p.a.on_timer(t20 + Duration::from_secs(5), &mut p.hub, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                Effect::Deliver(2, ServerMessage::PeerLeft { peer: peer(1) }),
+                Effect::Close(CloseCode::GoingAway, "keepalive timeout")
+            ]
+        );
+    }
+
+    #[test]
+    fn an_answered_ping_keeps_the_connection() {
+        let mut p = joined_pair();
+        let mut out = Vec::new();
+        let t20 = p.now + Duration::from_secs(20);
+        p.a.on_timer(t20, &mut p.hub, &mut out);
+        p.a.on_heard(t20 + Duration::from_secs(1));
+        out.clear();
+        p.a.on_timer(t20 + Duration::from_secs(5), &mut p.hub, &mut out);
+        assert!(out.is_empty());
+        assert!(!p.a.is_closing());
+        assert_eq!(p.a.next_deadline(), t20 + Duration::from_secs(21));
+    }
+
+    #[test]
+    fn too_large_is_reported_then_closed() {
+        let mut p = joined_pair();
+        let mut out = Vec::new();
+        p.a.on_too_large(&mut p.hub, &mut out);
+        assert_eq!(error_codes(&out), vec![ErrorCode::TooLarge]);
+        assert_eq!(
+            out.last(),
+            Some(&Effect::Close(CloseCode::TooBig, "message too large"))
+        );
+    }
+}

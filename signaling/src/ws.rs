@@ -1,0 +1,319 @@
+//! The WebSocket shell: moves frames between a socket and its [`Session`], and carries out the
+//! session's effects. Each connection is one task with a reader and a writer; other
+//! connections reach it only through its bounded queue.
+
+use crate::server::ConnInfo;
+use crate::session::{CloseCode, Effect, Limits, Session};
+use crate::shared::Shared;
+use crate::turn;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Extension, State};
+use axum::response::Response;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use sotto_proto::{ErrorCode, PeerId, ServerMessage};
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// Bytes tungstenite reads from the socket at a time. Signaling messages are small; the
+/// default (128 KiB) would dominate an idle connection's memory.
+const READ_BUFFER: usize = 4096;
+/// How long a closing connection may take to flush its last frames.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// What a connection's writer sends.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    Text(Utf8Bytes),
+    Ping,
+    Close(CloseCode, &'static str),
+}
+
+/// How the room table and other sessions reach one connection.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerHandle {
+    tx: mpsc::Sender<Outbound>,
+    /// Cancelled to drop the connection (it stopped reading).
+    kick: CancellationToken,
+}
+
+impl PeerHandle {
+    /// Queues `item` without waiting. A full queue means the client stopped reading: it is
+    /// dropped as a slow consumer rather than let grow the relay's memory.
+    fn push(&self, item: Outbound, shared: &Shared) {
+        match self.tx.try_send(item) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.kick.is_cancelled() {
+                    shared.metrics.slow_consumers_total.fetch_add(1, Relaxed);
+                    shared.metrics.count_error(&ErrorCode::SlowConsumer);
+                    self.kick.cancel();
+                }
+            }
+            // The connection is already ending; its own task tells the room.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+/// `GET /ws`: upgrades to a WebSocket sized for signaling.
+pub(crate) async fn upgrade(
+    State(shared): State<Arc<Shared>>,
+    Extension(conn): Extension<ConnInfo>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let max = shared.config.max_message_bytes;
+    let slot = shared.session_slots.clone().try_acquire_owned().ok();
+    let tracked = shared.tasks.token();
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .read_buffer_size(READ_BUFFER)
+        // Write each frame straight to the socket; what the socket cannot take waits in a
+        // buffer bounded to two messages, then the connection is dropped.
+        .write_buffer_size(0)
+        .max_write_buffer_size(2 * max + 1024)
+        .on_upgrade(move |socket| async move {
+            let _tracked = tracked;
+            match slot {
+                Some(slot) => serve(socket, shared, conn, slot).await,
+                None => refuse(socket, &shared, ErrorCode::ServerFull).await,
+            }
+        })
+}
+
+/// Tells a client the relay cannot take it, then closes.
+async fn refuse(mut socket: WebSocket, shared: &Shared, code: ErrorCode) {
+    shared.metrics.count_error(&code);
+    let text = ServerMessage::error(code, "the relay is at its connection limit; try later");
+    let close = CloseFrame {
+        code: 1013, // try again later
+        reason: Utf8Bytes::from_static("relay full"),
+    };
+    let _ = timeout(CLOSE_GRACE, async {
+        socket.send(Message::Text(text.encode().into())).await?;
+        socket.send(Message::Close(Some(close))).await
+    })
+    .await;
+}
+
+fn random_peer_id() -> Option<PeerId> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(PeerId::from_bytes(&bytes))
+}
+
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// Why the reader stopped.
+enum ReadEnd {
+    /// The session decided to close; its close frame is queued.
+    Closing,
+    /// The client sent a close frame.
+    ClientClosed,
+    /// The socket ended or failed.
+    Gone,
+}
+
+async fn serve(
+    socket: WebSocket,
+    shared: Arc<Shared>,
+    conn: ConnInfo,
+    _slot: OwnedSemaphorePermit,
+) {
+    let Some(peer) = random_peer_id() else {
+        warn!("the operating system's random generator failed; refusing a connection");
+        return;
+    };
+    let cfg = &shared.config;
+    let (tx, rx) = mpsc::channel(cfg.send_queue as usize);
+    let me = PeerHandle {
+        tx,
+        kick: CancellationToken::new(),
+    };
+    let unix_now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let ice = turn::ice_servers(
+        &cfg.stun,
+        &cfg.turn_urls,
+        cfg.turn_secret.as_ref(),
+        unix_now,
+        cfg.turn_ttl,
+    );
+    let limits = Limits {
+        join_timeout: cfg.join_timeout,
+        ping_interval: cfg.ping_interval,
+        pong_timeout: cfg.pong_timeout,
+        rate_per_sec: cfg.rate,
+        burst: cfg.burst,
+        max_message_bytes: cfg.max_message_bytes,
+    };
+    let mut session = Session::new(peer.clone(), me.clone(), ice, limits, now());
+    shared.metrics.connections_open.fetch_add(1, Relaxed);
+    shared.metrics.connections_total.fetch_add(1, Relaxed);
+    debug!(%peer, addr = %conn.addr, "connected");
+
+    let (sink, stream) = socket.split();
+    let how = {
+        let mut reader = pin!(read(&mut session, stream, &shared, &me));
+        let mut writer = pin!(write(sink, rx, me.kick.clone(), shared.shutdown.clone()));
+        tokio::select! {
+            end = &mut reader => {
+                if let ReadEnd::ClientClosed = end {
+                    // Flushes tungstenite's automatic reply to the client's close frame.
+                    me.push(Outbound::Close(CloseCode::Normal, ""), &shared);
+                }
+                if !matches!(end, ReadEnd::Gone) {
+                    let _ = timeout(CLOSE_GRACE, &mut writer).await;
+                }
+                match end {
+                    ReadEnd::Closing => "closed by relay",
+                    ReadEnd::ClientClosed => "closed by client",
+                    ReadEnd::Gone => "connection lost",
+                }
+            }
+            how = &mut writer => how,
+        }
+    };
+
+    let mut out = Vec::new();
+    session.on_closed(&mut shared.hub(), &mut out);
+    apply(&mut out, &me, &shared);
+    shared.metrics.connections_open.fetch_sub(1, Relaxed);
+    info!(%peer, how, "disconnected");
+}
+
+/// Reads frames into the session until it closes or the socket ends.
+async fn read(
+    session: &mut Session<PeerHandle>,
+    mut stream: SplitStream<WebSocket>,
+    shared: &Shared,
+    me: &PeerHandle,
+) -> ReadEnd {
+    let mut out = Vec::new();
+    loop {
+        let deadline = Instant::from_std(session.next_deadline());
+        tokio::select! {
+            frame = stream.next() => {
+                let now = now();
+                match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        let was_in_room = session.room().is_some();
+                        session.on_text(text.as_str(), now, &mut shared.hub(), &mut out);
+                        if !was_in_room && let Some(room) = session.room() {
+                            // Room ids are not secret from the relay, but a log may travel
+                            // further: a prefix is enough to correlate two peers.
+                            info!(peer = %session.peer(), room = &room.as_str()[..6], "joined");
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => session.on_binary(now, &mut out),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => session.on_heard(now),
+                    Some(Ok(Message::Close(_))) => return ReadEnd::ClientClosed,
+                    Some(Err(e)) if is_too_large(&e) => {
+                        session.on_too_large(&mut shared.hub(), &mut out);
+                    }
+                    Some(Err(e)) => {
+                        debug!(peer = %session.peer(), error = %e, "read failed");
+                        return ReadEnd::Gone;
+                    }
+                    None => return ReadEnd::Gone,
+                }
+            }
+            () = sleep_until(deadline) => session.on_timer(now(), &mut shared.hub(), &mut out),
+        }
+        apply(&mut out, me, shared);
+        if session.is_closing() {
+            return ReadEnd::Closing;
+        }
+    }
+}
+
+/// True for tungstenite's refusal of a frame or message over the size limit.
+fn is_too_large(e: &axum::Error) -> bool {
+    matches!(
+        std::error::Error::source(e).and_then(|s| s.downcast_ref::<tungstenite::Error>()),
+        Some(tungstenite::Error::Capacity(_))
+    )
+}
+
+/// Carries out a session's effects, emptying `out`.
+fn apply(out: &mut Vec<Effect<PeerHandle>>, me: &PeerHandle, shared: &Shared) {
+    for effect in out.drain(..) {
+        match effect {
+            Effect::Reply(msg) => {
+                if let ServerMessage::Error { code, .. } = &msg {
+                    shared.metrics.count_error(code);
+                }
+                me.push(Outbound::Text(msg.encode().into()), shared);
+            }
+            Effect::Deliver(to, msg) => {
+                if let ServerMessage::Signal { data, .. } = &msg {
+                    shared.metrics.messages_relayed_total.fetch_add(1, Relaxed);
+                    shared
+                        .metrics
+                        .bytes_relayed_total
+                        .fetch_add(data.len() as u64, Relaxed);
+                }
+                to.push(Outbound::Text(msg.encode().into()), shared);
+            }
+            Effect::Ping => me.push(Outbound::Ping, shared),
+            Effect::Close(code, reason) => me.push(Outbound::Close(code, reason), shared),
+        }
+    }
+}
+
+/// Sends queued frames until a close frame, a kick, shutdown or a failed write.
+async fn write(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Outbound>,
+    kick: CancellationToken,
+    shutdown: CancellationToken,
+) -> &'static str {
+    loop {
+        let item = tokio::select! {
+            biased;
+            () = kick.cancelled() => return "dropped as a slow consumer",
+            () = shutdown.cancelled() => break,
+            item = rx.recv() => item,
+        };
+        // The session holds a sender for as long as this connection lives.
+        let Some(item) = item else {
+            return "queue closed";
+        };
+        let (msg, last) = match item {
+            Outbound::Text(text) => (Message::Text(text), false),
+            Outbound::Ping => (Message::Ping(Default::default()), false),
+            Outbound::Close(code, reason) => (close_frame(code, reason), true),
+        };
+        tokio::select! {
+            biased;
+            () = kick.cancelled() => return "dropped as a slow consumer",
+            () = shutdown.cancelled() => break,
+            sent = sink.send(msg) => if sent.is_err() { return "write failed" },
+        }
+        if last {
+            return "closed";
+        }
+    }
+    let _ = timeout(
+        CLOSE_GRACE,
+        sink.send(close_frame(CloseCode::GoingAway, "relay shutting down")),
+    )
+    .await;
+    "relay shutting down"
+}
+
+fn close_frame(code: CloseCode, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: code as u16,
+        reason: Utf8Bytes::from_static(reason),
+    }))
+}
