@@ -19,7 +19,8 @@ pub(crate) struct Limits {
     pub pong_timeout: Duration,
     /// Sustained messages per second.
     pub rate_per_sec: f64,
-    /// Messages allowed in a burst; also how many refused messages in a row close the socket.
+    /// Messages allowed in a burst; also the abuse score (refused messages, forgiven at
+    /// `rate_per_sec`) that closes the connection.
     pub burst: u32,
     /// The largest message, in bytes (for the error text only: the shell enforces it).
     pub max_message_bytes: usize,
@@ -123,6 +124,24 @@ impl Keepalive {
     }
 }
 
+/// The abuse score: +1 per refused message, forgiven at the sustained rate. It reaches the
+/// burst only when a client keeps sending at more than twice the rate; a client that is
+/// briefly over the limit is refused messages but stays connected.
+#[derive(Debug)]
+struct Abuse {
+    score: f64,
+    at: Instant,
+}
+
+impl Abuse {
+    fn refused(&mut self, now: Instant, forgive_per_sec: f64) -> f64 {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.score = (self.score - elapsed * forgive_per_sec).max(0.0) + 1.0;
+        self.at = now;
+        self.score
+    }
+}
+
 /// What a connection is waiting for.
 #[derive(Debug)]
 enum State {
@@ -143,7 +162,7 @@ pub(crate) struct Session<H> {
     limits: Limits,
     state: State,
     bucket: TokenBucket,
-    refused_in_a_row: u32,
+    abuse: Abuse,
     keepalive: Keepalive,
 }
 
@@ -165,7 +184,10 @@ impl<H: Clone> Session<H> {
                 deadline: now + limits.join_timeout,
             },
             bucket: TokenBucket::new(limits.rate_per_sec, limits.burst, now),
-            refused_in_a_row: 0,
+            abuse: Abuse {
+                score: 0.0,
+                at: now,
+            },
             keepalive: Keepalive {
                 interval: limits.ping_interval,
                 timeout: limits.pong_timeout,
@@ -221,10 +243,10 @@ impl<H: Clone> Session<H> {
             return;
         }
         if !self.bucket.take(now) {
-            self.refused_in_a_row += 1;
-            let abuse = self.refused_in_a_row >= self.limits.burst;
+            let abuse =
+                self.abuse.refused(now, self.limits.rate_per_sec) >= f64::from(self.limits.burst);
             let message = if abuse {
-                "too many messages in a row over the rate limit: closing"
+                "sustained sending over the rate limit: closing"
             } else {
                 "too many messages: this one was dropped"
             };
@@ -237,7 +259,6 @@ impl<H: Clone> Session<H> {
             }
             return;
         }
-        self.refused_in_a_row = 0;
         match ClientMessage::decode(text) {
             Ok(msg) => self.on_message(msg, hub, out),
             Err(e) => out.push(Effect::Reply(ServerMessage::error(
@@ -613,12 +634,13 @@ mod tests {
         assert!(error_codes(&out).is_empty());
         p.a.on_text(&signal_text(&peer(2)), p.now, &mut p.hub, &mut out);
         assert_eq!(error_codes(&out), vec![ErrorCode::RateLimited]);
-        // Tokens come back with time: after 100 ms one message passes and the count resets.
+        // Tokens come back with time: after 100 ms one message passes and the one refusal
+        // is forgiven.
         out.clear();
         let later = p.now + Duration::from_millis(100);
         p.a.on_text(&signal_text(&peer(2)), later, &mut p.hub, &mut out);
         assert!(matches!(out[..], [Effect::Deliver(2, _)]));
-        // Five refusals in a row close the connection.
+        // Five refusals with no time to forgive them close the connection.
         out.clear();
         for _ in 0..5 {
             p.a.on_text(&signal_text(&peer(2)), later, &mut p.hub, &mut out);

@@ -161,27 +161,32 @@ async fn serve(
     shared.metrics.connections_total.fetch_add(1, Relaxed);
     debug!(%peer, addr = %conn.addr, "connected");
 
-    let (sink, stream) = socket.split();
-    let how = {
-        let mut reader = pin!(read(&mut session, stream, &shared, &me));
-        let mut writer = pin!(write(sink, rx, me.kick.clone(), shared.shutdown.clone()));
-        tokio::select! {
-            end = &mut reader => {
-                if let ReadEnd::ClientClosed = end {
-                    // Flushes tungstenite's automatic reply to the client's close frame.
-                    me.push(Outbound::Close(CloseCode::Normal, ""), &shared);
-                }
-                if !matches!(end, ReadEnd::Gone) {
-                    let _ = timeout(CLOSE_GRACE, &mut writer).await;
-                }
-                match end {
-                    ReadEnd::Closing => "closed by relay",
-                    ReadEnd::ClientClosed => "closed by client",
-                    ReadEnd::Gone => "connection lost",
-                }
-            }
-            how = &mut writer => how,
+    let (sink, mut stream) = socket.split();
+    let mut writer = pin!(write(sink, rx, me.kick.clone(), shared.shutdown.clone()));
+    let ended = tokio::select! {
+        end = read(&mut session, &mut stream, &shared, &me) => Ok(end),
+        how = &mut writer => Err(how),
+    };
+    let how = match ended {
+        Err(how) => how,
+        Ok(ReadEnd::Closing) => {
+            // Send the close frame, and read on until the client's reply (RFC 6455 §7.1.1):
+            // closing the socket on unread data would reset it, and could destroy the error
+            // message and close frame before the client reads them.
+            let _ = timeout(CLOSE_GRACE, async {
+                (&mut writer).await;
+                drain_until_close(&mut stream).await;
+            })
+            .await;
+            "closed by relay"
         }
+        Ok(ReadEnd::ClientClosed) => {
+            // Flushes tungstenite's automatic reply to the client's close frame.
+            me.push(Outbound::Close(CloseCode::Normal, ""), &shared);
+            let _ = timeout(CLOSE_GRACE, &mut writer).await;
+            "closed by client"
+        }
+        Ok(ReadEnd::Gone) => "connection lost",
     };
 
     let mut out = Vec::new();
@@ -194,7 +199,7 @@ async fn serve(
 /// Reads frames into the session until it closes or the socket ends.
 async fn read(
     session: &mut Session<PeerHandle>,
-    mut stream: SplitStream<WebSocket>,
+    stream: &mut SplitStream<WebSocket>,
     shared: &Shared,
     me: &PeerHandle,
 ) -> ReadEnd {
@@ -232,6 +237,15 @@ async fn read(
         apply(&mut out, me, shared);
         if session.is_closing() {
             return ReadEnd::Closing;
+        }
+    }
+}
+
+/// Discards what the client still sends until its close frame or the end of the socket.
+async fn drain_until_close(stream: &mut SplitStream<WebSocket>) {
+    while let Some(Ok(msg)) = stream.next().await {
+        if let Message::Close(_) = msg {
+            break;
         }
     }
 }
