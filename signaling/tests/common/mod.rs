@@ -38,6 +38,15 @@ impl Relay {
         }
     }
 
+    /// A relay running elsewhere (another process) at `addr`.
+    pub fn external(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            stop: None,
+            task: None,
+        }
+    }
+
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.addr)
     }

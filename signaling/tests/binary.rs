@@ -1,0 +1,228 @@
+//! The `sotto-relay` binary as an operator runs it: its own process, so its memory and its
+//! signal handling can be observed.
+
+mod common;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use sotto_proto::{ErrorCode, ServerMessage};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+struct RelayProcess {
+    child: Child,
+    addr: SocketAddr,
+    /// Log lines after the "listening" one.
+    _log: mpsc::Receiver<String>,
+}
+
+impl RelayProcess {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sotto-relay"))
+            .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // The relay logs its address once it listens; wait for that line.
+        let addr = loop {
+            let line = rx.recv_timeout(WAIT).expect("the relay logs its address");
+            if let Some(rest) = line.split("relay listening on http://").nth(1) {
+                break rest.trim().parse().unwrap();
+            }
+        };
+        Self {
+            child,
+            addr,
+            _log: rx,
+        }
+    }
+
+    /// Peak resident memory of the relay process so far, in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status")
+    }
+
+    fn relay(&self) -> Relay {
+        Relay::external(self.addr)
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(std::time::Instant::now() < deadline, "the relay did not exit");
+            std::thread::sleep(std::time::Duration::from_millis(10)); // polling a child's exit
+        }
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_10_mib_frame_is_refused_without_growing_memory_or_killing_the_relay() {
+    let process = RelayProcess::start(&[]);
+    let relay = process.relay();
+    // Warm up: a full call set-up, so the baseline includes every code path's allocations.
+    let (mut a, _, mut b, b_id) = pair(&relay, 1).await;
+    a.signal(&b_id, &"A".repeat(60_000)).await;
+    b.recv().await;
+    let baseline = process.peak_rss_kib();
+
+    let mut big = Client::connect(&relay).await;
+    big.join(&room(2)).await;
+    let (mut tx, mut rx) = big.ws.split();
+    let frame = Message::Text("A".repeat(10 * 1024 * 1024).into());
+    // Send from a task: the relay stops reading after the frame header, so the send may
+    // block or fail; the answer is read meanwhile.
+    let sender = tokio::spawn(async move {
+        let _ = tx.send(frame).await;
+        tx
+    });
+    let mut got_error = false;
+    let mut close_code = None;
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(WAIT, rx.next()).await {
+        match msg {
+            Message::Text(t) => {
+                let msg = ServerMessage::decode(t.as_str()).unwrap().unwrap();
+                assert!(
+                    matches!(&msg, ServerMessage::Error { code: ErrorCode::TooLarge, .. }),
+                    "{msg:?}"
+                );
+                got_error = true;
+            }
+            Message::Close(f) => {
+                close_code = f.map(|f| u16::from(f.code));
+                break;
+            }
+            _ => {}
+        }
+    }
+    sender.abort();
+    assert!(got_error, "the client was told `too-large`");
+    assert_eq!(close_code, Some(1009));
+
+    let after = process.peak_rss_kib();
+    assert!(
+        after < baseline + 2048,
+        "peak RSS grew from {baseline} KiB to {after} KiB: the frame was buffered"
+    );
+    // The relay is alive and the other call is unaffected.
+    a.signal(&b_id, "AQID").await;
+    assert!(matches!(b.recv().await, ServerMessage::Signal { .. }));
+    let (_c, _, _d, _) = pair(&relay, 3).await;
+}
+
+#[tokio::test]
+async fn sigterm_closes_every_socket_and_exits_cleanly() {
+    let mut process = RelayProcess::start(&["--shutdown-timeout", "3s"]);
+    let relay = process.relay();
+    let (mut a, _, mut b, _) = pair(&relay, 1).await;
+    process.signal("TERM");
+    for c in [&mut a, &mut b] {
+        let frame = c.expect_close().await.expect("a close frame");
+        assert_eq!(u16::from(frame.code), 1001);
+    }
+    assert_eq!(process.wait_exit(), Some(0));
+}
+
+#[tokio::test]
+async fn sigint_stops_an_idle_relay() {
+    let mut process = RelayProcess::start(&[]);
+    process.signal("INT");
+    assert_eq!(process.wait_exit(), Some(0));
+}
+
+#[test]
+fn bad_configuration_exits_with_a_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sotto-relay"))
+        .args(["--listen", "127.0.0.1:0", "--turn-url", "turn:t.example:3478"])
+        .env_remove("SOTTO_TURN_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--turn-url needs --turn-secret"), "{stderr}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_sotto-relay"))
+        .args(["--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"])
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/cert.pem"));
+}
+
+#[test]
+fn help_documents_every_flag_with_its_environment_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sotto-relay"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--listen",
+        "--max-peers",
+        "--max-connections",
+        "--max-message-bytes",
+        "--rate",
+        "--burst",
+        "--join-timeout",
+        "--ping-interval",
+        "--pong-timeout",
+        "--send-queue",
+        "--shutdown-timeout",
+        "--stun",
+        "--turn-url",
+        "--turn-secret",
+        "--turn-ttl",
+        "--tls-cert",
+        "--tls-key",
+        "--log",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+        let var = format!(
+            "SOTTO_{}",
+            flag.trim_start_matches("--").replace('-', "_").to_uppercase()
+        );
+        assert!(help.contains(&var), "--help lacks {var}");
+    }
+}
