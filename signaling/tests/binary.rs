@@ -83,7 +83,10 @@ impl RelayProcess {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.code();
             }
-            assert!(std::time::Instant::now() < deadline, "the relay did not exit");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the relay did not exit"
+            );
             std::thread::sleep(std::time::Duration::from_millis(10)); // polling a child's exit
         }
     }
@@ -123,7 +126,13 @@ async fn a_10_mib_frame_is_refused_without_growing_memory_or_killing_the_relay()
             Message::Text(t) => {
                 let msg = ServerMessage::decode(t.as_str()).unwrap().unwrap();
                 assert!(
-                    matches!(&msg, ServerMessage::Error { code: ErrorCode::TooLarge, .. }),
+                    matches!(
+                        &msg,
+                        ServerMessage::Error {
+                            code: ErrorCode::TooLarge,
+                            ..
+                        }
+                    ),
                     "{msg:?}"
                 );
                 got_error = true;
@@ -173,16 +182,29 @@ async fn sigint_stops_an_idle_relay() {
 #[test]
 fn bad_configuration_exits_with_a_clear_error() {
     let out = Command::new(env!("CARGO_BIN_EXE_sotto-relay"))
-        .args(["--listen", "127.0.0.1:0", "--turn-url", "turn:t.example:3478"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--turn-url",
+            "turn:t.example:3478",
+        ])
         .env_remove("SOTTO_TURN_SECRET")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--turn-url needs --turn-secret"), "{stderr}");
+    assert!(
+        stderr.contains("--turn-url needs --turn-secret"),
+        "{stderr}"
+    );
 
     let out = Command::new(env!("CARGO_BIN_EXE_sotto-relay"))
-        .args(["--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"])
+        .args([
+            "--tls-cert",
+            "/nonexistent/cert.pem",
+            "--tls-key",
+            "/nonexistent/key.pem",
+        ])
         .args(["--listen", "127.0.0.1:0"])
         .output()
         .unwrap();
@@ -221,7 +243,9 @@ fn help_documents_every_flag_with_its_environment_variable() {
         assert!(help.contains(flag), "--help lacks {flag}");
         let var = format!(
             "SOTTO_{}",
-            flag.trim_start_matches("--").replace('-', "_").to_uppercase()
+            flag.trim_start_matches("--")
+                .replace('-', "_")
+                .to_uppercase()
         );
         assert!(help.contains(&var), "--help lacks {var}");
     }

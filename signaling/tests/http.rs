@@ -20,8 +20,14 @@ fn assert_strict_headers(res: &HttpResponse) {
     for rule in CSP_MUST_HAVE {
         assert!(csp.contains(rule), "CSP lacks {rule:?}: {csp}");
     }
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
-    assert!(!csp.contains("http:") && !csp.contains("https:") && !csp.contains('*'), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    assert!(
+        !csp.contains("http:") && !csp.contains("https:") && !csp.contains('*'),
+        "{csp}"
+    );
     assert_eq!(res.header("referrer-policy"), Some("no-referrer"));
     assert_eq!(res.header("x-content-type-options"), Some("nosniff"));
 }
@@ -37,10 +43,17 @@ async fn the_page_is_served_with_a_strict_csp_and_no_referrer() {
     // The page loads no inline script: every <script> has a src on this origin.
     for tag in res.body.split("<script").skip(1) {
         let tag = &tag[..tag.find('>').unwrap()];
-        assert!(tag.contains("src=\"/"), "inline or foreign script: <script{tag}>");
+        assert!(
+            tag.contains("src=\"/"),
+            "inline or foreign script: <script{tag}>"
+        );
     }
     let index = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../web/index.html"));
-    assert_eq!(res.body, index.unwrap(), "the served page is the repository's web/index.html");
+    assert_eq!(
+        res.body,
+        index.unwrap(),
+        "the served page is the repository's web/index.html"
+    );
 }
 
 #[tokio::test]
@@ -82,7 +95,11 @@ async fn healthz_answers_ok_and_metrics_speak_prometheus() {
     assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
     let m = http_get(relay.addr, "/metrics").await;
     assert_eq!(m.status, 200);
-    assert!(m.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(
+        m.header("content-type")
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
     assert!(m.body.contains("# TYPE sotto_connections gauge\n"));
     assert_eq!(metric(&m.body, "sotto_connections"), 0);
 }
@@ -98,7 +115,8 @@ async fn welcome_lists_the_configured_stun_and_turn_servers() {
     })
     .await;
     let mut a = Client::connect(&relay).await;
-    a.send(&sotto_proto::ClientMessage::Join { room: room(1) }).await;
+    a.send(&sotto_proto::ClientMessage::Join { room: room(1) })
+        .await;
     let sotto_proto::ServerMessage::Welcome { ice, .. } = a.recv().await else {
         panic!("expected welcome");
     };
@@ -110,7 +128,10 @@ async fn welcome_lists_the_configured_stun_and_turn_servers() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    assert!((now + 590..=now + 610).contains(&expiry), "expiry {expiry}, now {now}");
+    assert!(
+        (now + 590..=now + 610).contains(&expiry),
+        "expiry {expiry}, now {now}"
+    );
     assert!(!ice[1].credential.as_deref().unwrap().is_empty());
 }
 
@@ -166,7 +187,11 @@ async fn tls_serves_the_page_and_the_websocket() {
     ws.send(tokio_tungstenite::tungstenite::Message::Text(join.into()))
         .await
         .unwrap();
-    let reply = tokio::time::timeout(WAIT, ws.next()).await.unwrap().unwrap().unwrap();
+    let reply = tokio::time::timeout(WAIT, ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let text = reply.into_text().unwrap();
     assert!(matches!(
         sotto_proto::ServerMessage::decode(text.as_str()),

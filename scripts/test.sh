@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every check and test of Sotto on a fresh machine of the project's kind (Debian with the
+# Rust toolchain): installs what is missing, then formatting, lints, the test suites and a short
+# run of every fuzz target. `.ci/run` calls this script; so can you.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS="${SOTTO_FUZZ_SECONDS:-30}"
+step() { printf '\n==> %s\n' "$*"; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# System packages the tests use: coturn (a real TURN server for the credential test).
+need_apt=()
+command -v turnserver >/dev/null || need_apt+=(coturn)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  step "installing ${need_apt[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+# cargo-fuzz builds the fuzz targets; libFuzzer's flags need RUSTC_BOOTSTRAP on stable Rust.
+if ! command -v cargo-fuzz >/dev/null; then
+  step "installing cargo-fuzz"
+  cargo install --locked cargo-fuzz
+fi
+
+step "formatting"
+cargo fmt --all --check
+
+step "lints"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests"
+cargo test --workspace --locked
+
+step "fuzzing each target for ${FUZZ_SECONDS}s"
+for target in $(cd fuzz && cargo fuzz list); do
+  mkdir -p "fuzz/corpus/$target"
+  log="$(mktemp)"
+  if ! (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "corpus/$target" "seeds/$target" \
+          -- -max_total_time="$FUZZ_SECONDS") >"$log" 2>&1; then
+    cat "$log"
+    echo "fuzz target $target FAILED (reproducer under fuzz/artifacts/$target)"
+    exit 1
+  fi
+  echo "$target: $(grep -E '^Done [0-9]+ runs' "$log" || tail -n 1 "$log")"
+  rm -f "$log"
+done
+
+step "all checks passed"
