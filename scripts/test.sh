@@ -32,7 +32,11 @@ step "lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "tests"
-cargo test --workspace --locked
+test_log="$(mktemp)"
+cargo test --workspace --locked 2>&1 | tee "$test_log"
+passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$test_log" | awk '{s += $4} END {print s + 0}')
+failed=$(grep -Eo '[0-9]+ failed;' "$test_log" | awk '{s += $1} END {print s + 0}')
+rm -f "$test_log"
 
 step "fuzzing each target for ${FUZZ_SECONDS}s"
 for target in $(cd fuzz && cargo fuzz list); do
@@ -49,3 +53,5 @@ for target in $(cd fuzz && cargo fuzz list); do
 done
 
 step "all checks passed"
+# One closing line for whoever reads this log last: the Rust tests, summed over every binary.
+echo "summary: ${passed} passed, ${failed} failed"

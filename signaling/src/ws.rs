@@ -216,7 +216,7 @@ async fn read(
                         if !was_in_room && let Some(room) = session.room() {
                             // Room ids are not secret from the relay, but a log may travel
                             // further: a prefix is enough to correlate two peers.
-                            info!(peer = %session.peer(), room = &room.as_str()[..6], "joined");
+                            info!(peer = %session.peer(), room = room.as_str().get(..6).unwrap_or(""), "joined");
                         }
                     }
                     Some(Ok(Message::Binary(_))) => session.on_binary(now, &mut out),
