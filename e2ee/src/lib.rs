@@ -1,7 +1,26 @@
-//! Sotto's sans-IO cryptographic core (PROTOCOL.md): the handshake, the key schedule, sealed
-//! signaling, SFrame media frames and the safety code.
+//! Sotto's sans-IO cryptographic core (PROTOCOL.md): call links, the handshake and the sealed
+//! signaling channel it opens, the safety code, the media keys, and SFrame media frames.
 //!
-//! No tokio, no sockets, no clock reads: bytes and time go in, bytes and events come out. The
-//! relay never depends on this crate (CI checks it), so the relay cannot hold a key even by
-//! accident. Its contents arrive with the crypto-core issue.
+//! No tokio, no sockets, no clock reads: bytes go in, bytes and events come out. Randomness is
+//! read only by the `generate` constructors; everything else is deterministic, which is what
+//! lets the vectors in `tests/vectors/sotto-v1.json` pin every byte. The relay never depends
+//! on this crate (CI checks it), so the relay cannot hold a key even by accident.
+//!
+//! Keys are zeroized on drop and have no `Debug`; errors name who is at fault and carry no
+//! secret.
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod error;
+pub mod handshake;
+mod kdf;
+mod keys;
+pub mod link;
+pub mod media;
+pub mod sframe;
+
+pub use error::{Error, FrameFault};
+pub use handshake::{EphemeralKey, Handshake, Received, Role};
+pub use keys::{BaseKey, MediaKeys, SafetyCode};
+pub use link::{Link, LinkSecret, RoomId};
+pub use media::{Codec, FrameDecryptor, FrameEncryptor, Stream};
