@@ -19,6 +19,11 @@ pub mod link;
 pub mod media;
 pub mod sframe;
 
+#[cfg(test)]
+mod rfc9605_vectors;
+#[cfg(test)]
+mod sotto_vectors;
+
 pub use error::{Error, FrameFault};
 pub use handshake::{EphemeralKey, Handshake, Received, Role};
 pub use keys::{BaseKey, MediaKeys, SafetyCode};

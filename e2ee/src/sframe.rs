@@ -111,6 +111,8 @@ impl Header {
     }
 }
 
+// One per KID, built once and never moved on the per-frame path: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Aead {
     Aes128(Aes128Gcm),
     Aes256(Aes256Gcm),
@@ -192,6 +194,31 @@ impl KidKey {
             Aead::Aes256(c) => c.decrypt_in_place_detached(nonce, aad, buf, tag),
         }
         .is_ok()
+    }
+}
+
+#[cfg(test)]
+impl KidKey {
+    pub(crate) fn salt_and_nonce_for_test(&self, ctr: u64) -> ([u8; 12], [u8; 12]) {
+        (self.salt, self.nonce(ctr))
+    }
+
+    pub(crate) fn from_raw_for_test(suite: CipherSuite, key: &[u8], salt: &[u8]) -> Self {
+        let aead = match suite {
+            CipherSuite::AesGcm128Sha256 => Aead::Aes128(Aes128Gcm::new_from_slice(key).unwrap()),
+            CipherSuite::AesGcm256Sha512 => Aead::Aes256(Aes256Gcm::new_from_slice(key).unwrap()),
+        };
+        Self {
+            aead,
+            salt: salt.try_into().unwrap(),
+        }
+    }
+
+    pub(crate) fn seal_for_test(&self, ctr: u64, aad: &[u8], pt: &[u8]) -> Vec<u8> {
+        let mut buf = pt.to_vec();
+        let tag = self.seal(ctr, aad, &mut buf);
+        buf.extend_from_slice(&tag);
+        buf
     }
 }
 

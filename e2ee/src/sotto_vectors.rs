@@ -1,0 +1,323 @@
+//! Sotto v1's own test vectors (tests/vectors/sotto-v1.json): every value of the protocol
+//! computed from fixed inputs, for this crate and for any other implementation (the browser's
+//! JavaScript runs the same file).
+//!
+//! The file is made by this module: `SOTTO_WRITE_VECTORS=1 cargo test -p sotto-e2ee
+//! sotto_vectors` writes it; every other run recomputes everything from the file's inputs and
+//! fails on the first value that differs.
+
+use crate::handshake::{Handshake, Received, Role};
+use crate::kdf;
+use crate::link::{Link, LinkSecret};
+use crate::media::{FrameEncryptor, Stream, kid};
+use crate::rfc9605_vectors::hex;
+use crate::{BaseKey, EphemeralKey};
+use serde_json::{Value, json};
+use x25519_dalek::{PublicKey, StaticSecret};
+
+const PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/vectors/sotto-v1.json"
+);
+
+fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The fixed inputs. The X25519 private keys are RFC 7748 §6.1's Alice (O) and Bob (A), so an
+/// implementation can check its X25519 against that RFC too.
+fn default_inputs() -> Value {
+    json!({
+        "secret": to_hex(&core::array::from_fn::<u8, 32, _>(|i| i as u8)),
+        "origin": "https://call.example.org",
+        "offerer_private": "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
+        "answerer_private": "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb",
+        "fingerprint_offerer": "sha-256 5A:1F:2E:3D:4C:5B:6A:79:88:97:A6:B5:C4:D3:E2:F1:00:1F:2E:3D:4C:5B:6A:79:88:97:A6:B5:C4:D3:E2:F1",
+        "fingerprint_answerer": "sha-256 0F:1E:2D:3C:4B:5A:69:78:87:96:A5:B4:C3:D2:E1:F0:0F:1E:2D:3C:4B:5A:69:78:87:96:A5:B4:C3:D2:E1:F0",
+        "sealed_plaintexts_o_to_a": [
+            "{\"t\":\"offer\",\"sdp\":\"v=0\\r\\no=- 1 2 IN IP4 127.0.0.1\\r\\n\"}",
+            "{\"t\":\"candidate\",\"candidate\":\"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host\",\"sdpMid\":\"0\",\"sdpMLineIndex\":0}",
+            "{\"t\":\"end-of-candidates\"}",
+            ""
+        ],
+        "sealed_plaintexts_a_to_o": [
+            "{\"t\":\"answer\",\"sdp\":\"v=0\\r\\no=- 3 4 IN IP4 127.0.0.1\\r\\n\"}",
+            "{\"t\":\"bye\"}"
+        ],
+        "frames": [
+            {"sender": "O", "stream": "audio", "generation": 0, "ctr": 0, "frame": "7841c2e07d9f0a3b5c6d7e8f90a1b2c3d4e5f60718"},
+            {"sender": "O", "stream": "video", "generation": 0, "ctr": 0, "frame": "1002009d012a8002e001000102030405060708090a0b0c0d0e0f"},
+            {"sender": "O", "stream": "video", "generation": 0, "ctr": 1, "frame": "310200aabbccddeeff00112233"},
+            {"sender": "A", "stream": "audio", "generation": 0, "ctr": 0, "frame": "fc"},
+            {"sender": "A", "stream": "video", "generation": 3, "ctr": 74565, "frame": "3102000102"},
+            {"sender": "O", "stream": "screen", "generation": 0, "ctr": 4294967295u64, "frame": "1002009d012a8002e001"}
+        ]
+    })
+}
+
+fn bytes32(v: &Value) -> [u8; 32] {
+    hex(v.as_str().expect("hex string"))
+        .try_into()
+        .expect("32 bytes")
+}
+
+fn stream(name: &str) -> Stream {
+    match name {
+        "audio" => Stream::Audio,
+        "video" => Stream::Video,
+        "screen" => Stream::Screen,
+        other => panic!("unknown stream {other}"),
+    }
+}
+
+/// Every output, computed from `inputs`.
+fn build(inputs: &Value) -> Value {
+    let secret_bytes = bytes32(&inputs["secret"]);
+    let secret = LinkSecret::from_bytes(secret_bytes);
+    let link = Link::new(inputs["origin"].as_str().unwrap(), secret.clone()).unwrap();
+    let room = secret.room_id();
+    let (o_priv, a_priv) = (
+        bytes32(&inputs["offerer_private"]),
+        bytes32(&inputs["answerer_private"]),
+    );
+    let (fp_o, fp_a) = (
+        inputs["fingerprint_offerer"].as_str().unwrap(),
+        inputs["fingerprint_answerer"].as_str().unwrap(),
+    );
+
+    // The handshake through the public API.
+    let (mut o, commit) = Handshake::offerer(&secret, EphemeralKey::from_bytes(o_priv));
+    let mut a = Handshake::answerer(&secret, EphemeralKey::from_bytes(a_priv));
+    let Received::Reply(key) = a.receive(&commit).unwrap() else {
+        panic!("KEY")
+    };
+    let Received::KeysReady {
+        reply: Some(reveal),
+    } = o.receive(&key).unwrap()
+    else {
+        panic!("REVEAL")
+    };
+    a.receive(&reveal).unwrap();
+
+    // Intermediates straight from their definitions (PROTOCOL.md §3).
+    let e_o = PublicKey::from(&StaticSecret::from(o_priv)).to_bytes();
+    let e_a = PublicKey::from(&StaticSecret::from(a_priv)).to_bytes();
+    let dh = StaticSecret::from(o_priv)
+        .diffie_hellman(&PublicKey::from(e_a))
+        .to_bytes();
+    let th = kdf::sha256(&[b"sotto v1 transcript", room.as_bytes(), &e_o, &e_a]);
+    let prk = kdf::extract_sha256(&secret_bytes, &dh);
+    let k = |label: &[u8], th: &[u8; 32], len: usize| {
+        let mut out = vec![0u8; len];
+        kdf::expand_sha256(&prk, &[b"sotto v1 ", label, th], &mut out);
+        out
+    };
+    let sas = k(b"sas", &th, 4);
+    let code = o.safety_code().unwrap();
+    assert_eq!(
+        u32::from_be_bytes(sas.clone().try_into().unwrap()) % 1_000_000,
+        code.value()
+    );
+
+    // Sealed messages in order, each side opening the other's.
+    let mut sealed = Vec::new();
+    let o_msgs: Vec<&str> = inputs["sealed_plaintexts_o_to_a"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let a_msgs: Vec<&str> = inputs["sealed_plaintexts_a_to_o"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let first = o.seal(o_msgs[0].as_bytes()).unwrap();
+    a.receive(&first).unwrap();
+    sealed.push(
+        json!({"direction": "O->A", "seq": 0, "plaintext": o_msgs[0], "message": to_hex(&first)}),
+    );
+    for (seq, p) in a_msgs.iter().enumerate() {
+        let m = a.seal(p.as_bytes()).unwrap();
+        assert!(matches!(o.receive(&m).unwrap(), Received::Message(_)));
+        sealed
+            .push(json!({"direction": "A->O", "seq": seq, "plaintext": p, "message": to_hex(&m)}));
+    }
+    for (seq, p) in o_msgs.iter().enumerate().skip(1) {
+        let m = o.seal(p.as_bytes()).unwrap();
+        assert!(matches!(a.receive(&m).unwrap(), Received::Message(_)));
+        sealed
+            .push(json!({"direction": "O->A", "seq": seq, "plaintext": p, "message": to_hex(&m)}));
+    }
+
+    // Media keys bound to the fingerprints.
+    let fp_len = |fp: &str| (fp.len() as u16).to_be_bytes();
+    let th2 = kdf::sha256(&[
+        &th,
+        b"dtls",
+        &fp_len(fp_o),
+        fp_o.as_bytes(),
+        &fp_len(fp_a),
+        fp_a.as_bytes(),
+    ]);
+    let media_o = k(b"media O", &th2, 32);
+    let media_a = k(b"media A", &th2, 32);
+    let keys_o = o.media_keys(fp_o, fp_a).unwrap();
+    let keys_a = a.media_keys(fp_o, fp_a).unwrap();
+    assert_eq!(
+        (keys_o.send.0.to_vec(), keys_a.send.0.to_vec()),
+        (media_o.clone(), media_a.clone())
+    );
+
+    let frames: Vec<Value> = inputs["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let role = if f["sender"] == "O" {
+                Role::Offerer
+            } else {
+                Role::Answerer
+            };
+            let base = if role == Role::Offerer {
+                &media_o
+            } else {
+                &media_a
+            };
+            let s = stream(f["stream"].as_str().unwrap());
+            let generation = f["generation"].as_u64().unwrap();
+            let ctr = f["ctr"].as_u64().unwrap();
+            let mut enc = FrameEncryptor::new(
+                BaseKey::from_bytes(base.clone().try_into().unwrap()),
+                role,
+                s,
+                generation,
+            )
+            .unwrap();
+            enc.set_counter_for_test(ctr);
+            let plain = hex(f["frame"].as_str().unwrap());
+            let out = enc.encrypt(&plain).unwrap();
+            let mut f = f.clone();
+            f["kid"] = json!(kid(generation, s, role));
+            f["sealed"] = json!(to_hex(&out));
+            f
+        })
+        .collect();
+
+    json!({
+        "_about": {
+            "description": "Sotto protocol v1 test vectors: every value of PROTOCOL.md computed from the fixed inputs. Byte strings are lowercase hex; texts are UTF-8 strings.",
+            "source": "Generated by the sotto-e2ee crate (e2ee/src/sotto_vectors.rs) with SOTTO_WRITE_VECTORS=1 cargo test -p sotto-e2ee sotto_vectors; every test run recomputes the file from its inputs. The X25519 private keys are RFC 7748 section 6.1's Alice (offerer) and Bob (answerer).",
+            "how_to_check": "From `inputs`, compute each other value with the formula its name points to in PROTOCOL.md; sealed messages are in the order they were sealed and opened; each frame is sealed by a fresh encryptor of its sender, stream and generation whose counter starts at `ctr`."
+        },
+        "inputs": inputs,
+        "link": {
+            "text": link.to_text().as_str(),
+            "secret_b64u": secret.to_base64url().as_str(),
+            "room_id": to_hex(room.as_bytes()),
+            "room_id_b64u": room.to_base64url(),
+            "relay_url": link.relay_url(),
+        },
+        "handshake": {
+            "offerer_public": to_hex(&e_o),
+            "answerer_public": to_hex(&e_a),
+            "commit": to_hex(&commit),
+            "key": to_hex(&key),
+            "reveal": to_hex(&reveal),
+            "dh": to_hex(&dh),
+            "transcript_hash": to_hex(&th),
+            "prk": to_hex(&prk),
+            "seal_o_to_a": to_hex(&k(b"seal O->A", &th, 32)),
+            "seal_a_to_o": to_hex(&k(b"seal A->O", &th, 32)),
+        },
+        "safety_code": {"sas": to_hex(&sas), "digits": code.digits(), "display": code.to_string()},
+        "sealed": sealed,
+        "media": {"th2": to_hex(&th2), "media_o": to_hex(&media_o), "media_a": to_hex(&media_a)},
+        "frames": frames,
+    })
+}
+
+/// The first JSON path at which `got` differs from `want`.
+fn first_difference(want: &Value, got: &Value, path: &str) -> Option<String> {
+    match (want, got) {
+        (Value::Object(w), Value::Object(g)) => {
+            for (k, wv) in w {
+                let p = format!("{path}.{k}");
+                match g.get(k) {
+                    None => return Some(format!("{p} missing")),
+                    Some(gv) => {
+                        if let Some(d) = first_difference(wv, gv, &p) {
+                            return Some(d);
+                        }
+                    }
+                }
+            }
+            g.keys()
+                .find(|k| !w.contains_key(*k))
+                .map(|k| format!("{path}.{k} unexpected"))
+        }
+        (Value::Array(w), Value::Array(g)) if w.len() == g.len() => w
+            .iter()
+            .zip(g)
+            .enumerate()
+            .find_map(|(i, (wv, gv))| first_difference(wv, gv, &format!("{path}[{i}]"))),
+        _ if want == got => None,
+        _ => Some(format!("{path}: expected {want}, file has {got}")),
+    }
+}
+
+/// Recomputes the whole file from its inputs.
+fn check(file: &Value) -> Result<(), String> {
+    match first_difference(&build(&file["inputs"]), file, "") {
+        None => Ok(()),
+        Some(d) => Err(d),
+    }
+}
+
+fn load() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(PATH).expect("tests/vectors/sotto-v1.json"))
+        .expect("JSON")
+}
+
+#[test]
+fn sotto_vectors_match_the_implementation() {
+    if std::env::var_os("SOTTO_WRITE_VECTORS").is_some() {
+        let text = serde_json::to_string_pretty(&build(&default_inputs())).unwrap();
+        std::fs::write(PATH, text + "\n").unwrap();
+    }
+    let file = load();
+    assert_eq!(
+        file["inputs"],
+        default_inputs(),
+        "the file's inputs are the fixed ones"
+    );
+    if let Err(d) = check(&file) {
+        panic!("tests/vectors/sotto-v1.json disagrees with the implementation at {d}");
+    }
+}
+
+#[test]
+fn the_vector_check_catches_a_changed_value() {
+    let file = load();
+    for (pointer, replacement) in [
+        ("/safety_code/digits", json!("000000")),
+        ("/handshake/commit", json!("00")),
+        ("/sealed/2/message", json!("04")),
+        ("/frames/4/sealed", json!("3102")),
+        ("/media/media_a", json!("")),
+    ] {
+        let mut bad = file.clone();
+        *bad.pointer_mut(pointer).unwrap() = replacement;
+        let err = check(&bad).expect_err("a changed value must be caught");
+        assert!(
+            err.starts_with(
+                &pointer
+                    .replace('/', ".")
+                    .replace(".2", "[2]")
+                    .replace(".4", "[4]")
+            ),
+            "{err}"
+        );
+    }
+}
