@@ -17,6 +17,7 @@ mod kdf;
 mod keys;
 pub mod link;
 pub mod media;
+pub mod sdp;
 pub mod sframe;
 
 #[cfg(test)]
@@ -29,3 +30,4 @@ pub use handshake::{EphemeralKey, Handshake, Received, Role};
 pub use keys::{BaseKey, MediaKeys, SafetyCode};
 pub use link::{Link, LinkSecret, RoomId};
 pub use media::{Codec, FrameDecryptor, FrameEncryptor, Stream};
+pub use sdp::dtls_fingerprint;
