@@ -1,3 +1,43 @@
-//! Sotto's native client: joins a call from a link, runs the handshake over the relay and talks
-//! through the webrtc crate. Its contents arrive with the terminal-call issue.
+//! Sotto's native client: joins a call from a link, runs the handshake over the relay, and
+//! talks through the webrtc crate with every frame SFrame-encrypted.
+//!
+//! Layout: `call` is the protocol, sans-IO; `session` is the one loop that drives it; `rtc` is
+//! the only module that touches the webrtc crate; `relay` owns the WebSocket; `audio` holds
+//! Opus and the sources and sinks.
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod audio;
+pub mod call;
+pub mod relay;
+pub mod rtc;
+pub mod session;
+
+use std::fmt;
+
+/// What can stop the client. Each variant names who is at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The user's link is not a Sotto link.
+    BadLink(String),
+    /// The relay could not be reached.
+    RelayUnreachable(String),
+    /// An audio file or device could not be used.
+    Audio(String),
+    /// The system could not make keys.
+    Crypto(String),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadLink(why) => write!(f, "{why}"),
+            Self::RelayUnreachable(why) => write!(f, "cannot reach the relay: {why}"),
+            Self::Audio(why) => write!(f, "audio: {why}"),
+            Self::Crypto(why) => write!(f, "cryptography: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}

@@ -29,5 +29,5 @@ pub use error::{Error, FrameFault};
 pub use handshake::{EphemeralKey, Handshake, Received, Role};
 pub use keys::{BaseKey, MediaKeys, SafetyCode};
 pub use link::{Link, LinkSecret, RoomId};
-pub use media::{Codec, FrameDecryptor, FrameEncryptor, Stream};
+pub use media::{Codec, FrameDecryptor, FrameEncryptor, OpenedFrame, Stream};
 pub use sdp::dtls_fingerprint;

@@ -264,6 +264,11 @@ impl FrameDecryptor {
     /// frame as the peer's encoder made it. A frame that breaks any rule is refused, and the
     /// replay window moves only for frames that authenticated.
     pub fn decrypt(&mut self, frame: &[u8]) -> Result<Vec<u8>, Error> {
+        self.open(frame).map(|opened| opened.frame)
+    }
+
+    /// As [`FrameDecryptor::decrypt`], also giving the frame's authenticated position.
+    pub fn open(&mut self, frame: &[u8]) -> Result<OpenedFrame, Error> {
         let reject = Error::FrameRejected;
         let prefix =
             clear_prefix_len(self.stream.codec(), frame).ok_or(reject(FrameFault::TooShort))?;
@@ -318,6 +323,11 @@ impl FrameDecryptor {
         if !key.open(header.ctr, &aad[..hlen + prefix], &mut out[prefix..], tag) {
             return Err(reject(FrameFault::AuthenticationFailed));
         }
+        let opened = OpenedFrame {
+            frame: out,
+            generation,
+            ctr: header.ctr,
+        };
         match known {
             Some(i) => self.gens[i].window.record(header.ctr),
             None => {
@@ -338,7 +348,25 @@ impl FrameDecryptor {
                 }
             }
         }
-        Ok(out)
+        Ok(opened)
+    }
+}
+
+/// A frame that authenticated, with the position its sender gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedFrame {
+    /// `prefix || plaintext`: the frame as the peer's encoder made it.
+    pub frame: Vec<u8>,
+    /// The sender's key generation.
+    pub generation: u64,
+    /// The frame's counter under that generation (one more per frame).
+    pub ctr: u64,
+}
+
+impl OpenedFrame {
+    /// A single increasing position across generations: generation in the high bits.
+    pub fn position(&self) -> u64 {
+        (self.generation.min(u64::from(u32::MAX)) << 32) | self.ctr
     }
 }
 

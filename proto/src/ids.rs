@@ -42,8 +42,13 @@ pub fn is_canonical_base64url(s: &str) -> bool {
 }
 
 fn encode_16(bytes: &[u8; 16]) -> String {
+    encode(bytes)
+}
+
+/// Base64url without padding of `bytes`.
+fn encode(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(ID_CHARS);
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     let mut acc: u32 = 0;
     let mut bits = 0;
     for &b in bytes {
@@ -135,6 +140,27 @@ impl Payload {
         }
     }
 
+    /// The payload carrying these bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        Self(encode(bytes))
+    }
+
+    /// The bytes this payload carries.
+    pub fn decode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.0.len() * 3 / 4);
+        let (mut acc, mut bits) = (0u32, 0);
+        for &c in self.0.as_bytes() {
+            // Every character was checked by `parse` (or made by `from_bytes`).
+            acc = (acc << 6) | u32::from(b64u_value(c).unwrap_or(0));
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+            }
+        }
+        out
+    }
+
     /// The payload as it appears on the wire (base64url text).
     pub fn as_str(&self) -> &str {
         &self.0
@@ -204,6 +230,21 @@ mod tests {
             RoomId::parse("AAAAAAAAAAAAAAAAAAAAAAAA"),
             Err(DecodeError::SenderSentInvalidRoomId)
         );
+    }
+
+    #[test]
+    fn payloads_round_trip_bytes_of_every_length() {
+        for len in 0..70 {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            let p = Payload::from_bytes(&bytes);
+            assert!(is_canonical_base64url(p.as_str()));
+            assert_eq!(
+                Payload::parse(p.as_str().to_owned()).unwrap().decode(),
+                bytes
+            );
+        }
+        assert_eq!(Payload::from_bytes(b"foobar").as_str(), "Zm9vYmFy");
+        assert_eq!(Payload::from_bytes(&[0xfb, 0xff]).as_str(), "-_8");
     }
 
     #[test]

@@ -1,0 +1,261 @@
+//! Audio: sources (a test tone, a WAV file), sinks (a WAV file, memory), Opus encoding, and the
+//! receive side's ordering and concealment. Everything is 48 kHz mono, 20 ms frames.
+
+use crate::ClientError;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Samples per second.
+pub const RATE: u32 = 48_000;
+/// Samples per 20 ms frame.
+pub const FRAME: usize = 960;
+/// The largest Opus packet we produce or accept.
+const MAX_PACKET: usize = 1500;
+/// Samples in the longest Opus frame (120 ms), the decoder's output buffer.
+const MAX_DECODED: usize = 5760;
+
+/// Where the microphone's samples come from.
+pub enum Source {
+    /// A sine at this frequency, at half scale.
+    Tone {
+        /// Hz.
+        freq: f64,
+        /// Phase of the next sample, in radians.
+        phase: f64,
+    },
+    /// A WAV file (48 kHz, mono, 16-bit), then silence.
+    Wav(hound::WavIntoSamples<std::io::BufReader<std::fs::File>, i16>),
+    /// Silence.
+    Silence,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tone { freq, .. } => write!(f, "Tone({freq} Hz)"),
+            Self::Wav(_) => f.write_str("Wav"),
+            Self::Silence => f.write_str("Silence"),
+        }
+    }
+}
+
+impl Source {
+    /// A tone of `freq` Hz.
+    pub fn tone(freq: f64) -> Self {
+        Self::Tone { freq, phase: 0.0 }
+    }
+
+    /// A WAV file; it must be 48 kHz mono 16-bit PCM.
+    pub fn wav(path: &Path) -> Result<Self, ClientError> {
+        let reader = hound::WavReader::open(path)
+            .map_err(|e| ClientError::Audio(format!("{}: {e}", path.display())))?;
+        let spec = reader.spec();
+        if spec.sample_rate != RATE
+            || spec.channels != 1
+            || spec.bits_per_sample != 16
+            || spec.sample_format != hound::SampleFormat::Int
+        {
+            return Err(ClientError::Audio(format!(
+                "{}: needs 48000 Hz mono 16-bit PCM (has {} Hz, {} channels, {} bits)",
+                path.display(),
+                spec.sample_rate,
+                spec.channels,
+                spec.bits_per_sample
+            )));
+        }
+        Ok(Self::Wav(reader.into_samples()))
+    }
+
+    /// The next 20 ms.
+    pub fn next_frame(&mut self) -> [i16; FRAME] {
+        let mut out = [0i16; FRAME];
+        match self {
+            Self::Tone { freq, phase } => {
+                let step = 2.0 * std::f64::consts::PI * *freq / f64::from(RATE);
+                for s in &mut out {
+                    *s = (phase.sin() * 0.5 * f64::from(i16::MAX)) as i16;
+                    *phase = (*phase + step) % (2.0 * std::f64::consts::PI);
+                }
+            }
+            Self::Wav(samples) => {
+                for s in &mut out {
+                    *s = samples.next().and_then(Result::ok).unwrap_or(0);
+                }
+            }
+            Self::Silence => {}
+        }
+        out
+    }
+}
+
+/// Where the peer's decoded audio goes.
+#[derive(Clone)]
+pub enum Sink {
+    /// A WAV file written as the call goes (48 kHz mono 16-bit).
+    Wav(Arc<Mutex<Option<hound::WavWriter<std::io::BufWriter<std::fs::File>>>>>),
+    /// Memory, for tests and analysis.
+    Memory(Arc<Mutex<Vec<i16>>>),
+    /// Nowhere.
+    Discard,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Wav(_) => "Sink::Wav",
+            Self::Memory(_) => "Sink::Memory",
+            Self::Discard => "Sink::Discard",
+        })
+    }
+}
+
+impl Sink {
+    /// A WAV file at `path`.
+    pub fn wav(path: &Path) -> Result<Self, ClientError> {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let writer = hound::WavWriter::create(path, spec)
+            .map_err(|e| ClientError::Audio(format!("{}: {e}", path.display())))?;
+        Ok(Self::Wav(Arc::new(Mutex::new(Some(writer)))))
+    }
+
+    /// Appends samples.
+    pub fn write(&self, pcm: &[i16]) -> Result<(), ClientError> {
+        match self {
+            Self::Wav(w) => {
+                let mut guard = w.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(writer) = guard.as_mut() {
+                    for &s in pcm {
+                        writer
+                            .write_sample(s)
+                            .map_err(|e| ClientError::Audio(e.to_string()))?;
+                    }
+                }
+            }
+            Self::Memory(m) => m
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(pcm),
+            Self::Discard => {}
+        }
+        Ok(())
+    }
+
+    /// Finishes a WAV file (writes its header's lengths).
+    pub fn finish(&self) -> Result<(), ClientError> {
+        if let Self::Wav(w) = self
+            && let Some(writer) = w
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+        {
+            writer
+                .finalize()
+                .map_err(|e| ClientError::Audio(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Opus encoding of the microphone, with in-band FEC on.
+pub struct Encoder(opus::Encoder);
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Encoder(opus)")
+    }
+}
+
+impl Encoder {
+    /// A 48 kHz mono VoIP encoder with FEC for 10% loss.
+    pub fn new() -> Result<Self, ClientError> {
+        let audio = |e: opus::Error| ClientError::Audio(format!("opus: {e}"));
+        let mut enc = opus::Encoder::new(RATE, opus::Channels::Mono, opus::Application::Voip)
+            .map_err(audio)?;
+        enc.set_inband_fec(true).map_err(audio)?;
+        enc.set_packet_loss_perc(10).map_err(audio)?;
+        Ok(Self(enc))
+    }
+
+    /// One 20 ms frame to one Opus packet.
+    pub fn encode(&mut self, pcm: &[i16; FRAME]) -> Result<Vec<u8>, ClientError> {
+        self.0
+            .encode_vec(pcm, MAX_PACKET)
+            .map_err(|e| ClientError::Audio(format!("opus: {e}")))
+    }
+}
+
+/// The receive side: authenticated Opus frames in, PCM out, in order, with gaps concealed.
+///
+/// Frames are ordered by their SFrame counter, which the sender increases by one per frame
+/// and which authenticated with the frame. A frame older than the last one played is late and
+/// dropped (its gap was already concealed). A gap is filled with Opus' forward error
+/// correction from the next frame where possible, and packet loss concealment otherwise.
+pub struct Playout {
+    decoder: opus::Decoder,
+    next: Option<u64>,
+    /// Frames concealed (lost or late).
+    pub concealed: u64,
+    /// Frames decoded.
+    pub decoded: u64,
+}
+
+impl std::fmt::Debug for Playout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Playout(decoded {}, concealed {})",
+            self.decoded, self.concealed
+        )
+    }
+}
+
+/// Longest gap filled with concealment; beyond it playback just resumes (a stalled peer).
+const MAX_CONCEALED_GAP: u64 = 10;
+
+impl Playout {
+    /// A playout for 48 kHz mono.
+    pub fn new() -> Result<Self, ClientError> {
+        let decoder = opus::Decoder::new(RATE, opus::Channels::Mono)
+            .map_err(|e| ClientError::Audio(format!("opus: {e}")))?;
+        Ok(Self {
+            decoder,
+            next: None,
+            concealed: 0,
+            decoded: 0,
+        })
+    }
+
+    /// Handles the authenticated frame with counter `ctr`; returns the PCM to play.
+    pub fn push(&mut self, ctr: u64, opus: &[u8]) -> Vec<i16> {
+        let mut pcm = Vec::new();
+        let mut buf = vec![0i16; MAX_DECODED];
+        let expected = self.next.unwrap_or(ctr);
+        if ctr < expected {
+            self.concealed += 1;
+            return pcm;
+        }
+        let gap = ctr - expected;
+        if gap > 0 && gap <= MAX_CONCEALED_GAP {
+            for i in 0..gap {
+                // The last missing frame can come back from this frame's FEC data.
+                let fec = i == gap - 1;
+                let data: &[u8] = if fec { opus } else { &[] };
+                if let Ok(n) = self.decoder.decode(data, &mut buf[..FRAME], fec) {
+                    pcm.extend_from_slice(&buf[..n]);
+                }
+                self.concealed += 1;
+            }
+        }
+        if let Ok(n) = self.decoder.decode(opus, &mut buf, false) {
+            pcm.extend_from_slice(&buf[..n]);
+            self.decoded += 1;
+        }
+        self.next = Some(ctr + 1);
+        pcm
+    }
+}

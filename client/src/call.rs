@@ -1,0 +1,529 @@
+//! The call, sans-IO: one state machine from "connected to the relay" to "hung up". Relay
+//! messages, WebRTC events and results go in; [`Action`]s come out for the shell to carry out.
+//! It decides everything about the protocol (roles, handshake, what is sealed when, when the
+//! media keys exist) and does no I/O, so every rule is tested without a socket.
+
+use crate::rtc::{Candidate, ConnectionState};
+use serde::{Deserialize, Serialize};
+use sotto_e2ee::{
+    EphemeralKey, Error as E2eeError, FrameDecryptor, FrameEncryptor, Handshake, LinkSecret,
+    Received, Role, SafetyCode, Stream, dtls_fingerprint,
+};
+use sotto_proto::{ClientMessage, ErrorCode, Payload, PeerId, ServerMessage};
+
+/// The plaintext of a sealed message (PROTOCOL.md §3.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "kebab-case")]
+pub enum PeerSignal {
+    /// O's first sealed message.
+    Offer {
+        /// The offer's SDP.
+        sdp: String,
+    },
+    /// A's first sealed message.
+    Answer {
+        /// The answer's SDP.
+        sdp: String,
+    },
+    /// A trickled ICE candidate.
+    Candidate {
+        /// `candidate:...`
+        candidate: String,
+        /// The media section id.
+        #[serde(rename = "sdpMid")]
+        sdp_mid: Option<String>,
+        /// The media section index.
+        #[serde(rename = "sdpMLineIndex")]
+        sdp_mline_index: Option<u16>,
+    },
+    /// No more candidates.
+    EndOfCandidates,
+    /// Hanging up.
+    Bye,
+}
+
+impl PeerSignal {
+    /// Decodes a sealed plaintext; `Ok(None)` for a `t` this version does not know (ignored).
+    fn decode(bytes: &[u8]) -> Result<Option<Self>, String> {
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+        match value.get("t").and_then(|t| t.as_str()) {
+            Some("offer" | "answer" | "candidate" | "end-of-candidates" | "bye") => {
+                serde_json::from_value(value)
+                    .map(Some)
+                    .map_err(|e| format!("malformed message: {e}"))
+            }
+            Some(_) => Ok(None),
+            None => Err("no `t` field".into()),
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        // Plain structs of strings: serialization cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// Why a call ended. Each maps to a distinct exit code of the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// This side hung up.
+    HungUp,
+    /// The peer hung up (`bye`, or left after the call connected).
+    PeerHungUp,
+    /// The relay answered with an error (room full, ...): its code and message.
+    RelayError(ErrorCode, String),
+    /// The peer left before the call connected.
+    PeerLeft,
+    /// Wrong link, or the relay tampered with the set-up.
+    WrongLinkOrTamperedRelay,
+    /// Someone between the peers altered the set-up (the text says how).
+    Tampered(String),
+    /// The relay connection was lost before the call connected.
+    RelayLost,
+    /// ICE or DTLS failed.
+    ConnectionFailed(String),
+    /// The relay broke the protocol (more than one peer in a one-to-one room, ...).
+    ProtocolViolation(String),
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::HungUp => f.write_str("you hung up"),
+            Self::PeerHungUp => f.write_str("the other side hung up"),
+            Self::RelayError(code, msg) => write!(f, "relay error {code}: {msg}"),
+            Self::PeerLeft => f.write_str("peer left before the call connected"),
+            Self::WrongLinkOrTamperedRelay => f.write_str("wrong link or tampered relay"),
+            Self::Tampered(why) => write!(f, "call set-up tampered with: {why}"),
+            Self::RelayLost => f.write_str("lost the connection to the relay"),
+            Self::ConnectionFailed(why) => write!(f, "connection failed: {why}"),
+            Self::ProtocolViolation(why) => write!(f, "relay protocol violation: {why}"),
+        }
+    }
+}
+
+/// What the shell must do.
+#[derive(Debug)]
+pub enum Action {
+    /// Send this message to the relay.
+    Relay(ClientMessage),
+    /// Create the offer (O), then report it with [`Call::offer_created`].
+    CreateOffer,
+    /// Apply this offer and create the answer (A), then report it with
+    /// [`Call::answer_created`].
+    CreateAnswer(String),
+    /// Apply the peer's answer (O).
+    AcceptAnswer(String),
+    /// Add the peer's candidate.
+    AddCandidate(Candidate),
+    /// The media keys exist: encrypt with the first, decrypt with the second.
+    StartMedia(Box<FrameEncryptor>, Box<FrameDecryptor>),
+    /// Tell the user (status line / JSON events).
+    Notify(Notice),
+    /// The call is over.
+    End(Outcome),
+}
+
+/// Things the user is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Joined the room; waiting for the other side.
+    WaitingForPeer,
+    /// The other side is here; the handshake runs.
+    PeerFound(Role),
+    /// The handshake gave this safety code: compare it aloud.
+    SafetyCode(SafetyCode),
+    /// The peer proved it holds the same keys.
+    KeysConfirmed,
+    /// The connection's state changed.
+    Connection(ConnectionState),
+}
+
+/// What the call waits for.
+enum State {
+    /// Connected to the relay; `join` sent; waits for `welcome`.
+    AwaitingWelcome { key: EphemeralKey },
+    /// Alone in the room; waits for `peer-joined`.
+    AwaitingPeer { key: EphemeralKey },
+    /// With a peer: the handshake, offer/answer and ICE, then the call itself.
+    WithPeer(Box<Session>),
+    /// Over.
+    Ended,
+}
+
+struct Session {
+    peer: PeerId,
+    hs: Handshake,
+    /// The offer's SDP (O: ours; A: the peer's), for its fingerprint.
+    offer: Option<String>,
+    connected: bool,
+    media_started: bool,
+}
+
+/// One call, from joining the room to hanging up.
+pub struct Call {
+    secret: LinkSecret,
+    state: State,
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            State::AwaitingWelcome { .. } => "AwaitingWelcome",
+            State::AwaitingPeer { .. } => "AwaitingPeer",
+            State::WithPeer(_) => "WithPeer",
+            State::Ended => "Ended",
+        };
+        write!(f, "Call({state})")
+    }
+}
+
+fn signal(to: &PeerId, bytes: &[u8]) -> Action {
+    Action::Relay(ClientMessage::Signal {
+        to: to.clone(),
+        data: Payload::from_bytes(bytes),
+    })
+}
+
+fn e2ee_outcome(e: E2eeError) -> Outcome {
+    match e {
+        E2eeError::WrongLinkOrTamperedRelay => Outcome::WrongLinkOrTamperedRelay,
+        other => Outcome::Tampered(other.to_string()),
+    }
+}
+
+impl Call {
+    /// A call on `secret`'s room with this side's fresh key. Returns the `join` to send.
+    pub fn new(secret: LinkSecret, key: EphemeralKey) -> (Self, Vec<Action>) {
+        let join = Action::Relay(ClientMessage::Join {
+            room: sotto_proto::RoomId::from_bytes(secret.room_id().as_bytes()),
+        });
+        (
+            Self {
+                secret,
+                state: State::AwaitingWelcome { key },
+            },
+            vec![join],
+        )
+    }
+
+    /// True once the call is over.
+    pub fn is_ended(&self) -> bool {
+        matches!(self.state, State::Ended)
+    }
+
+    /// True while media may flow (keys set and the connection up).
+    pub fn is_connected(&self) -> bool {
+        matches!(&self.state, State::WithPeer(s) if s.connected)
+    }
+
+    fn end(&mut self, outcome: Outcome, out: &mut Vec<Action>) {
+        if let State::WithPeer(s) = &mut self.state
+            && matches!(outcome, Outcome::HungUp)
+            && s.hs.is_established()
+            && let Ok(bye) = s.hs.seal(&PeerSignal::Bye.encode())
+        {
+            out.push(signal(&s.peer, &bye));
+        }
+        if !matches!(self.state, State::Ended) {
+            out.push(Action::Relay(ClientMessage::Leave));
+        }
+        self.state = State::Ended;
+        out.push(Action::End(outcome));
+    }
+
+    /// The user hangs up (Ctrl-C, end of `--duration`).
+    pub fn hang_up(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !self.is_ended() {
+            self.end(Outcome::HungUp, &mut out);
+        }
+        out
+    }
+
+    /// The relay connection ended.
+    pub fn relay_closed(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        // Once connected, media is peer to peer: the call goes on without the relay.
+        if !self.is_ended() && !self.is_connected() {
+            self.state = State::Ended;
+            out.push(Action::End(Outcome::RelayLost));
+        }
+        out
+    }
+
+    /// A message from the relay.
+    pub fn relay_message(&mut self, msg: ServerMessage) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.is_ended() {
+            return out;
+        }
+        let state = std::mem::replace(&mut self.state, State::Ended);
+        match (state, msg) {
+            (_, ServerMessage::Error { code, message }) => {
+                self.end(Outcome::RelayError(code, message), &mut out);
+            }
+            (State::AwaitingWelcome { key }, ServerMessage::Welcome { peers, .. }) => {
+                match peers.as_slice() {
+                    [] => {
+                        self.state = State::AwaitingPeer { key };
+                        out.push(Action::Notify(Notice::WaitingForPeer));
+                    }
+                    [peer] => {
+                        // The peer was here first: we are the answerer and wait for COMMIT.
+                        self.state = State::WithPeer(Box::new(Session {
+                            peer: peer.clone(),
+                            hs: Handshake::answerer(&self.secret, key),
+                            offer: None,
+                            connected: false,
+                            media_started: false,
+                        }));
+                        out.push(Action::Notify(Notice::PeerFound(Role::Answerer)));
+                    }
+                    _ => self.end(
+                        Outcome::ProtocolViolation(
+                            "more than one peer in a one-to-one call".into(),
+                        ),
+                        &mut out,
+                    ),
+                }
+            }
+            (State::AwaitingPeer { key }, ServerMessage::PeerJoined { peer }) => {
+                let (hs, commit) = Handshake::offerer(&self.secret, key);
+                out.push(Action::Notify(Notice::PeerFound(Role::Offerer)));
+                out.push(signal(&peer, &commit));
+                self.state = State::WithPeer(Box::new(Session {
+                    peer,
+                    hs,
+                    offer: None,
+                    connected: false,
+                    media_started: false,
+                }));
+            }
+            (State::WithPeer(s), ServerMessage::PeerLeft { peer }) if peer == s.peer => {
+                let outcome = if s.connected {
+                    Outcome::PeerHungUp
+                } else {
+                    Outcome::PeerLeft
+                };
+                self.state = State::WithPeer(s);
+                self.end(outcome, &mut out);
+            }
+            (State::WithPeer(s), ServerMessage::PeerJoined { .. }) => {
+                self.state = State::WithPeer(s);
+                self.end(
+                    Outcome::ProtocolViolation("a third peer joined a one-to-one call".into()),
+                    &mut out,
+                );
+            }
+            (State::WithPeer(mut s), ServerMessage::Signal { from, data }) if from == s.peer => {
+                match s.hs.receive(&data.decode()) {
+                    Ok(received) => {
+                        let result = Self::on_received(&mut s, received, &mut out);
+                        self.state = State::WithPeer(s);
+                        if let Err(outcome) = result {
+                            self.end(outcome, &mut out);
+                        }
+                    }
+                    Err(e) => {
+                        self.state = State::WithPeer(s);
+                        self.end(e2ee_outcome(e), &mut out);
+                    }
+                }
+            }
+            (state, ServerMessage::Signal { .. }) => {
+                self.state = state;
+                self.end(
+                    Outcome::ProtocolViolation("a signal from a peer we are not talking to".into()),
+                    &mut out,
+                );
+            }
+            // Anything else (a welcome twice, peer-left of someone else, ...) changes nothing.
+            (state, _) => self.state = state,
+        }
+        out
+    }
+
+    fn on_received(
+        s: &mut Session,
+        received: Received,
+        out: &mut Vec<Action>,
+    ) -> Result<(), Outcome> {
+        match received {
+            Received::Reply(bytes) => out.push(signal(&s.peer, &bytes)),
+            Received::KeysReady { reply } => {
+                if let Some(reveal) = reply {
+                    out.push(signal(&s.peer, &reveal));
+                    // O: the handshake is done on this side; make the offer.
+                    out.push(Action::CreateOffer);
+                }
+            }
+            Received::Message(plain) => {
+                let first = s.offer.is_none() || (s.hs.role() == Role::Offerer && !s.media_started);
+                let msg = PeerSignal::decode(&plain).map_err(Outcome::Tampered)?;
+                Self::on_signal(s, msg, first, out)?;
+            }
+            // `Received` is non-exhaustive: a kind this version does not handle is refused.
+            _ => return Err(Outcome::Tampered("unexpected handshake result".into())),
+        }
+        Ok(())
+    }
+
+    fn on_signal(
+        s: &mut Session,
+        msg: Option<PeerSignal>,
+        first: bool,
+        out: &mut Vec<Action>,
+    ) -> Result<(), Outcome> {
+        match (s.hs.role(), msg) {
+            (Role::Answerer, Some(PeerSignal::Offer { sdp })) if s.offer.is_none() => {
+                Self::confirmed(s, out);
+                s.offer = Some(sdp.clone());
+                out.push(Action::CreateAnswer(sdp));
+            }
+            (Role::Offerer, Some(PeerSignal::Answer { sdp })) if first => {
+                Self::confirmed(s, out);
+                let offer = s.offer.clone().unwrap_or_default();
+                Self::start_media(s, &offer, &sdp, out)?;
+                out.push(Action::AcceptAnswer(sdp));
+            }
+            (_, _) if first => {
+                // The first sealed message must be the offer (from O) or the answer (from A).
+                return Err(Outcome::Tampered(
+                    "the first sealed message is not the offer/answer".into(),
+                ));
+            }
+            (
+                _,
+                Some(PeerSignal::Candidate {
+                    candidate,
+                    sdp_mid,
+                    sdp_mline_index,
+                }),
+            ) => {
+                out.push(Action::AddCandidate(Candidate {
+                    candidate,
+                    sdp_mid,
+                    sdp_mline_index,
+                }));
+            }
+            (_, Some(PeerSignal::Bye)) => return Err(Outcome::PeerHungUp),
+            (_, Some(PeerSignal::Offer { .. } | PeerSignal::Answer { .. })) => {
+                return Err(Outcome::Tampered(
+                    "a second offer or answer (v1 never renegotiates)".into(),
+                ));
+            }
+            (_, Some(PeerSignal::EndOfCandidates) | None) => {}
+        }
+        Ok(())
+    }
+
+    /// The peer's first sealed message opened: both sides hold the same keys. Only now is
+    /// the safety code shown (a wrong link never shows one).
+    fn confirmed(s: &Session, out: &mut Vec<Action>) {
+        out.push(Action::Notify(Notice::KeysConfirmed));
+        if let Some(code) = s.hs.safety_code() {
+            out.push(Action::Notify(Notice::SafetyCode(code)));
+        }
+    }
+
+    fn start_media(
+        s: &mut Session,
+        offer: &str,
+        answer: &str,
+        out: &mut Vec<Action>,
+    ) -> Result<(), Outcome> {
+        let fp_o = dtls_fingerprint(offer)
+            .ok_or_else(|| Outcome::Tampered("the offer has no DTLS fingerprint".into()))?;
+        let fp_a = dtls_fingerprint(answer)
+            .ok_or_else(|| Outcome::Tampered("the answer has no DTLS fingerprint".into()))?;
+        let keys = s.hs.media_keys(fp_o, fp_a).map_err(e2ee_outcome)?;
+        let role = s.hs.role();
+        let enc = FrameEncryptor::new(keys.send, role, Stream::Audio, 0).map_err(e2ee_outcome)?;
+        let dec = FrameDecryptor::new(keys.receive, role.peer(), Stream::Audio);
+        s.media_started = true;
+        out.push(Action::StartMedia(Box::new(enc), Box::new(dec)));
+        Ok(())
+    }
+
+    fn seal_to_peer(&mut self, msg: &PeerSignal, out: &mut Vec<Action>) {
+        let State::WithPeer(s) = &mut self.state else {
+            return;
+        };
+        match s.hs.seal(&msg.encode()) {
+            Ok(bytes) => out.push(signal(&s.peer, &bytes)),
+            Err(e) => self.end(Outcome::Tampered(e.to_string()), out),
+        }
+    }
+
+    /// O's offer exists: seal and send it.
+    pub fn offer_created(&mut self, sdp: String) -> Vec<Action> {
+        let mut out = Vec::new();
+        if let State::WithPeer(s) = &mut self.state {
+            s.offer = Some(sdp.clone());
+        }
+        self.seal_to_peer(&PeerSignal::Offer { sdp }, &mut out);
+        out
+    }
+
+    /// A's answer exists: the media keys can be made (both fingerprints are known); then seal
+    /// and send the answer.
+    pub fn answer_created(&mut self, sdp: String) -> Vec<Action> {
+        let mut out = Vec::new();
+        let State::WithPeer(s) = &mut self.state else {
+            return out;
+        };
+        let offer = s.offer.clone().unwrap_or_default();
+        if let Err(outcome) = Self::start_media(s, &offer, &sdp, &mut out) {
+            self.end(outcome, &mut out);
+            return out;
+        }
+        self.seal_to_peer(&PeerSignal::Answer { sdp }, &mut out);
+        out
+    }
+
+    /// A local candidate to trickle to the peer (sealed).
+    pub fn local_candidate(&mut self, c: Candidate) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.seal_to_peer(
+            &PeerSignal::Candidate {
+                candidate: c.candidate,
+                sdp_mid: c.sdp_mid,
+                sdp_mline_index: c.sdp_mline_index,
+            },
+            &mut out,
+        );
+        out
+    }
+
+    /// Local gathering finished.
+    pub fn gathering_complete(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.seal_to_peer(&PeerSignal::EndOfCandidates, &mut out);
+        out
+    }
+
+    /// The WebRTC connection changed state.
+    pub fn connection_state(&mut self, state: ConnectionState) -> Vec<Action> {
+        let mut out = vec![Action::Notify(Notice::Connection(state))];
+        if let State::WithPeer(s) = &mut self.state {
+            match state {
+                ConnectionState::Connected => s.connected = true,
+                ConnectionState::Failed => self.end(
+                    Outcome::ConnectionFailed("ICE or DTLS failed".into()),
+                    &mut out,
+                ),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// A WebRTC operation failed.
+    pub fn rtc_failed(&mut self, why: String) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.end(Outcome::ConnectionFailed(why), &mut out);
+        out
+    }
+}

@@ -1,0 +1,397 @@
+//! The I/O shell of a call: the relay connection, the WebRTC stack and the audio, driven by one
+//! loop that feeds [`Call`] and carries out its [`Action`]s. Frames are sealed before they
+//! reach the WebRTC stack and opened before they reach the decoder.
+
+use crate::ClientError;
+use crate::audio::{self, Encoder, Playout, Sink, Source};
+use crate::call::{Action, Call, Notice, Outcome};
+use crate::relay::{self, RelayEvent, RelaySender};
+use crate::rtc::{NetworkConfig, Rtc, RtcEvent, RtcEvents};
+use serde::Serialize;
+use sotto_e2ee::{EphemeralKey, FrameDecryptor, FrameEncryptor, Link};
+use sotto_proto::ServerMessage;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
+
+/// Everything a call needs besides the link.
+#[derive(Debug)]
+pub struct CallOptions {
+    /// The microphone.
+    pub source: Source,
+    /// The speakers.
+    pub sink: Sink,
+    /// Hang up after this long in the call (from the connection).
+    pub duration: Option<Duration>,
+    /// ICE servers to use instead of the relay's.
+    pub ice_servers: Option<Vec<(Vec<String>, String, String)>>,
+    /// Relayed candidates only.
+    pub relay_only: bool,
+    /// Host candidates on loopback only.
+    pub loopback_only: bool,
+    /// How often to report statistics.
+    pub stats_interval: Duration,
+}
+
+/// Counters of one call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Counters {
+    /// Encrypted frames sent.
+    pub frames_sent: u64,
+    /// Frames received that authenticated.
+    pub frames_received: u64,
+    /// Frames received that did not authenticate (dropped, never decoded).
+    pub frames_failed: u64,
+    /// Gaps concealed by the decoder.
+    pub frames_concealed: u64,
+    /// Round-trip time in milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Fraction of our packets the peer reports lost.
+    pub loss: Option<f64>,
+}
+
+/// What the user is told, as it happens. Serialized as one JSON object per line with `--json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// Connected to the relay.
+    Relay {
+        /// Its WebSocket URL.
+        url: String,
+    },
+    /// A step of the call set-up.
+    State {
+        /// `waiting-for-peer`, `handshake`, `keys-confirmed`, `connecting`, `connected`, ...
+        state: String,
+    },
+    /// The safety code, six digits.
+    Sas {
+        /// e.g. `"034666"`.
+        code: String,
+    },
+    /// Periodic statistics.
+    Stats(Counters),
+    /// The call ended.
+    Ended {
+        /// Why.
+        reason: String,
+        /// Final counters.
+        counters: Counters,
+    },
+}
+
+/// The media side of a call once its keys exist.
+struct Media {
+    encryptor: FrameEncryptor,
+    decryptor: FrameDecryptor,
+}
+
+/// Runs one call to its end. `notify` sees every [`Event`]; the result is why it ended.
+pub async fn run_call(
+    link: &Link,
+    mut options: CallOptions,
+    mut notify: impl FnMut(Event),
+    hang_up: impl std::future::Future<Output = ()>,
+) -> Result<(Outcome, Counters), ClientError> {
+    let url = link.relay_url();
+    let (relay, mut relay_events) = relay::connect(&url).await?;
+    notify(Event::Relay { url });
+    let key = EphemeralKey::generate().map_err(|e| ClientError::Crypto(e.to_string()))?;
+    let (mut call, actions) = Call::new(link.secret().clone(), key);
+    let mut shell = Shell {
+        relay,
+        rtc: None,
+        control: None,
+        audio: None,
+        ice: Vec::new(),
+        media: None,
+        counters: Counters::default(),
+        outcome: None,
+        connected_at: None,
+    };
+    shell
+        .execute(&mut call, actions, &options, &mut notify)
+        .await;
+
+    let mut encoder = Encoder::new()?;
+    let mut playout = Playout::new()?;
+    let mut media_tick = interval(Duration::from_millis(20));
+    media_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut stats_tick = interval(options.stats_interval);
+    stats_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut hang_up = std::pin::pin!(hang_up);
+    let far_future = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+
+    while shell.outcome.is_none() {
+        let deadline = match (options.duration, shell.connected_at) {
+            (Some(d), Some(at)) => at + d,
+            _ => far_future,
+        };
+        let actions = tokio::select! {
+            event = relay_events.recv() => match event {
+                Some(RelayEvent::Message(msg)) => {
+                    if let ServerMessage::Welcome { ice, .. } = &msg {
+                        shell.ice = ice
+                            .iter()
+                            .map(|s| (s.urls.clone(), s.username.clone().unwrap_or_default(), s.credential.clone().unwrap_or_default()))
+                            .collect();
+                    }
+                    call.relay_message(msg)
+                }
+                Some(RelayEvent::Closed) | None => call.relay_closed(),
+            },
+            Some(event) = recv_some(&mut shell.control) => match event {
+                RtcEvent::LocalCandidate(c) => call.local_candidate(c),
+                RtcEvent::GatheringComplete => call.gathering_complete(),
+                RtcEvent::State(s) => {
+                    let actions = call.connection_state(s);
+                    if call.is_connected() && shell.connected_at.is_none() {
+                        shell.connected_at = Some(Instant::now());
+                    }
+                    actions
+                }
+                RtcEvent::RemoteAudio { .. } => Vec::new(),
+            },
+            Some(event) = recv_some_bounded(&mut shell.audio) => {
+                if let RtcEvent::RemoteAudio { payload, .. } = event {
+                    shell.receive_audio(&payload, &mut playout, &options.sink)?;
+                }
+                Vec::new()
+            }
+            _ = media_tick.tick() => {
+                shell.send_audio(&call, &mut options.source, &mut encoder).await;
+                Vec::new()
+            }
+            _ = stats_tick.tick() => {
+                shell.refresh_stats(&playout).await;
+                if shell.media.is_some() {
+                    notify(Event::Stats(shell.counters));
+                }
+                Vec::new()
+            }
+            () = sleep_until(deadline) => call.hang_up(),
+            () = &mut hang_up => call.hang_up(),
+        };
+        shell
+            .execute(&mut call, actions, &options, &mut notify)
+            .await;
+    }
+
+    // Let the relay task flush `bye` and `leave` before the connection drops.
+    drop(shell.relay);
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while let Some(event) = relay_events.recv().await {
+            if matches!(event, RelayEvent::Closed) {
+                break;
+            }
+        }
+    })
+    .await;
+    if let Some(rtc) = &shell.rtc {
+        rtc.close().await;
+    }
+    options.sink.finish()?;
+    shell.counters.frames_concealed = playout.concealed;
+    let outcome = shell.outcome.unwrap_or(Outcome::HungUp);
+    notify(Event::Ended {
+        reason: outcome.to_string(),
+        counters: shell.counters,
+    });
+    Ok((outcome, shell.counters))
+}
+
+/// The next event, or never while there is no peer connection yet.
+async fn recv_some(rx: &mut Option<mpsc::UnboundedReceiver<RtcEvent>>) -> Option<RtcEvent> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_some_bounded(rx: &mut Option<mpsc::Receiver<RtcEvent>>) -> Option<RtcEvent> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+struct Shell {
+    relay: RelaySender,
+    rtc: Option<Rtc>,
+    control: Option<mpsc::UnboundedReceiver<RtcEvent>>,
+    audio: Option<mpsc::Receiver<RtcEvent>>,
+    ice: Vec<(Vec<String>, String, String)>,
+    media: Option<Media>,
+    counters: Counters,
+    outcome: Option<Outcome>,
+    connected_at: Option<Instant>,
+}
+
+impl Shell {
+    async fn ensure_rtc(&mut self, options: &CallOptions) -> Result<&mut Rtc, String> {
+        if self.rtc.is_none() {
+            let net = NetworkConfig {
+                ice_servers: options
+                    .ice_servers
+                    .clone()
+                    .unwrap_or_else(|| self.ice.clone()),
+                relay_only: options.relay_only,
+                loopback_only: options.loopback_only,
+            };
+            let (rtc, RtcEvents { control, audio }) =
+                Rtc::new(&net).await.map_err(|e| e.to_string())?;
+            self.rtc = Some(rtc);
+            self.control = Some(control);
+            self.audio = Some(audio);
+        }
+        self.rtc
+            .as_mut()
+            .ok_or_else(|| "no peer connection".to_owned())
+    }
+
+    /// Carries out actions, and the ones they lead to, until none are left.
+    async fn execute(
+        &mut self,
+        call: &mut Call,
+        actions: Vec<Action>,
+        options: &CallOptions,
+        notify: &mut impl FnMut(Event),
+    ) {
+        let mut queue: std::collections::VecDeque<Action> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            let more = match action {
+                Action::Relay(msg) => {
+                    self.relay.send(msg);
+                    Vec::new()
+                }
+                Action::CreateOffer => match self.ensure_rtc(options).await {
+                    Ok(rtc) => match rtc.create_offer().await {
+                        Ok(sdp) => call.offer_created(sdp),
+                        Err(e) => call.rtc_failed(e.to_string()),
+                    },
+                    Err(e) => call.rtc_failed(e),
+                },
+                Action::CreateAnswer(offer) => match self.ensure_rtc(options).await {
+                    Ok(rtc) => match rtc.answer(offer).await {
+                        Ok(sdp) => call.answer_created(sdp),
+                        Err(e) => call.rtc_failed(e.to_string()),
+                    },
+                    Err(e) => call.rtc_failed(e),
+                },
+                Action::AcceptAnswer(answer) => match self.rtc.as_mut() {
+                    Some(rtc) => match rtc.accept_answer(answer).await {
+                        Ok(()) => Vec::new(),
+                        Err(e) => call.rtc_failed(e.to_string()),
+                    },
+                    None => call.rtc_failed("answer before offer".into()),
+                },
+                Action::AddCandidate(c) => {
+                    if let Some(rtc) = &self.rtc {
+                        // A candidate the stack cannot use is not fatal: others may work.
+                        let _ = rtc.add_candidate(c).await;
+                    }
+                    Vec::new()
+                }
+                Action::StartMedia(encryptor, decryptor) => {
+                    self.media = Some(Media {
+                        encryptor: *encryptor,
+                        decryptor: *decryptor,
+                    });
+                    Vec::new()
+                }
+                Action::Notify(notice) => {
+                    notify(notice_event(notice));
+                    Vec::new()
+                }
+                Action::End(outcome) => {
+                    self.outcome = Some(outcome);
+                    Vec::new()
+                }
+            };
+            queue.extend(more);
+        }
+    }
+
+    /// One 20 ms frame from the source: encoded, sealed, sent. Nothing is sent before the
+    /// media key exists and the connection is up.
+    async fn send_audio(&mut self, call: &Call, source: &mut Source, encoder: &mut Encoder) {
+        let (Some(media), Some(rtc)) = (self.media.as_mut(), self.rtc.as_ref()) else {
+            return;
+        };
+        if !call.is_connected() {
+            return;
+        }
+        let pcm = source.next_frame();
+        let Ok(opus) = encoder.encode(&pcm) else {
+            return;
+        };
+        let Ok(sealed) = media.encryptor.encrypt(&opus) else {
+            return;
+        };
+        if rtc
+            .send_audio(sealed, Duration::from_millis(20))
+            .await
+            .is_ok()
+        {
+            self.counters.frames_sent += 1;
+        }
+    }
+
+    /// One received payload: opened, then decoded. A frame that does not open is dropped and
+    /// counted; it never reaches the decoder.
+    fn receive_audio(
+        &mut self,
+        payload: &[u8],
+        playout: &mut Playout,
+        sink: &Sink,
+    ) -> Result<(), ClientError> {
+        let Some(media) = self.media.as_mut() else {
+            // Media before the keys: nothing can open it.
+            self.counters.frames_failed += 1;
+            return Ok(());
+        };
+        match media.decryptor.open(payload) {
+            Ok(opened) => {
+                self.counters.frames_received += 1;
+                // The clear prefix is Opus' TOC byte: the whole frame is the Opus packet.
+                let pcm = playout.push(opened.position(), &opened.frame);
+                sink.write(&pcm)?;
+            }
+            Err(_) => self.counters.frames_failed += 1,
+        }
+        Ok(())
+    }
+
+    async fn refresh_stats(&mut self, playout: &Playout) {
+        self.counters.frames_concealed = playout.concealed;
+        if let Some(rtc) = &self.rtc {
+            let stats = rtc.stats().await;
+            self.counters.rtt_ms = stats.rtt.map(|s| s * 1000.0);
+            self.counters.loss = stats.loss;
+        }
+    }
+}
+
+fn notice_event(notice: Notice) -> Event {
+    let state = |s: &str| Event::State {
+        state: s.to_owned(),
+    };
+    match notice {
+        Notice::WaitingForPeer => state("waiting-for-peer"),
+        Notice::PeerFound(_) => state("handshake"),
+        Notice::KeysConfirmed => state("keys-confirmed"),
+        Notice::SafetyCode(code) => Event::Sas {
+            code: code.digits(),
+        },
+        Notice::Connection(c) => state(match c {
+            crate::rtc::ConnectionState::Connecting => "connecting",
+            crate::rtc::ConnectionState::Connected => "connected",
+            crate::rtc::ConnectionState::Disconnected => "disconnected",
+            crate::rtc::ConnectionState::Failed => "failed",
+            crate::rtc::ConnectionState::Closed => "closed",
+        }),
+    }
+}
+
+/// Samples per frame, re-exported for callers that size buffers.
+pub const FRAME_SAMPLES: usize = audio::FRAME;
