@@ -1,2 +1,250 @@
-//! Helpers shared by the end-to-end tests in `tests/tests/`.
+//! Helpers shared by the end-to-end tests in `tests/tests/`: the real relay in-process, a
+//! WebSocket proxy in front of it that records (and may tamper with) everything it forwards,
+//! native clients, and tone analysis.
 #![forbid(unsafe_code)]
+
+use futures_util::{SinkExt, StreamExt};
+use sotto_client::audio::{Sink, Source};
+use sotto_client::call::Outcome;
+use sotto_client::session::{CallOptions, Counters, Event, run_call};
+use sotto_e2ee::{Link, LinkSecret};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Bounds every wait; tests wait for conditions, this only stops a hang.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The real relay on 127.0.0.1 port 0, in-process.
+pub struct Relay {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), sotto_signaling::Error>>,
+}
+
+impl Relay {
+    /// Starts a relay with default settings on a free port.
+    pub async fn start() -> Self {
+        Self::start_on(TcpListener::bind("127.0.0.1:0").await.expect("bind")).await
+    }
+
+    /// Starts a relay on this listener.
+    pub async fn start_on(listener: TcpListener) -> Self {
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(sotto_signaling::run(
+            listener,
+            sotto_signaling::Config::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Shuts the relay down and waits until it has stopped.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(WAIT, &mut self.task).await;
+    }
+}
+
+/// Which way a message went through the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// From a client to the relay.
+    Up,
+    /// From the relay to a client.
+    Down,
+}
+
+/// Decides what the proxy forwards: given the direction, the connection's number (in order of
+/// arrival) and the text, returns the texts to forward instead (none to drop it).
+pub type Hook = Box<dyn FnMut(Dir, usize, String) -> Vec<String> + Send>;
+
+/// A WebSocket proxy in front of a relay: every client connection gets its own upstream
+/// connection, and every text frame passes through the hook and into the record.
+pub struct Tap {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    /// Every text frame as forwarded: (direction, connection, text).
+    pub record: Arc<Mutex<Vec<(Dir, usize, String)>>>,
+}
+
+impl Tap {
+    /// A proxy in front of the relay at `upstream` that forwards everything unchanged.
+    pub async fn transparent(upstream: SocketAddr) -> Self {
+        Self::start(upstream, Box::new(|_, _, text| vec![text])).await
+    }
+
+    /// A proxy in front of the relay at `upstream` that forwards what `hook` returns.
+    pub async fn start(upstream: SocketAddr, hook: Hook) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let record = Arc::new(Mutex::new(Vec::new()));
+        let hook = Arc::new(Mutex::new(hook));
+        let rec = record.clone();
+        tokio::spawn(async move {
+            let mut n = 0;
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (rec, hook) = (rec.clone(), hook.clone());
+                let conn = n;
+                n += 1;
+                tokio::spawn(async move {
+                    let Ok(client) = tokio_tungstenite::accept_async(tcp).await else {
+                        return;
+                    };
+                    let Ok((relay, _)) =
+                        tokio_tungstenite::connect_async(format!("ws://{upstream}/ws")).await
+                    else {
+                        return;
+                    };
+                    let (mut client_tx, mut client_rx) = client.split();
+                    let (mut relay_tx, mut relay_rx) = relay.split();
+                    let pass = |dir: Dir, text: String| -> Vec<String> {
+                        let out = (hook.lock().expect("hook"))(dir, conn, text);
+                        let mut r = rec.lock().expect("record");
+                        r.extend(out.iter().map(|t| (dir, conn, t.clone())));
+                        out
+                    };
+                    loop {
+                        tokio::select! {
+                            m = client_rx.next() => match m {
+                                Some(Ok(Message::Text(t))) => {
+                                    for t in pass(Dir::Up, t.to_string()) {
+                                        if relay_tx.send(Message::Text(t.into())).await.is_err() { return; }
+                                    }
+                                }
+                                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                                _ => { let _ = relay_tx.close().await; return; }
+                            },
+                            m = relay_rx.next() => match m {
+                                Some(Ok(Message::Text(t))) => {
+                                    for t in pass(Dir::Down, t.to_string()) {
+                                        if client_tx.send(Message::Text(t.into())).await.is_err() { return; }
+                                    }
+                                }
+                                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                                _ => { let _ = client_tx.close().await; return; }
+                            },
+                        }
+                    }
+                });
+            }
+        });
+        Self { addr, record }
+    }
+
+    /// Everything forwarded so far, concatenated.
+    pub fn all_text(&self) -> String {
+        let r = self.record.lock().expect("record");
+        r.iter()
+            .map(|(_, _, t)| t.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// A fresh link to the relay (or proxy) at `addr`.
+pub fn link_to(addr: SocketAddr) -> Link {
+    Link::new(
+        &format!("http://{addr}"),
+        LinkSecret::generate().expect("randomness"),
+    )
+    .expect("valid origin")
+}
+
+/// What one native client saw.
+#[derive(Debug)]
+pub struct ClientRun {
+    /// Why its call ended.
+    pub outcome: Outcome,
+    /// Its final counters.
+    pub counters: Counters,
+    /// Every event it reported.
+    pub events: Vec<Event>,
+    /// Everything it decoded from the peer.
+    pub heard: Vec<i16>,
+}
+
+impl ClientRun {
+    /// The safety code it showed, if any.
+    pub fn safety_code(&self) -> Option<String> {
+        self.events.iter().find_map(|e| match e {
+            Event::Sas { code } => Some(code.clone()),
+            _ => None,
+        })
+    }
+}
+
+/// Runs one native client on `link` sending a tone of `hz`, for `seconds` after connecting.
+pub async fn run_client(link: Link, hz: f64, seconds: f64) -> ClientRun {
+    run_client_watched(link, hz, seconds, None).await
+}
+
+/// As [`run_client`], also sending each event to `watch` as it happens.
+pub async fn run_client_watched(
+    link: Link,
+    hz: f64,
+    seconds: f64,
+    watch: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
+) -> ClientRun {
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let mut events = Vec::new();
+    let options = CallOptions {
+        source: Source::tone(hz),
+        sink: Sink::Memory(heard.clone()),
+        duration: Some(Duration::from_secs_f64(seconds)),
+        ice_servers: Some(Vec::new()),
+        relay_only: false,
+        loopback_only: true,
+        stats_interval: Duration::from_millis(500),
+    };
+    let result = tokio::time::timeout(
+        WAIT,
+        run_call(
+            &link,
+            options,
+            |e| {
+                if let Some(w) = &watch {
+                    let _ = w.send(e.clone());
+                }
+                events.push(e)
+            },
+            std::future::pending::<()>(),
+        ),
+    )
+    .await
+    .expect("the call ends within the test's bound")
+    .expect("the call runs");
+    let heard = heard.lock().expect("samples").clone();
+    ClientRun {
+        outcome: result.0,
+        counters: result.1,
+        events,
+        heard,
+    }
+}
+
+/// Goertzel power of `f` Hz in 48 kHz samples, per sample.
+pub fn tone_power(samples: &[i16], f: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * f / 48_000.0;
+    let c = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &v in samples {
+        let s0 = f64::from(v) / 32768.0 + c * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    (s1 * s1 + s2 * s2 - c * s1 * s2) / samples.len().max(1) as f64
+}
