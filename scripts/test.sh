@@ -10,9 +10,11 @@ step() { printf '\n==> %s\n' "$*"; }
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# System packages the tests use: coturn (a real TURN server for the credential test).
+# System packages: coturn (a real TURN server for the credential test), cmake (the opus crate
+# builds libopus with it).
 need_apt=()
 command -v turnserver >/dev/null || need_apt+=(coturn)
+command -v cmake >/dev/null || need_apt+=(cmake)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -527,3 +527,128 @@ impl Call {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> LinkSecret {
+        LinkSecret::from_bytes([1; 32])
+    }
+
+    fn peer(b: u8) -> PeerId {
+        PeerId::from_bytes(&[b; 16])
+    }
+
+    fn welcome(peers: Vec<PeerId>) -> ServerMessage {
+        ServerMessage::Welcome {
+            you: peer(9),
+            peers,
+            ice: vec![],
+        }
+    }
+
+    fn ended(actions: &[Action]) -> Option<&Outcome> {
+        actions.iter().find_map(|a| match a {
+            Action::End(o) => Some(o),
+            _ => None,
+        })
+    }
+
+    fn new_call() -> Call {
+        let (call, actions) = Call::new(secret(), EphemeralKey::from_bytes([2; 32]));
+        assert!(matches!(
+            &actions[..],
+            [Action::Relay(ClientMessage::Join { .. })]
+        ));
+        call
+    }
+
+    #[test]
+    fn the_first_in_the_room_commits_when_the_peer_arrives() {
+        let mut call = new_call();
+        let a = call.relay_message(welcome(vec![]));
+        assert!(matches!(&a[..], [Action::Notify(Notice::WaitingForPeer)]));
+        let a = call.relay_message(ServerMessage::PeerJoined { peer: peer(3) });
+        let commit = a.iter().find_map(|x| match x {
+            Action::Relay(ClientMessage::Signal { to, data }) if *to == peer(3) => {
+                Some(data.decode())
+            }
+            _ => None,
+        });
+        assert_eq!(commit.map(|c| (c[0], c.len())), Some((0x01, 33)));
+    }
+
+    #[test]
+    fn a_welcome_with_two_peers_is_a_protocol_violation() {
+        let mut call = new_call();
+        let a = call.relay_message(welcome(vec![peer(3), peer(4)]));
+        assert!(matches!(ended(&a), Some(Outcome::ProtocolViolation(_))));
+        assert!(call.is_ended());
+    }
+
+    #[test]
+    fn relay_errors_end_the_call_with_their_code() {
+        let mut call = new_call();
+        let a = call.relay_message(ServerMessage::error(ErrorCode::RoomFull, "full"));
+        assert_eq!(
+            ended(&a),
+            Some(&Outcome::RelayError(ErrorCode::RoomFull, "full".into()))
+        );
+    }
+
+    #[test]
+    fn a_peer_leaving_before_the_call_connected_is_an_error() {
+        let mut call = new_call();
+        call.relay_message(welcome(vec![peer(3)]));
+        let a = call.relay_message(ServerMessage::PeerLeft { peer: peer(3) });
+        assert_eq!(ended(&a), Some(&Outcome::PeerLeft));
+        // `leave` goes to the relay on the way out.
+        assert!(
+            a.iter()
+                .any(|x| matches!(x, Action::Relay(ClientMessage::Leave)))
+        );
+    }
+
+    #[test]
+    fn signals_from_a_stranger_end_the_call() {
+        let mut call = new_call();
+        call.relay_message(welcome(vec![peer(3)]));
+        let a = call.relay_message(ServerMessage::Signal {
+            from: peer(4),
+            data: Payload::from_bytes(&[1; 33]),
+        });
+        assert!(matches!(ended(&a), Some(Outcome::ProtocolViolation(_))));
+    }
+
+    #[test]
+    fn the_relay_closing_before_the_call_connected_ends_it() {
+        let mut call = new_call();
+        call.relay_message(welcome(vec![]));
+        assert_eq!(ended(&call.relay_closed()), Some(&Outcome::RelayLost));
+    }
+
+    #[test]
+    fn sealed_plaintexts_follow_the_protocol_json() {
+        let c = PeerSignal::Candidate {
+            candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host".into(),
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+        };
+        assert_eq!(
+            String::from_utf8(c.encode()).unwrap(),
+            r#"{"t":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}"#
+        );
+        assert_eq!(
+            String::from_utf8(PeerSignal::EndOfCandidates.encode()).unwrap(),
+            r#"{"t":"end-of-candidates"}"#
+        );
+        assert_eq!(PeerSignal::decode(br#"{"t":"chat","text":"hi"}"#), Ok(None));
+        assert_eq!(
+            PeerSignal::decode(br#"{"t":"bye"}"#),
+            Ok(Some(PeerSignal::Bye))
+        );
+        assert!(PeerSignal::decode(br#"{"t":"offer"}"#).is_err());
+        assert!(PeerSignal::decode(b"\xff").is_err());
+    }
+}

@@ -163,7 +163,7 @@ pub async fn run_call(
                 Vec::new()
             }
             _ = stats_tick.tick() => {
-                shell.refresh_stats(&playout).await;
+                shell.refresh_stats(playout.concealed).await;
                 if shell.media.is_some() {
                     notify(Event::Stats(shell.counters));
                 }
@@ -362,8 +362,8 @@ impl Shell {
         Ok(())
     }
 
-    async fn refresh_stats(&mut self, playout: &Playout) {
-        self.counters.frames_concealed = playout.concealed;
+    async fn refresh_stats(&mut self, concealed: u64) {
+        self.counters.frames_concealed = concealed;
         if let Some(rtc) = &self.rtc {
             let stats = rtc.stats().await;
             self.counters.rtt_ms = stats.rtt.map(|s| s * 1000.0);
