@@ -189,16 +189,91 @@ impl Encoder {
     }
 }
 
-/// The receive side: authenticated Opus frames in, PCM out, in order, with gaps concealed.
-///
-/// Frames are ordered by their SFrame counter, which the sender increases by one per frame
-/// and which authenticated with the frame. A frame older than the last one played is late and
-/// dropped (its gap was already concealed). A gap is filled with Opus' forward error
-/// correction from the next frame where possible, and packet loss concealment otherwise.
+/// What to play next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// This frame.
+    Frame(Vec<u8>),
+    /// The frame at this position never came: conceal it.
+    Lost,
+}
+
+/// Orders authenticated frames by their position (the SFrame counter, one more per frame),
+/// sans-IO. Frames in order pass straight through; a missing frame is waited for while fewer
+/// than `depth` later frames are queued, then given up as lost. Late frames (behind what was
+/// already played) and duplicates are dropped.
+#[derive(Debug)]
+pub struct JitterBuffer {
+    depth: usize,
+    next: Option<u64>,
+    pending: std::collections::BTreeMap<u64, Vec<u8>>,
+    /// Frames dropped because they came after their turn, or twice.
+    pub late: u64,
+}
+
+/// A gap this long means the sender restarted or stalled: playback resumes at the new frame
+/// instead of concealing the whole gap.
+const RESYNC_GAP: u64 = 50;
+
+impl JitterBuffer {
+    /// A buffer that waits for a missing frame while fewer than `depth` later ones are queued.
+    pub fn new(depth: usize) -> Self {
+        Self {
+            depth: depth.max(1),
+            next: None,
+            pending: std::collections::BTreeMap::new(),
+            late: 0,
+        }
+    }
+
+    /// Queues the frame at `pos`.
+    pub fn push(&mut self, pos: u64, frame: Vec<u8>) {
+        let next = *self.next.get_or_insert(pos);
+        if pos < next || self.pending.contains_key(&pos) {
+            self.late += 1;
+            return;
+        }
+        self.pending.insert(pos, frame);
+        // Bounded: far more frames than the depth means the head will never come.
+        while self.pending.len() > 4 * self.depth {
+            self.pending.pop_first();
+            self.late += 1;
+        }
+    }
+
+    /// The next thing to play, if it is known yet.
+    pub fn pop(&mut self) -> Option<Next> {
+        let next = self.next?;
+        let (&head, _) = self.pending.first_key_value()?;
+        if head == next {
+            self.next = Some(next + 1);
+            return self.pending.pop_first().map(|(_, f)| Next::Frame(f));
+        }
+        if head - next > RESYNC_GAP {
+            self.next = Some(head);
+            return self.pop();
+        }
+        if self.pending.len() >= self.depth {
+            self.next = Some(next + 1);
+            return Some(Next::Lost);
+        }
+        None
+    }
+
+    /// The frame after the one about to be concealed, if it is here (for Opus FEC).
+    pub fn peek_next(&self) -> Option<&[u8]> {
+        let next = self.next?;
+        self.pending.get(&next).map(Vec::as_slice)
+    }
+}
+
+/// The receive side: authenticated Opus frames in, PCM out, in order, with gaps concealed:
+/// from the next frame's forward error correction data when it is here, by Opus' packet loss
+/// concealment otherwise.
 pub struct Playout {
     decoder: opus::Decoder,
-    next: Option<u64>,
-    /// Frames concealed (lost or late).
+    jitter: JitterBuffer,
+    /// Frames concealed.
     pub concealed: u64,
     /// Frames decoded.
     pub decoded: u64,
@@ -214,8 +289,8 @@ impl std::fmt::Debug for Playout {
     }
 }
 
-/// Longest gap filled with concealment; beyond it playback just resumes (a stalled peer).
-const MAX_CONCEALED_GAP: u64 = 10;
+/// Frames a missing one is waited for (60 ms at 20 ms a frame).
+const JITTER_DEPTH: usize = 3;
 
 impl Playout {
     /// A playout for 48 kHz mono.
@@ -224,38 +299,133 @@ impl Playout {
             .map_err(|e| ClientError::Audio(format!("opus: {e}")))?;
         Ok(Self {
             decoder,
-            next: None,
+            jitter: JitterBuffer::new(JITTER_DEPTH),
             concealed: 0,
             decoded: 0,
         })
     }
 
-    /// Handles the authenticated frame with counter `ctr`; returns the PCM to play.
-    pub fn push(&mut self, ctr: u64, opus: &[u8]) -> Vec<i16> {
+    /// Frames dropped as late or duplicate.
+    pub fn late(&self) -> u64 {
+        self.jitter.late
+    }
+
+    /// Handles the authenticated frame at position `pos`; returns the PCM now ready to play.
+    pub fn push(&mut self, pos: u64, opus: Vec<u8>) -> Vec<i16> {
+        self.jitter.push(pos, opus);
         let mut pcm = Vec::new();
         let mut buf = vec![0i16; MAX_DECODED];
-        let expected = self.next.unwrap_or(ctr);
-        if ctr < expected {
-            self.concealed += 1;
-            return pcm;
-        }
-        let gap = ctr - expected;
-        if gap > 0 && gap <= MAX_CONCEALED_GAP {
-            for i in 0..gap {
-                // The last missing frame can come back from this frame's FEC data.
-                let fec = i == gap - 1;
-                let data: &[u8] = if fec { opus } else { &[] };
-                if let Ok(n) = self.decoder.decode(data, &mut buf[..FRAME], fec) {
-                    pcm.extend_from_slice(&buf[..n]);
+        while let Some(next) = self.jitter.pop() {
+            match next {
+                Next::Frame(frame) => {
+                    if let Ok(n) = self.decoder.decode(&frame, &mut buf, false) {
+                        pcm.extend_from_slice(&buf[..n]);
+                        self.decoded += 1;
+                    }
                 }
-                self.concealed += 1;
+                Next::Lost => {
+                    let fec = self.jitter.peek_next().map(<[u8]>::to_vec);
+                    let (data, use_fec) = match &fec {
+                        Some(f) => (f.as_slice(), true),
+                        None => (&[][..], false),
+                    };
+                    if let Ok(n) = self.decoder.decode(data, &mut buf[..FRAME], use_fec) {
+                        pcm.extend_from_slice(&buf[..n]);
+                    }
+                    self.concealed += 1;
+                }
             }
         }
-        if let Ok(n) = self.decoder.decode(opus, &mut buf, false) {
-            pcm.extend_from_slice(&buf[..n]);
-            self.decoded += 1;
-        }
-        self.next = Some(ctr + 1);
         pcm
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(b: u8) -> Vec<u8> {
+        vec![b]
+    }
+
+    fn drain(j: &mut JitterBuffer) -> Vec<Next> {
+        std::iter::from_fn(|| j.pop()).collect()
+    }
+
+    #[test]
+    fn frames_in_order_pass_straight_through() {
+        let mut j = JitterBuffer::new(3);
+        for i in 10..13 {
+            j.push(i, frame(i as u8));
+            assert_eq!(drain(&mut j), vec![Next::Frame(frame(i as u8))]);
+        }
+    }
+
+    #[test]
+    fn swapped_frames_come_out_in_order() {
+        let mut j = JitterBuffer::new(3);
+        j.push(0, frame(0));
+        j.push(2, frame(2));
+        assert_eq!(drain(&mut j), vec![Next::Frame(frame(0))]);
+        j.push(1, frame(1));
+        assert_eq!(
+            drain(&mut j),
+            vec![Next::Frame(frame(1)), Next::Frame(frame(2))]
+        );
+    }
+
+    #[test]
+    fn a_missing_frame_is_given_up_after_depth_later_frames() {
+        let mut j = JitterBuffer::new(3);
+        j.push(0, frame(0));
+        drain(&mut j);
+        j.push(2, frame(2));
+        j.push(3, frame(3));
+        assert_eq!(drain(&mut j), vec![]);
+        assert_eq!(j.peek_next(), None);
+        j.push(4, frame(4));
+        assert_eq!(
+            drain(&mut j),
+            vec![
+                Next::Lost,
+                Next::Frame(frame(2)),
+                Next::Frame(frame(3)),
+                Next::Frame(frame(4))
+            ]
+        );
+        // Too late now: dropped and counted.
+        j.push(1, frame(1));
+        assert_eq!(drain(&mut j), vec![]);
+        assert_eq!(j.late, 1);
+    }
+
+    #[test]
+    fn duplicates_are_dropped_and_a_big_jump_resynchronizes() {
+        let mut j = JitterBuffer::new(3);
+        j.push(5, frame(5));
+        drain(&mut j);
+        j.push(5, frame(5));
+        assert_eq!(j.late, 1);
+        j.push(1000, frame(9));
+        assert_eq!(drain(&mut j), vec![Next::Frame(frame(9))]);
+    }
+
+    #[test]
+    fn playout_conceals_a_lost_frame_with_a_full_frame_of_audio() {
+        let mut enc = Encoder::new().unwrap();
+        let mut source = Source::tone(440.0);
+        let frames: Vec<Vec<u8>> = (0..6)
+            .map(|_| enc.encode(&source.next_frame()).unwrap())
+            .collect();
+        let mut p = Playout::new().unwrap();
+        let mut samples = 0;
+        for (i, f) in frames.into_iter().enumerate() {
+            if i != 2 {
+                samples += p.push(i as u64, f).len();
+            }
+        }
+        // 5 frames decoded, 1 concealed (from FEC or PLC): 6 frames of audio, none missing.
+        assert_eq!((p.decoded, p.concealed), (5, 1));
+        assert_eq!(samples, 6 * FRAME);
     }
 }

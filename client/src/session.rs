@@ -354,7 +354,7 @@ impl Shell {
             Ok(opened) => {
                 self.counters.frames_received += 1;
                 // The clear prefix is Opus' TOC byte: the whole frame is the Opus packet.
-                let pcm = playout.push(opened.position(), &opened.frame);
+                let pcm = playout.push(opened.position(), opened.frame);
                 sink.write(&pcm)?;
             }
             Err(_) => self.counters.frames_failed += 1,
