@@ -11,10 +11,16 @@ step() { printf '\n==> %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # System packages: coturn (a real TURN server for the credential test), cmake (the opus crate
-# builds libopus with it).
+# builds libopus with it), ALSA headers (cpal), PulseAudio with its ALSA plugin (a null sink is
+# the clocked sound card of the audio-device test).
 need_apt=()
 command -v turnserver >/dev/null || need_apt+=(coturn)
 command -v cmake >/dev/null || need_apt+=(cmake)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+pkg-config --exists alsa 2>/dev/null || need_apt+=(libasound2-dev)
+command -v pulseaudio >/dev/null || need_apt+=(pulseaudio)
+command -v pactl >/dev/null || need_apt+=(pulseaudio-utils)
+dpkg -s libasound2-plugins >/dev/null 2>&1 || need_apt+=(libasound2-plugins)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -25,6 +25,8 @@ pub enum Source {
     },
     /// A WAV file (48 kHz, mono, 16-bit), then silence.
     Wav(hound::WavIntoSamples<std::io::BufReader<std::fs::File>, i16>),
+    /// The microphone (see `devices`).
+    Device(crate::devices::SampleQueue),
     /// Silence.
     Silence,
 }
@@ -34,6 +36,7 @@ impl std::fmt::Debug for Source {
         match self {
             Self::Tone { freq, .. } => write!(f, "Tone({freq} Hz)"),
             Self::Wav(_) => f.write_str("Wav"),
+            Self::Device(_) => f.write_str("Device"),
             Self::Silence => f.write_str("Silence"),
         }
     }
@@ -82,6 +85,7 @@ impl Source {
                     *s = samples.next().and_then(Result::ok).unwrap_or(0);
                 }
             }
+            Self::Device(queue) => crate::devices::take(queue, &mut out),
             Self::Silence => {}
         }
         out
@@ -95,6 +99,8 @@ pub enum Sink {
     Wav(Arc<Mutex<Option<hound::WavWriter<std::io::BufWriter<std::fs::File>>>>>),
     /// Memory, for tests and analysis.
     Memory(Arc<Mutex<Vec<i16>>>),
+    /// The speakers (see `devices`).
+    Device(crate::devices::SampleQueue),
     /// Nowhere.
     Discard,
 }
@@ -104,6 +110,7 @@ impl std::fmt::Debug for Sink {
         f.write_str(match self {
             Self::Wav(_) => "Sink::Wav",
             Self::Memory(_) => "Sink::Memory",
+            Self::Device(_) => "Sink::Device",
             Self::Discard => "Sink::Discard",
         })
     }
@@ -140,6 +147,7 @@ impl Sink {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .extend_from_slice(pcm),
+            Self::Device(queue) => crate::devices::give(queue, pcm),
             Self::Discard => {}
         }
         Ok(())

@@ -116,27 +116,33 @@ fn call(args: CallArgs) -> ExitCode {
         Ok(link) => link,
         Err(e) => return fail(2, e),
     };
-    let source = match (&args.tone, &args.input) {
-        (Some(hz), _) => Source::tone(*hz),
-        (None, Some(path)) => match Source::wav(path) {
-            Ok(s) => s,
+    // The default microphone and speakers stand in for whatever the options do not give.
+    let want_mic = args.tone.is_none() && args.input.is_none();
+    let want_speakers = args.output.is_none();
+    let (mic, speakers, _devices) = if want_mic || want_speakers {
+        match sotto_client::devices::open(want_mic, want_speakers) {
+            Ok(d) => (d.0, d.1, Some(d.2)),
             Err(e) => return fail(2, e),
-        },
-        (None, None) => {
-            return fail(
-                2,
-                ClientError::Audio(
-                    "microphone capture is not available in this version: use --tone HZ or --input FILE.wav".into(),
-                ),
-            );
         }
+    } else {
+        (None, None, None)
     };
-    let sink = match &args.output {
-        Some(path) => match Sink::wav(path) {
+    let source = match (&args.tone, &args.input, mic) {
+        (Some(hz), _, _) => Source::tone(*hz),
+        (None, Some(path), _) => match Source::wav(path) {
             Ok(s) => s,
             Err(e) => return fail(2, e),
         },
-        None => Sink::Discard,
+        (None, None, Some(queue)) => Source::Device(queue),
+        (None, None, None) => Source::Silence,
+    };
+    let sink = match (&args.output, speakers) {
+        (Some(path), _) => match Sink::wav(path) {
+            Ok(s) => s,
+            Err(e) => return fail(2, e),
+        },
+        (None, Some(queue)) => Sink::Device(queue),
+        (None, None) => Sink::Discard,
     };
     let mut ice = Vec::new();
     for url in &args.stun {

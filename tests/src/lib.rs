@@ -199,11 +199,22 @@ pub async fn run_client_watched(
     seconds: f64,
     watch: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
 ) -> ClientRun {
+    run_client_with(link, Source::tone(hz), None, seconds, watch).await
+}
+
+/// A native client with this source, and this sink (memory when `None`: see `heard`).
+pub async fn run_client_with(
+    link: Link,
+    source: Source,
+    sink: Option<Sink>,
+    seconds: f64,
+    watch: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
+) -> ClientRun {
     let heard = Arc::new(Mutex::new(Vec::new()));
     let mut events = Vec::new();
     let options = CallOptions {
-        source: Source::tone(hz),
-        sink: Sink::Memory(heard.clone()),
+        source,
+        sink: sink.unwrap_or_else(|| Sink::Memory(heard.clone())),
         duration: Some(Duration::from_secs_f64(seconds)),
         ice_servers: Some(Vec::new()),
         relay_only: false,
