@@ -174,14 +174,19 @@ fn call(args: CallArgs) -> ExitCode {
             let _ = tokio::signal::ctrl_c().await;
         },
     ));
-    match result {
-        Ok((outcome, _)) => match exit_code(&outcome) {
-            0 => ExitCode::SUCCESS,
-            code => fail(code, outcome),
-        },
-        Err(e @ ClientError::RelayUnreachable(_)) => fail(3, e),
-        Err(e) => fail(1, e),
+    let (code, message) = match result {
+        Ok((outcome, _)) => (exit_code(&outcome), outcome.to_string()),
+        Err(e @ ClientError::RelayUnreachable(_)) => (3, e.to_string()),
+        Err(e) => (1, e.to_string()),
+    };
+    if code == 0 {
+        return ExitCode::SUCCESS;
     }
+    if json {
+        let line = serde_json::json!({"event": "error", "exit": code, "message": message});
+        println!("{line}");
+    }
+    fail(code, message)
 }
 
 /// Prints one event: JSON lines, or a human status line (rewritten in place on a terminal).

@@ -45,6 +45,14 @@ fn an_unreachable_relay_exits_3() {
     let (code, _, err) = sotto(&["call", &link, "--tone", "440"]);
     assert_eq!(code, Some(3));
     assert!(err.contains("cannot reach the relay"), "{err}");
+    // With --json the error is also an event on standard output.
+    let (code, out, _) = sotto(&["call", &link, "--tone", "440", "--json"]);
+    assert_eq!(code, Some(3));
+    let event: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (event["event"].as_str(), event["exit"].as_u64()),
+        (Some("error"), Some(3))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,4 +100,86 @@ fn without_a_source_the_call_explains_the_options() {
     ]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--tone") && err.contains("--input"), "{err}");
+}
+
+/// A `sotto call` process whose JSON events are read line by line.
+struct CallProcess {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl CallProcess {
+    fn start(link: &str, hz: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sotto"))
+            .args(["call", link, "--tone", hz, "--json", "--loopback"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Waits for an event line containing `needle`; returns it.
+    fn wait_for(&self, needle: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no line with {needle}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_hangs_up_and_the_other_side_is_told() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(sotto_signaling::run(
+        listener,
+        sotto_signaling::Config::default(),
+        std::future::pending::<()>(),
+    ));
+    tokio::task::spawn_blocking(move || {
+        let link = format!("http://{addr}/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
+        let mut a = CallProcess::start(&link, "440");
+        a.wait_for("waiting-for-peer");
+        let mut b = CallProcess::start(&link, "880");
+        let sas_a = a.wait_for(r#""event":"sas""#);
+        assert_eq!(
+            b.wait_for(r#""event":"sas""#),
+            sas_a,
+            "both show the same code"
+        );
+        a.wait_for(r#""state":"connected""#);
+        b.wait_for(r#""state":"connected""#);
+        let interrupted = Command::new("kill")
+            .args(["-INT", &a.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(interrupted.success());
+        assert!(a.wait_for(r#""event":"ended""#).contains("you hung up"));
+        assert!(
+            b.wait_for(r#""event":"ended""#)
+                .contains("the other side hung up")
+        );
+        assert_eq!(a.child.wait().unwrap().code(), Some(0));
+        assert_eq!(b.child.wait().unwrap().code(), Some(0));
+    })
+    .await
+    .unwrap();
 }

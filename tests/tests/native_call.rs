@@ -92,3 +92,17 @@ async fn two_native_clients_hear_each_others_tone_and_show_the_same_safety_code(
             .any(|e| matches!(e, Event::State { state } if state == "connected"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_up_tells_the_other_side_with_a_sealed_bye() {
+    let relay = Relay::start().await;
+    let link = link_to(relay.addr);
+    // A hangs up after one second; B would stay for twenty.
+    let (a, b) = tokio::join!(
+        run_client(link.clone(), 440.0, 1.0),
+        run_client(link.clone(), 880.0, 20.0)
+    );
+    assert_eq!(a.outcome, Outcome::HungUp);
+    assert_eq!(b.outcome, Outcome::PeerHungUp);
+    assert!(b.counters.frames_received >= 30, "{:?}", b.counters);
+}
