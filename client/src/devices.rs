@@ -53,7 +53,14 @@ impl Drop for Devices {
 }
 
 fn audio_err(what: &str, e: impl std::fmt::Display) -> ClientError {
-    ClientError::Audio(format!("{what}: {e}"))
+    let hint = if what.starts_with("microphone") {
+        " (or send --tone HZ or --input FILE.wav instead)"
+    } else if what.starts_with("speakers") {
+        " (or write --output FILE.wav instead)"
+    } else {
+        ""
+    };
+    ClientError::Audio(format!("{what}: {e}{hint}"))
 }
 
 /// Opens the default input and/or output device at 48 kHz. Returns the queues the call reads

@@ -93,12 +93,19 @@ async fn a_full_room_exits_4_with_the_relays_code() {
 }
 
 #[test]
-fn without_a_source_the_call_explains_the_options() {
-    let (code, _, err) = sotto(&[
-        "call",
-        "http://127.0.0.1:1/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
-    ]);
-    assert_eq!(code, Some(2));
+fn without_a_sound_card_the_call_says_so_and_names_the_alternatives() {
+    // An empty ALSA configuration: no device exists, as on a server.
+    let out = Command::new(env!("CARGO_BIN_EXE_sotto"))
+        .args([
+            "call",
+            "http://127.0.0.1:1/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+        ])
+        .env("ALSA_CONFIG_PATH", "/dev/null")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sotto: audio: microphone"), "{err}");
     assert!(err.contains("--tone") && err.contains("--input"), "{err}");
 }
 
