@@ -201,6 +201,7 @@ fn show(event: &Event, json: bool, tty: bool) {
     let line = match event {
         Event::Relay { url } => format!("relay: {url}"),
         Event::State { state } => format!("call: {state}"),
+        Event::Candidate { typ } => format!("network: {typ} candidate"),
         Event::Sas { code } => format!(
             "SAFETY CODE: {} {}  -- read it aloud; if the other side sees different digits, hang up",
             &code[..3.min(code.len())],

@@ -64,6 +64,12 @@ pub enum Event {
         /// `waiting-for-peer`, `handshake`, `keys-confirmed`, `connecting`, `connected`, ...
         state: String,
     },
+    /// A local ICE candidate was gathered (and sent sealed). Only its type is shown: `host`,
+    /// `srflx` or `relay`; with `--relay-only` every one is `relay`.
+    Candidate {
+        /// The candidate's type.
+        typ: String,
+    },
     /// The safety code, six digits.
     Sas {
         /// e.g. `"034666"`.
@@ -141,7 +147,11 @@ pub async fn run_call(
                 Some(RelayEvent::Closed) | None => call.relay_closed(),
             },
             Some(event) = recv_some(&mut shell.control) => match event {
-                RtcEvent::LocalCandidate(c) => call.local_candidate(c),
+                RtcEvent::LocalCandidate(c) => {
+                    let typ = c.candidate.split_whitespace().skip_while(|w| *w != "typ").nth(1);
+                    notify(Event::Candidate { typ: typ.unwrap_or("unknown").to_owned() });
+                    call.local_candidate(c)
+                }
                 RtcEvent::GatheringComplete => call.gathering_complete(),
                 RtcEvent::State(s) => {
                     let actions = call.connection_state(s);

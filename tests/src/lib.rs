@@ -8,7 +8,9 @@ use sotto_client::audio::{Sink, Source};
 use sotto_client::call::Outcome;
 use sotto_client::session::{CallOptions, Counters, Event, run_call};
 use sotto_e2ee::{Link, LinkSecret};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -32,17 +34,23 @@ impl Relay {
         Self::start_on(TcpListener::bind("127.0.0.1:0").await.expect("bind")).await
     }
 
+    /// Starts a relay with these settings on a free port.
+    pub async fn start_with(config: sotto_signaling::Config) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::start_configured(listener, config).await
+    }
+
     /// Starts a relay on this listener.
     pub async fn start_on(listener: TcpListener) -> Self {
+        Self::start_configured(listener, sotto_signaling::Config::default()).await
+    }
+
+    async fn start_configured(listener: TcpListener, config: sotto_signaling::Config) -> Self {
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(sotto_signaling::run(
-            listener,
-            sotto_signaling::Config::default(),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let task = tokio::spawn(sotto_signaling::run(listener, config, async move {
+            let _ = stopped.await;
+        }));
         Self {
             addr,
             stop: Some(stop),
@@ -202,6 +210,11 @@ pub async fn run_client_watched(
     run_client_with(link, Source::tone(hz), None, seconds, watch).await
 }
 
+/// A native client that uses the relay's ICE servers and relayed candidates only.
+pub async fn run_relay_only_client(link: Link, hz: f64, seconds: f64) -> ClientRun {
+    run_client_options(link, Source::tone(hz), None, seconds, None, true).await
+}
+
 /// A native client with this source, and this sink (memory when `None`: see `heard`).
 pub async fn run_client_with(
     link: Link,
@@ -210,14 +223,26 @@ pub async fn run_client_with(
     seconds: f64,
     watch: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
 ) -> ClientRun {
+    run_client_options(link, source, sink, seconds, watch, false).await
+}
+
+async fn run_client_options(
+    link: Link,
+    source: Source,
+    sink: Option<Sink>,
+    seconds: f64,
+    watch: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
+    relay_only: bool,
+) -> ClientRun {
     let heard = Arc::new(Mutex::new(Vec::new()));
     let mut events = Vec::new();
     let options = CallOptions {
         source,
         sink: sink.unwrap_or_else(|| Sink::Memory(heard.clone())),
         duration: Some(Duration::from_secs_f64(seconds)),
-        ice_servers: Some(Vec::new()),
-        relay_only: false,
+        // Loopback tests use no STUN/TURN unless they test TURN: then the relay's.
+        ice_servers: (!relay_only).then(Vec::new),
+        relay_only,
         loopback_only: true,
         stats_interval: Duration::from_millis(500),
     };
@@ -258,4 +283,73 @@ pub fn tone_power(samples: &[i16], f: f64) -> f64 {
         s1 = s0;
     }
     (s1 * s1 + s2 * s2 - c * s1 * s2) / samples.len().max(1) as f64
+}
+
+/// The shared secret of the test coturn (`use-auth-secret`).
+pub const TURN_SECRET: &str = "north-wind-turn-secret";
+
+/// Debian's coturn on loopback with `use-auth-secret`, for as long as this value lives.
+pub struct Coturn {
+    child: Child,
+    /// Its UDP port.
+    pub port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Coturn {
+    /// Starts coturn on a free port and waits until it serves.
+    pub fn start() -> Self {
+        // A free UDP port: bind, read it, release it for coturn.
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("sotto-coturn-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = Command::new("turnserver")
+            .args(["-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1"])
+            .arg(format!("--listening-port={port}"))
+            .args([
+                "--use-auth-secret",
+                &format!("--static-auth-secret={TURN_SECRET}"),
+            ])
+            .args(["--realm=sotto.test", "--no-tls", "--no-dtls", "--no-cli"])
+            .args([
+                "--allow-loopback-peers",
+                "--simple-log",
+                "--log-file=stdout",
+            ])
+            .arg(format!("--userdb={}", dir.join("turndb").display()))
+            .arg(format!("--pidfile={}", dir.join("turn.pid").display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("turnserver from Debian's coturn package (the test command installs it)");
+        // Ready once it has opened its database, the last step of its start-up.
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = lines.any(|l| l.is_ok_and(|l| l.contains("DB connection success")));
+        assert!(ready, "coturn did not start");
+        std::thread::spawn(move || lines.for_each(drop)); // keep its stdout drained
+        Self { child, port, dir }
+    }
+
+    /// Runs coturn's own client: allocate with these credentials and relay packets. True when
+    /// the allocation succeeded.
+    pub fn allocate(&self, user: &str, password: &str) -> bool {
+        let out = Command::new("turnutils_uclient")
+            .args(["-u", user, "-w", password, "-p", &self.port.to_string()])
+            .args(["-n", "1", "-m", "1", "-y", "127.0.0.1"])
+            .output()
+            .expect("turnutils_uclient from coturn");
+        out.status.success()
+    }
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
