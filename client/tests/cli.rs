@@ -16,6 +16,18 @@ fn sotto(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// The real relay on a free loopback port, for the rest of the test.
+async fn start_relay() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(sotto_signaling::run(
+        listener,
+        sotto_signaling::Config::default(),
+        std::future::pending::<()>(),
+    ));
+    addr
+}
+
 #[test]
 fn new_prints_a_link_to_the_relay() {
     let (code, out, _) = sotto(&["new", "--relay", "https://call.example.org"]);
@@ -57,13 +69,7 @@ fn an_unreachable_relay_exits_3() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_room_exits_4_with_the_relays_code() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(sotto_signaling::run(
-        listener,
-        sotto_signaling::Config::default(),
-        std::future::pending::<()>(),
-    ));
+    let addr = start_relay().await;
     let secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
     let room = sotto_e2ee::LinkSecret::parse(secret)
         .unwrap()
@@ -154,13 +160,7 @@ impl CallProcess {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_hangs_up_and_the_other_side_is_told() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(sotto_signaling::run(
-        listener,
-        sotto_signaling::Config::default(),
-        std::future::pending::<()>(),
-    ));
+    let addr = start_relay().await;
     tokio::task::spawn_blocking(move || {
         let link = format!("http://{addr}/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
         let mut a = CallProcess::start(&link, "440");
