@@ -46,6 +46,13 @@ passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$test_log" | awk '{
 failed=$(grep -Eo '[0-9]+ failed;' "$test_log" | awk '{s += $1} END {print s + 0}')
 rm -f "$test_log"
 
+step "browser modules under node (the shared vectors, WebCrypto only)"
+node_log="$(mktemp)"
+node --test web/test/ 2>&1 | tee "$node_log" | grep -E '^# (tests|pass|fail)'
+passed=$((passed + $(awk '/^# pass/ {print $3}' "$node_log")))
+failed=$((failed + $(awk '/^# fail/ {print $3}' "$node_log")))
+rm -f "$node_log"
+
 step "fuzzing each target for ${FUZZ_SECONDS}s"
 for target in $(cd fuzz && cargo fuzz list); do
   mkdir -p "fuzz/corpus/$target"
@@ -61,5 +68,5 @@ for target in $(cd fuzz && cargo fuzz list); do
 done
 
 step "all checks passed"
-# One closing line for whoever reads this log last: the Rust tests, summed over every binary.
+# One closing line for whoever reads this log last: Rust and node tests, summed.
 echo "summary: ${passed} passed, ${failed} failed"
