@@ -61,7 +61,8 @@ async fn every_web_file_is_served_with_its_type_and_revalidates_by_etag() {
     let relay = Relay::start(Config::default()).await;
     for (path, ty) in [
         ("/index.html", "text/html; charset=utf-8"),
-        ("/status.js", "text/javascript; charset=utf-8"),
+        ("/app.js", "text/javascript; charset=utf-8"),
+        ("/crypto/sframe.js", "text/javascript; charset=utf-8"),
         ("/style.css", "text/css; charset=utf-8"),
     ] {
         let res = http_get(relay.addr, path).await;

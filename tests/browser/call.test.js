@@ -1,0 +1,101 @@
+// Browser video calls in Debian's chromium against the real relay: two browser contexts in one
+// call, a page with the wrong key, and a browser calling the native `sotto` client.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { ARTIFACTS, launchChromium, newSecret, startRelay, startTap, waitForEvent } from './harness.js';
+
+let relay;
+let browser;
+before(async () => {
+  relay = await startRelay();
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+  relay?.stop();
+});
+
+const SETUP_SECRETS = ['v=0\r\n', 'a=fingerprint', 'candidate:', 'ice-ufrag', 'a=rtpmap'];
+
+async function openCall(url, { wrongKey = false } = {}) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  if (wrongKey) await page.addInitScript(() => { globalThis.__sottoTestWrongReceiveKey = true; });
+  await page.goto(url);
+  return page;
+}
+
+const workerStats = (page) => page.evaluate(() => window.sotto.call.workerStats());
+const remoteFrames = (page) => page.evaluate(() => document.getElementById('remote-video').getVideoPlaybackQuality().totalVideoFrames);
+
+test('two browsers see and hear each other, every frame encrypted, and show the same safety code', async () => {
+  const tap = await startTap(relay.addr);
+  const url = `${tap.url}/#${newSecret()}`;
+  const a = await openCall(url);
+  await waitForEvent(a, { state: 'waiting-for-peer' });
+  const b = await openCall(url);
+  for (const p of [a, b]) await waitForEvent(p, { state: 'connected' });
+  const [sasA, sasB] = [await waitForEvent(a, { type: 'sas' }), await waitForEvent(b, { type: 'sas' })];
+  assert.match(sasA.code, /^\d{6}$/);
+  assert.equal(sasA.code, sasB.code);
+
+  for (const p of [a, b]) {
+    // Remote video renders and keeps advancing.
+    await p.waitForFunction(() => document.getElementById('remote-video').videoWidth > 0, null, { timeout: 20000 });
+    const start = await remoteFrames(p);
+    await p.waitForFunction((n) => document.getElementById('remote-video').getVideoPlaybackQuality().totalVideoFrames >= n + 50, start, { timeout: 15000 });
+    // The remote audio track delivers samples.
+    await p.waitForFunction(async () => {
+      const stats = await window.sotto.call.pc.getStats();
+      return [...stats.values()].some((s) => s.type === 'inbound-rtp' && s.kind === 'audio' && s.totalSamplesReceived > 0);
+    }, null, { timeout: 15000, polling: 200 });
+    // Every frame went through the transforms, none failed.
+    const w = await workerStats(p);
+    for (const k of ['send:audio', 'send:video', 'receive:audio', 'receive:video']) {
+      assert.ok(w[k]?.ok > 10, `${k}: ${JSON.stringify(w[k])}`);
+      assert.equal(w[k].failed, 0, `${k} failures: ${JSON.stringify(w[k])}`);
+    }
+  }
+  await a.screenshot({ path: path.join(ARTIFACTS, 'browser-call-a.png'), fullPage: true });
+  await b.screenshot({ path: path.join(ARTIFACTS, 'browser-call-b.png'), fullPage: true });
+
+  // The relay saw no SDP, fingerprint or candidate: neither in its frames nor in the decoded
+  // payloads.
+  assert.ok(tap.record.length > 5);
+  for (const { text } of tap.record) {
+    const msg = JSON.parse(text);
+    const bytes = msg.data ? Buffer.from(msg.data, 'base64url').toString('latin1') : '';
+    for (const s of SETUP_SECRETS) {
+      assert.ok(!text.includes(s) && !bytes.includes(s), `the relay saw ${JSON.stringify(s)}`);
+    }
+  }
+  await a.click('#hangup');
+  await waitForEvent(b, { type: 'ended' });
+  tap.stop();
+});
+
+test('a page with a different key for its peer drops every frame, shows "failing" and never shows the video', async () => {
+  const url = `http://${relay.addr}/#${newSecret()}`;
+  const a = await openCall(url);
+  await waitForEvent(a, { state: 'waiting-for-peer' });
+  const b = await openCall(url, { wrongKey: true });
+  for (const p of [a, b]) await waitForEvent(p, { state: 'connected' });
+  // B's receive transforms see frames and authenticate none of them.
+  await b.waitForFunction(async () => {
+    const w = await window.sotto.call.workerStats();
+    return w['receive:video']?.failed > 20 && w['receive:audio']?.failed > 20;
+  }, null, { timeout: 15000, polling: 250 });
+  const w = await workerStats(b);
+  assert.equal(w['receive:video'].ok, 0);
+  assert.equal(w['receive:audio'].ok, 0);
+  await b.waitForFunction(() => document.getElementById('badge').classList.contains('failing'), null, { timeout: 5000 });
+  // Nothing reached B's decoder: no video frame was ever rendered.
+  assert.equal(await b.evaluate(() => document.getElementById('remote-video').videoWidth), 0);
+  assert.equal(await remoteFrames(b), 0);
+  // A, with the right keys, is unaffected.
+  await a.waitForFunction(() => document.getElementById('remote-video').videoWidth > 0, null, { timeout: 15000 });
+  await b.screenshot({ path: path.join(ARTIFACTS, 'browser-wrong-key.png'), fullPage: true });
+});

@@ -1,0 +1,95 @@
+// Shared by the browser tests: the real relay binary on a free port, a recording proxy in front
+// of it (HTTP and WebSocket), Debian's chromium through playwright-core.
+
+import { spawn } from 'node:child_process';
+import { createServer, request } from 'node:http';
+import { once } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import WebSocket, { WebSocketServer } from 'ws';
+
+export const ROOT = path.resolve(fileURLToPath(import.meta.url), '../../..');
+export const ARTIFACTS = path.join(ROOT, 'test-artifacts');
+mkdirSync(ARTIFACTS, { recursive: true });
+
+/** Starts `sotto-relay` (built by `cargo test`) on a free port; resolves to { url, stop }. */
+export async function startRelay() {
+  const bin = process.env.SOTTO_RELAY_BIN ?? path.join(ROOT, 'target/debug/sotto-relay');
+  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--log-format', 'text'], { env: { ...process.env, NO_COLOR: '1' } });
+  let log = '';
+  const addr = await new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`relay exited ${code}: ${log}`)));
+    child.stderr.on('data', (d) => {
+      log += d;
+      const m = /relay listening on http:\/\/(\S+)/.exec(log);
+      if (m) resolve(m[1]);
+    });
+  });
+  return { addr, stop: () => child.kill('SIGTERM') };
+}
+
+/** A proxy in front of the relay: serves its pages and forwards /ws, recording every frame. */
+export async function startTap(relayAddr) {
+  const record = [];
+  const server = createServer((req, res) => {
+    const up = request({ host: relayAddr.split(':')[0], port: relayAddr.split(':')[1], path: req.url, method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    req.pipe(up);
+  });
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (client) => {
+    const relay = new WebSocket(`ws://${relayAddr}/ws`);
+    const pending = [];
+    relay.on('open', () => pending.splice(0).forEach((m) => relay.send(m)));
+    client.on('message', (data) => {
+      const text = data.toString();
+      record.push({ dir: 'up', text });
+      if (relay.readyState === WebSocket.OPEN) relay.send(text);
+      else pending.push(text);
+    });
+    relay.on('message', (data) => {
+      const text = data.toString();
+      record.push({ dir: 'down', text });
+      client.send(text);
+    });
+    client.on('close', () => relay.close());
+    relay.on('close', () => client.close());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  return { url: `http://127.0.0.1:${port}`, record, stop: () => server.close() };
+}
+
+export const CHROMIUM_FLAGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+  '--autoplay-policy=no-user-gesture-required',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+];
+
+export function launchChromium() {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_FLAGS });
+}
+
+/** A fresh call secret, base64url. */
+export function newSecret() {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url');
+}
+
+/** Waits until the page's call reported an event with every field of `match`; returns it.
+ *  (A function, not a string: the page's CSP forbids eval, and the tests keep that CSP.) */
+export async function waitForEvent(page, match, timeout = 20000) {
+  const handle = await page.waitForFunction(
+    (m) => (window.sotto?.events ?? []).find((e) => Object.entries(m).every(([k, v]) => e[k] === v)),
+    match,
+    { timeout },
+  );
+  return handle.jsonValue();
+}

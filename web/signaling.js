@@ -1,0 +1,58 @@
+// The relay connection: JSON messages on /ws (PROTOCOL.md §2), payloads as bytes.
+
+import { b64u, fromB64u } from './crypto/bytes.js';
+
+export class Relay {
+  /** Opens the WebSocket; `onMessage(msg)` sees every relay message, `onClose()` its end. */
+  static open(url, onMessage, onClose) {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      const relay = new Relay(ws);
+      ws.onopen = () => resolve(relay);
+      ws.onerror = () => reject(new Error(`cannot reach the relay at ${url}`));
+      ws.onclose = () => onClose();
+      ws.onmessage = (e) => {
+        let msg;
+        try {
+          msg = JSON.parse(e.data);
+        } catch {
+          ws.close();
+          return;
+        }
+        if (msg.type === 'signal') {
+          try {
+            msg.bytes = fromB64u(msg.data);
+          } catch {
+            ws.close();
+            return;
+          }
+        }
+        onMessage(msg);
+      };
+    });
+  }
+
+  constructor(ws) {
+    this.ws = ws;
+  }
+
+  join(room) {
+    this.send({ type: 'join', room });
+  }
+
+  signal(to, bytes) {
+    this.send({ type: 'signal', to, data: b64u(bytes) });
+  }
+
+  leave() {
+    this.send({ type: 'leave' });
+  }
+
+  send(msg) {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  close() {
+    this.ws.close();
+  }
+}
