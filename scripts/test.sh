@@ -21,6 +21,8 @@ pkg-config --exists alsa 2>/dev/null || need_apt+=(libasound2-dev)
 command -v pulseaudio >/dev/null || need_apt+=(pulseaudio)
 command -v pactl >/dev/null || need_apt+=(pulseaudio-utils)
 dpkg -s libasound2-plugins >/dev/null 2>&1 || need_apt+=(libasound2-plugins)
+# Debian's Chromium for the browser tests (no browser download is possible or wanted).
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -52,6 +54,14 @@ node --test web/test/ 2>&1 | tee "$node_log" | grep -E '^# (tests|pass|fail)'
 passed=$((passed + $(awk '/^# pass/ {print $3}' "$node_log")))
 failed=$((failed + $(awk '/^# fail/ {print $3}' "$node_log")))
 rm -f "$node_log"
+
+step "browser tests: Debian's chromium with playwright-core, against the relay binary"
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+browser_log="$(mktemp)"
+(cd tests/browser && node --test) 2>&1 | tee "$browser_log" | grep -E '^(not )?ok |^# (tests|pass|fail)'
+passed=$((passed + $(awk '/^# pass/ {print $3}' "$browser_log")))
+failed=$((failed + $(awk '/^# fail/ {print $3}' "$browser_log")))
+rm -f "$browser_log"
 
 step "fuzzing each target for ${FUZZ_SECONDS}s"
 for target in $(cd fuzz && cargo fuzz list); do

@@ -144,10 +144,16 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        // Handlers run on the driver task: read the track from a task of its own.
+        // Handlers run on the driver task: read the track from a task of its own. A browser
+        // peer also offers video; this client plays audio only, so other tracks are read and
+        // discarded (unread, the stack's queue would fill).
         let audio = self.audio.clone();
         tokio::spawn(async move {
+            let is_audio = track.kind().await == RtpCodecKind::Audio;
             while let Some(event) = track.poll().await {
+                if !is_audio {
+                    continue;
+                }
                 if let TrackRemoteEvent::OnRtpPacket(packet) = event {
                     let event = RtcEvent::RemoteAudio {
                         seq: packet.header.sequence_number,

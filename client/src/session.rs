@@ -44,6 +44,8 @@ pub struct Counters {
     pub frames_failed: u64,
     /// Gaps concealed by the decoder.
     pub frames_concealed: u64,
+    /// RTP packets that carried no payload at all (padding): not frames, ignored.
+    pub empty_packets: u64,
     /// Round-trip time in milliseconds.
     pub rtt_ms: Option<f64>,
     /// Fraction of our packets the peer reports lost.
@@ -355,6 +357,12 @@ impl Shell {
         playout: &mut Playout,
         sink: &Sink,
     ) -> Result<(), ClientError> {
+        if payload.is_empty() {
+            // RTP packets without payload (padding, as Chromium sends for bandwidth probing)
+            // carry no frame: nothing to open, nothing to play. Counted apart from failures.
+            self.counters.empty_packets += 1;
+            return Ok(());
+        }
         let Some(media) = self.media.as_mut() else {
             // Media before the keys: nothing can open it.
             self.counters.frames_failed += 1;

@@ -59,6 +59,17 @@ test('two browsers see and hear each other, every frame encrypted, and show the 
       assert.equal(w[k].failed, 0, `${k} failures: ${JSON.stringify(w[k])}`);
     }
   }
+  // The SDPs both sides sent: VP8 only for video, Opus for audio, no audio-level extension.
+  for (const p of [a, b]) {
+    const sdps = await p.evaluate(() => [window.sotto.call.pc.localDescription.sdp, window.sotto.call.pc.remoteDescription.sdp]);
+    for (const sdp of sdps) {
+      assert.ok(!sdp.includes('ssrc-audio-level'), 'audio-level header extension negotiated');
+      const video = sdp.split('m=video')[1] ?? '';
+      const codecs = [...video.matchAll(/a=rtpmap:\d+ ([^/]+)\//g)].map((m) => m[1].toUpperCase());
+      assert.ok(codecs.includes('VP8') && codecs.every((c) => c === 'VP8'), `video codecs ${codecs}`);
+      assert.match(sdp, /a=rtpmap:\d+ opus\/48000/);
+    }
+  }
   await a.screenshot({ path: path.join(ARTIFACTS, 'browser-call-a.png'), fullPage: true });
   await b.screenshot({ path: path.join(ARTIFACTS, 'browser-call-b.png'), fullPage: true });
 

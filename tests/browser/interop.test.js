@@ -1,0 +1,123 @@
+// A browser and the native `sotto` client in one call: each hears the other, both show the same
+// safety code, every frame authenticates on both sides.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { ARTIFACTS, ROOT, launchChromium, newSecret, startRelay, waitForEvent } from './harness.js';
+
+let relay;
+let browser;
+before(async () => {
+  relay = await startRelay();
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+  relay?.stop();
+});
+
+/** Runs `sotto call`; resolves events as they come. */
+function nativeCall(link, args) {
+  const bin = process.env.SOTTO_BIN ?? path.join(ROOT, 'target/debug/sotto');
+  const child = spawn(bin, ['call', link, '--json', '--loopback', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const events = [];
+  const waiters = [];
+  readline.createInterface({ input: child.stdout }).on('line', (line) => {
+    const e = JSON.parse(line);
+    events.push(e);
+    for (const w of waiters.splice(0)) w();
+  });
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  const waitFor = async (pred, ms = 30000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const e = events.find(pred);
+      if (e) return e;
+      if (Date.now() > deadline) throw new Error(`native client: no matching event in ${JSON.stringify(events)}`);
+      await Promise.race([new Promise((r) => waiters.push(r)), exited]);
+    }
+  };
+  return { child, events, waitFor, exited };
+}
+
+/** RMS and the power at `hz` (Goertzel) of a 48 kHz mono 16-bit WAV, after its first second. */
+function analyseWav(file, hz) {
+  const buf = readFileSync(file);
+  const data = buf.subarray(44);
+  const n = data.length / 2;
+  let sumSq = 0;
+  let s1 = 0;
+  let s2 = 0;
+  const c = 2 * Math.cos((2 * Math.PI * hz) / 48000);
+  let count = 0;
+  for (let i = 48000; i < n; i++) {
+    const x = data.readInt16LE(i * 2) / 32768;
+    sumSq += x * x;
+    const s0 = x + c * s1 - s2;
+    s2 = s1;
+    s1 = s0;
+    count++;
+  }
+  return { rms: Math.sqrt(sumSq / Math.max(count, 1)), power: (s1 * s1 + s2 * s2 - c * s1 * s2) / Math.max(count, 1), seconds: n / 48000 };
+}
+
+test('a browser and the native client hear each other with the same safety code', async () => {
+  const link = `http://${relay.addr}/#${newSecret()}`;
+  const page = await (await browser.newContext()).newPage();
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(link);
+  await waitForEvent(page, { state: 'waiting-for-peer' });
+  const out = path.join(mkdtempSync(path.join(tmpdir(), 'sotto-')), 'out.wav');
+  const native = nativeCall(link, ['--tone', '440', '--output', out, '--duration', '6']);
+
+  const nativeSas = await native.waitFor((e) => e.event === 'sas');
+  const pageSas = await waitForEvent(page, { type: 'sas' });
+  assert.equal(pageSas.code, nativeSas.code);
+  await waitForEvent(page, { state: 'connected' });
+
+  // The browser's inbound audio carries the native tone: the analyser's peak is at 440 Hz.
+  const peakHz = await page.evaluate(async () => {
+    const ctx = new AudioContext();
+    await ctx.resume();
+    const stream = document.getElementById('remote-audio').srcObject;
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 8192;
+    ctx.createMediaStreamSource(stream).connect(analyser);
+    const bins = new Float32Array(analyser.frequencyBinCount);
+    for (let i = 0; i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 50)); // the analyser fills in real time
+      analyser.getFloatFrequencyData(bins);
+      let best = 0;
+      for (let b = 1; b < bins.length; b++) if (bins[b] > bins[best]) best = b;
+      const hz = (best * ctx.sampleRate) / analyser.fftSize;
+      if (bins[best] > -60 && Math.abs(hz - 440) < 15) return hz;
+    }
+    return null;
+  });
+  assert.ok(peakHz, 'no 440 Hz peak in the browser\'s inbound audio');
+  // A second of samples arrives (and keeps energy: the tone, not silence).
+  await page.waitForFunction(async () => {
+    const stats = await window.sotto.call.pc.getStats();
+    const a = [...stats.values()].find((s) => s.type === 'inbound-rtp' && s.kind === 'audio');
+    return a && a.totalSamplesReceived > 48000 && a.totalAudioEnergy > 0.05;
+  }, null, { timeout: 15000, polling: 250 });
+
+  const ended = await native.waitFor((e) => e.event === 'ended');
+  assert.equal(await native.exited, 0);
+  assert.equal(ended.counters.frames_failed, 0, JSON.stringify(ended));
+  assert.ok(ended.counters.frames_received > 100, JSON.stringify(ended));
+  // The native output holds the browser's audio (Chromium's fake microphone: a periodic beep).
+  const wav = analyseWav(out, 440);
+  assert.ok(wav.seconds > 4, `only ${wav.seconds} s written`);
+  assert.ok(wav.rms > 0.01, `the native output is silent (rms ${wav.rms})`);
+  const w = await page.evaluate(() => window.sotto.call.workerStats());
+  assert.equal(w['receive:audio'].failed, 0, JSON.stringify(w));
+  assert.ok(w['receive:audio'].ok > 100);
+  await waitForEvent(page, { type: 'ended' });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'browser-native-interop.png'), fullPage: true });
+});
