@@ -46,38 +46,96 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The Content-Security-Policy of every response: the relay's own scripts (and the one inline
+/// import map, by its hash), styles and WebSocket only; no eval, no third-party origin, no
+/// framing, Trusted Types enforced.
+fn csp(importmap_hash: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'self' 'sha256-{importmap_hash}'; style-src 'self'; \
+         img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; \
+         worker-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'none'; require-trusted-types-for 'script'"
+    )
+}
+
+fn sri(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+}
+
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
     let web = manifest
         .join("../web")
         .canonicalize()
         .expect("web/ next to signaling/");
     println!("cargo:rerun-if-changed={}", web.display());
-    let mut files = Vec::new();
-    collect(&web, &mut files);
-    let mut code = String::from("pub(crate) static FILES: &[StaticFile] = &[\n");
-    for path in files {
-        let bytes = std::fs::read(&path).expect("readable web file");
-        let digest = Sha256::digest(&bytes);
-        let sri = base64::engine::general_purpose::STANDARD.encode(digest);
-        let etag: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-        let url = format!(
+    let mut paths = Vec::new();
+    collect(&web, &mut paths);
+    let url_of = |path: &Path| {
+        format!(
             "/{}",
             path.strip_prefix(&web)
                 .expect("below web/")
                 .to_string_lossy()
                 .replace('\\', "/")
-        );
+        )
+    };
+    let files: Vec<(String, PathBuf, Vec<u8>)> = paths
+        .into_iter()
+        .map(|p| {
+            (
+                url_of(&p),
+                p.clone(),
+                std::fs::read(&p).expect("readable web file"),
+            )
+        })
+        .collect();
+
+    // Subresource Integrity for every module the page loads: the entry script by its
+    // `integrity` attribute, every module it imports through the import map's "integrity".
+    let mut integrity = String::new();
+    for (url, path, bytes) in &files {
+        if path.extension().is_some_and(|e| e == "js") {
+            if !integrity.is_empty() {
+                integrity.push(',');
+            }
+            write!(integrity, "{url:?}:\"sha256-{}\"", sri(bytes)).expect("write to String");
+        }
+    }
+    let importmap = format!("{{\"imports\":{{}},\"integrity\":{{{integrity}}}}}");
+    let importmap_hash = sri(importmap.as_bytes());
+
+    let mut code = format!("pub(crate) const CSP: &str = {:?};\n", csp(&importmap_hash));
+    code.push_str("pub(crate) static FILES: &[StaticFile] = &[\n");
+    for (url, path, bytes) in &files {
+        // HTML pages are templates: the import map and the entry script's hash go in here.
+        let (file, bytes) = if path.extension().is_some_and(|e| e == "html") {
+            let mut text = String::from_utf8(bytes.clone()).expect("UTF-8 HTML");
+            text = text.replace(
+                "<!-- sotto:importmap -->",
+                &format!("<script type=\"importmap\">{importmap}</script>"),
+            );
+            for (u, _, b) in &files {
+                text = text.replace(&format!("{{{{sri:{u}}}}}"), &format!("sha256-{}", sri(b)));
+            }
+            let generated = out_dir.join(format!("web{}", url.replace('/', "_")));
+            std::fs::write(&generated, &text).expect("write generated page");
+            (generated, text.into_bytes())
+        } else {
+            (path.clone(), bytes.clone())
+        };
+        let digest = Sha256::digest(&bytes);
+        let etag: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
         writeln!(
             code,
             "    StaticFile {{ path: {url:?}, body: include_bytes!({file:?}), content_type: {ct:?}, etag: \"\\\"{etag}\\\"\", sri: \"sha256-{sri}\" }},",
-            file = path.display().to_string(),
-            ct = content_type(&path),
+            file = file.display().to_string(),
+            ct = content_type(path),
+            sri = sri(&bytes),
         )
         .expect("write to String");
     }
     code.push_str("];\n");
-    let out =
-        PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("static_files.rs");
-    std::fs::write(out, code).expect("write generated file");
+    std::fs::write(out_dir.join("static_files.rs"), code).expect("write generated file");
 }

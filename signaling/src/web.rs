@@ -26,13 +26,6 @@ pub(crate) struct StaticFile {
 
 include!(concat!(env!("OUT_DIR"), "/static_files.rs"));
 
-/// The Content-Security-Policy of every response: the relay's own scripts, styles and
-/// WebSocket only; no inline script, no third-party origin, no framing.
-pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; \
-    worker-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; \
-    frame-ancestors 'none'; require-trusted-types-for 'script'";
-
 /// Headers added to every response, HTML or not.
 const SECURITY_HEADERS: [(&str, &str); 7] = [
     ("content-security-policy", CSP),

@@ -40,20 +40,32 @@ async fn the_page_is_served_with_a_strict_csp_and_no_referrer() {
     assert_eq!(res.header("content-type"), Some("text/html; charset=utf-8"));
     assert!(res.body.contains("<title>Sotto</title>"));
     assert_strict_headers(&res);
-    // The page loads no inline script: every <script> has a src on this origin.
+    // No inline script but the import map (allowed by its hash): every other <script> has a
+    // src on this origin.
     for tag in res.body.split("<script").skip(1) {
         let tag = &tag[..tag.find('>').unwrap()];
         assert!(
-            tag.contains("src=\"/"),
+            tag.contains("src=\"/") || tag.contains("type=\"importmap\""),
             "inline or foreign script: <script{tag}>"
         );
     }
-    let index = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../web/index.html"));
-    assert_eq!(
-        res.body,
-        index.unwrap(),
-        "the served page is the repository's web/index.html"
-    );
+    // The served page is the repository's web/index.html with its two placeholders filled.
+    let index =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../web/index.html")).unwrap();
+    let map_start = res.body.find("<script type=\"importmap\">").unwrap();
+    let map_end = map_start + res.body[map_start..].find("</script>").unwrap() + 9;
+    let app_sri = res
+        .body
+        .split("integrity=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let filled = index
+        .replace("<!-- sotto:importmap -->", &res.body[map_start..map_end])
+        .replace("{{sri:/app.js}}", app_sri);
+    assert_eq!(res.body, filled);
 }
 
 #[tokio::test]
@@ -199,4 +211,45 @@ async fn tls_serves_the_page_and_the_websocket() {
         Ok(Some(sotto_proto::ServerMessage::Welcome { .. }))
     ));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn every_script_is_pinned_by_subresource_integrity_and_the_csp_allows_only_the_import_map() {
+    use base64::Engine;
+    use sha2::Digest;
+    let relay = Relay::start(Config::default()).await;
+    let page = http_get(relay.addr, "/").await;
+    let open_tag = "<script type=\"importmap\">";
+    let map_start = page.body.find(open_tag).unwrap() + open_tag.len();
+    let map_text =
+        &page.body[map_start..map_start + page.body[map_start..].find("</script>").unwrap()];
+    let map: serde_json::Value = serde_json::from_str(map_text).unwrap();
+    let integrity = map["integrity"].as_object().unwrap();
+    let b64 = |bytes: &[u8]| {
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
+    };
+    for script in [
+        "/app.js",
+        "/call.js",
+        "/crypto/sframe.js",
+        "/crypto/handshake.js",
+        "/worker.js",
+    ] {
+        let served = http_get(relay.addr, script).await;
+        let want = format!("sha256-{}", b64(served.body.as_bytes()));
+        assert_eq!(integrity[script].as_str(), Some(want.as_str()), "{script}");
+    }
+    // The entry script's own attribute, and the CSP's hash of the import map.
+    assert!(page.body.contains(&format!(
+        "src=\"/app.js\" integrity=\"{}\"",
+        integrity["/app.js"].as_str().unwrap()
+    )));
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains(&format!(
+            "script-src 'self' 'sha256-{}'",
+            b64(map_text.as_bytes())
+        )),
+        "{csp}"
+    );
 }

@@ -19,11 +19,18 @@ after(async () => {
 
 const SETUP_SECRETS = ['v=0\r\n', 'a=fingerprint', 'candidate:', 'ice-ufrag', 'a=rtpmap'];
 
-async function openCall(url, { wrongKey = false } = {}) {
+async function openCall(url, { wrongKey = false, noCamera = false } = {}) {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error('page error:', e.message));
   if (wrongKey) await page.addInitScript(() => { globalThis.__sottoTestWrongReceiveKey = true; });
+  if (noCamera) {
+    // A machine without a camera: any request for video fails as it does there.
+    await page.addInitScript(() => {
+      const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+      navigator.mediaDevices.getUserMedia = (c) => (c?.video ? Promise.reject(new DOMException('no camera', 'NotFoundError')) : gum(c));
+    });
+  }
   await page.goto(url);
   return page;
 }
@@ -109,4 +116,21 @@ test('a page with a different key for its peer drops every frame, shows "failing
   // A, with the right keys, is unaffected.
   await a.waitForFunction(() => document.getElementById('remote-video').videoWidth > 0, null, { timeout: 15000 });
   await b.screenshot({ path: path.join(ARTIFACTS, 'browser-wrong-key.png'), fullPage: true });
+});
+
+test('without a camera the call runs voice-only and still shows the other side', async () => {
+  const url = `http://${relay.addr}/#${newSecret()}`;
+  const a = await openCall(url, { noCamera: true });
+  await waitForEvent(a, { state: 'waiting-for-peer' });
+  const b = await openCall(url);
+  for (const p of [a, b]) await waitForEvent(p, { state: 'connected' });
+  assert.equal(await a.evaluate(() => document.getElementById('camera').hidden), true);
+  await a.waitForFunction(() => document.getElementById('remote-video').videoWidth > 0, null, { timeout: 15000 });
+  await b.waitForFunction(async () => {
+    const w = await window.sotto.call.workerStats();
+    return w['receive:audio']?.ok > 20;
+  }, null, { timeout: 15000, polling: 250 });
+  const w = await workerStats(b);
+  assert.equal(w['receive:audio'].failed, 0);
+  assert.equal(w['receive:video']?.ok ?? 0, 0, 'a voice-only side sends no video');
 });
