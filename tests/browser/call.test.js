@@ -1,7 +1,7 @@
 // Browser video calls in Debian's chromium against the real relay: two browser contexts in one
 // call, a page with the wrong key, and a browser calling the native `sotto` client.
 
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { ARTIFACTS, launchChromium, newSecret, startRelay, startTap, waitForEvent } from './harness.js';
@@ -16,14 +16,21 @@ after(async () => {
   await browser?.close();
   relay?.stop();
 });
+// Each test's pages go when it ends, so calls of one test never load the next.
+const contexts = [];
+afterEach(async () => {
+  for (const c of contexts.splice(0)) await c.close();
+});
 
 const SETUP_SECRETS = ['v=0\r\n', 'a=fingerprint', 'candidate:', 'ice-ufrag', 'a=rtpmap'];
 
-async function openCall(url, { wrongKey = false, noCamera = false } = {}) {
+async function openCall(url, { wrongKey = false, noCamera = false, noTransform = false } = {}) {
   const context = await browser.newContext();
+  contexts.push(context);
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error('page error:', e.message));
   if (wrongKey) await page.addInitScript(() => { globalThis.__sottoTestWrongReceiveKey = true; });
+  if (noTransform) await page.addInitScript(() => { delete window.RTCRtpScriptTransform; });
   if (noCamera) {
     // A machine without a camera: any request for video fails as it does there.
     await page.addInitScript(() => {
@@ -133,4 +140,28 @@ test('without a camera the call runs voice-only and still shows the other side',
   const w = await workerStats(b);
   assert.equal(w['receive:audio'].failed, 0);
   assert.equal(w['receive:video']?.ok ?? 0, 0, 'a voice-only side sends no video');
+});
+
+test('a browser without encoded transforms gets an error, never an unencrypted call', async () => {
+  const tap = await startTap(relay.addr);
+  const page = await openCall(`${tap.url}/#${newSecret()}`, { noTransform: true });
+  await page.waitForFunction(() => !document.getElementById('error').hidden, null, { timeout: 10000 });
+  const text = await page.textContent('#error');
+  assert.match(text, /RTCRtpScriptTransform/);
+  assert.match(text, /never falls back to an unencrypted call/);
+  // It never even joined the relay.
+  assert.equal(tap.record.filter((r) => r.dir === 'up').length, 0);
+  tap.stop();
+});
+
+test('a third person gets "room full"', async () => {
+  const url = `http://${relay.addr}/#${newSecret()}`;
+  const a = await openCall(url);
+  await waitForEvent(a, { state: 'waiting-for-peer' });
+  const b = await openCall(url);
+  await waitForEvent(b, { type: 'sas' });
+  const c = await openCall(url);
+  const ended = await waitForEvent(c, { type: 'ended' });
+  assert.match(ended.reason, /room full/);
+  assert.match(await c.textContent('#error'), /room full/);
 });
