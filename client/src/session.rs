@@ -3,7 +3,7 @@
 //! reach the WebRTC stack and opened before they reach the decoder.
 
 use crate::ClientError;
-use crate::audio::{self, Encoder, Playout, Sink, Source};
+use crate::audio::{Encoder, Playout, Sink, Source};
 use crate::call::{Action, Call, Notice, Outcome};
 use crate::relay::{self, RelayEvent, RelaySender};
 use crate::rtc::{NetworkConfig, Rtc, RtcEvent, RtcEvents};
@@ -410,6 +410,3 @@ fn notice_event(notice: Notice) -> Event {
         }),
     }
 }
-
-/// Samples per frame, re-exported for callers that size buffers.
-pub const FRAME_SAMPLES: usize = audio::FRAME;

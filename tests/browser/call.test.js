@@ -1,21 +1,12 @@
 // Browser video calls in Debian's chromium against the real relay: two browser contexts in one
 // call, a page with the wrong key, and a browser calling the native `sotto` client.
 
-import { test, before, after, afterEach } from 'node:test';
+import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ARTIFACTS, launchChromium, newSecret, startRelay, startTap, waitForEvent } from './harness.js';
+import { ARTIFACTS, newSecret, relayAndChromium, startTap, waitForEvent } from './harness.js';
 
-let relay;
-let browser;
-before(async () => {
-  relay = await startRelay();
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  relay?.stop();
-});
+const env = relayAndChromium();
 // Each test's pages go when it ends, so calls of one test never load the next.
 const contexts = [];
 afterEach(async () => {
@@ -25,7 +16,7 @@ afterEach(async () => {
 const SETUP_SECRETS = ['v=0\r\n', 'a=fingerprint', 'candidate:', 'ice-ufrag', 'a=rtpmap'];
 
 async function openCall(url, { wrongKey = false, noCamera = false, noTransform = false } = {}) {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   contexts.push(context);
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error('page error:', e.message));
@@ -46,7 +37,7 @@ const workerStats = (page) => page.evaluate(() => window.sotto.call.workerStats(
 const remoteFrames = (page) => page.evaluate(() => document.getElementById('remote-video').getVideoPlaybackQuality().totalVideoFrames);
 
 test('two browsers see and hear each other, every frame encrypted, and show the same safety code', async () => {
-  const tap = await startTap(relay.addr);
+  const tap = await startTap(env.relay.addr);
   const url = `${tap.url}/#${newSecret()}`;
   const a = await openCall(url);
   await waitForEvent(a, { state: 'waiting-for-peer' });
@@ -103,7 +94,7 @@ test('two browsers see and hear each other, every frame encrypted, and show the 
 });
 
 test('a page with a different key for its peer drops every frame, shows "failing" and never shows the video', async () => {
-  const url = `http://${relay.addr}/#${newSecret()}`;
+  const url = `http://${env.relay.addr}/#${newSecret()}`;
   const a = await openCall(url);
   await waitForEvent(a, { state: 'waiting-for-peer' });
   const b = await openCall(url, { wrongKey: true });
@@ -126,7 +117,7 @@ test('a page with a different key for its peer drops every frame, shows "failing
 });
 
 test('without a camera the call runs voice-only and still shows the other side', async () => {
-  const url = `http://${relay.addr}/#${newSecret()}`;
+  const url = `http://${env.relay.addr}/#${newSecret()}`;
   const a = await openCall(url, { noCamera: true });
   await waitForEvent(a, { state: 'waiting-for-peer' });
   const b = await openCall(url);
@@ -143,7 +134,7 @@ test('without a camera the call runs voice-only and still shows the other side',
 });
 
 test('a browser without encoded transforms gets an error, never an unencrypted call', async () => {
-  const tap = await startTap(relay.addr);
+  const tap = await startTap(env.relay.addr);
   const page = await openCall(`${tap.url}/#${newSecret()}`, { noTransform: true });
   await page.waitForFunction(() => !document.getElementById('error').hidden, null, { timeout: 10000 });
   const text = await page.textContent('#error');
@@ -155,7 +146,7 @@ test('a browser without encoded transforms gets an error, never an unencrypted c
 });
 
 test('a third person gets "room full"', async () => {
-  const url = `http://${relay.addr}/#${newSecret()}`;
+  const url = `http://${env.relay.addr}/#${newSecret()}`;
   const a = await openCall(url);
   await waitForEvent(a, { state: 'waiting-for-peer' });
   const b = await openCall(url);

@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 import WebSocket, { WebSocketServer } from 'ws';
 
@@ -92,4 +93,19 @@ export async function waitForEvent(page, match, timeout = 20000) {
     { timeout },
   );
   return handle.jsonValue();
+}
+
+/** Registers a relay and a browser for the calling test file: started before its tests,
+ *  stopped after. Read them from the returned object inside tests. */
+export function relayAndChromium() {
+  const env = {};
+  before(async () => {
+    env.relay = await startRelay();
+    env.browser = await launchChromium();
+  });
+  after(async () => {
+    await env.browser?.close();
+    env.relay?.stop();
+  });
+  return env;
 }

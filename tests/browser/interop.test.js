@@ -1,25 +1,16 @@
 // A browser and the native `sotto` client in one call: each hears the other, both show the same
 // safety code, every frame authenticates on both sides.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { ARTIFACTS, ROOT, launchChromium, newSecret, startRelay, waitForEvent } from './harness.js';
+import { ARTIFACTS, ROOT, newSecret, relayAndChromium, waitForEvent } from './harness.js';
 
-let relay;
-let browser;
-before(async () => {
-  relay = await startRelay();
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  relay?.stop();
-});
+const env = relayAndChromium();
 
 /** Runs `sotto call`; resolves events as they come. */
 function nativeCall(link, args) {
@@ -67,8 +58,8 @@ function analyseWav(file, hz) {
 }
 
 test('a browser and the native client hear each other with the same safety code', async () => {
-  const link = `http://${relay.addr}/#${newSecret()}`;
-  const page = await (await browser.newContext()).newPage();
+  const link = `http://${env.relay.addr}/#${newSecret()}`;
+  const page = await (await env.browser.newContext()).newPage();
   page.on('pageerror', (e) => console.error('page error:', e.message));
   await page.goto(link);
   await waitForEvent(page, { state: 'waiting-for-peer' });
