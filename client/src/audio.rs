@@ -419,6 +419,28 @@ mod tests {
     }
 
     #[test]
+    fn a_wav_file_that_is_not_48_khz_mono_16_bit_is_refused_with_its_format() {
+        let path = std::env::temp_dir().join(format!("sotto-wav-{}.wav", std::process::id()));
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 44_100,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(&path, spec).unwrap();
+        w.write_sample(0i16).unwrap();
+        w.write_sample(0i16).unwrap();
+        w.finalize().unwrap();
+        let err = Source::wav(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("needs 48000 Hz mono 16-bit") && err.contains("44100 Hz, 2 channels"),
+            "{err}"
+        );
+        assert!(Source::wav(Path::new("/nonexistent.wav")).is_err());
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
     fn playout_conceals_a_lost_frame_with_a_full_frame_of_audio() {
         let mut enc = Encoder::new().unwrap();
         let mut source = Source::tone(440.0);

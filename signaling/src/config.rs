@@ -59,7 +59,8 @@ pub struct Config {
     #[arg(long, env = "SOTTO_RATE", default_value_t = 20.0)]
     pub rate: f64,
 
-    /// Messages a connection may send in a burst; that many refused messages in a row close it.
+    /// Messages a connection may send in a burst. Refused messages add to an abuse score that
+    /// decays at --rate per second; when it reaches --burst the connection is closed.
     #[arg(long, env = "SOTTO_BURST", default_value_t = 60)]
     pub burst: u32,
 

@@ -19,9 +19,6 @@ pub(crate) struct StaticFile {
     pub content_type: &'static str,
     /// Quoted, for the ETag header.
     pub etag: &'static str,
-    /// `sha256-…`, the Subresource Integrity value of the file.
-    #[allow(dead_code)] // read by the browser client's pages and tests once they exist
-    pub sri: &'static str,
 }
 
 include!(concat!(env!("OUT_DIR"), "/static_files.rs"));
@@ -130,7 +127,6 @@ mod tests {
     fn the_web_client_is_embedded() {
         let index = find("/").expect("index.html embedded");
         assert_eq!(index.content_type, "text/html; charset=utf-8");
-        assert!(index.sri.starts_with("sha256-"));
         assert!(FILES.iter().all(|f| f.path.starts_with('/')));
         assert!(find("/../Cargo.toml").is_none());
     }
