@@ -4,9 +4,26 @@
 use std::process::Command;
 use tokio::net::TcpListener;
 
+/// A WAV file for `--output`: these tests are about calls, not sound cards, so they never open
+/// the speakers (a fresh machine has none; tests/tests/audio_devices.rs covers devices).
+fn wav_out() -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir()
+        .join(format!("sotto-cli-{}-{n}.wav", std::process::id()))
+        .display()
+        .to_string()
+}
+
+/// Runs `sotto`; a call with `--tone` writes what it hears to a WAV file, never the speakers.
 fn sotto(args: &[&str]) -> (Option<i32>, String, String) {
+    let out_path = wav_out();
+    let mut args = args.to_vec();
+    if args.first() == Some(&"call") && args.contains(&"--tone") {
+        args.extend(["--output", out_path.as_str()]);
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_sotto"))
-        .args(args)
+        .args(&args)
         .output()
         .unwrap();
     (
@@ -125,7 +142,16 @@ impl CallProcess {
     fn start(link: &str, hz: &str) -> Self {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_sotto"))
-            .args(["call", link, "--tone", hz, "--json", "--loopback"])
+            .args([
+                "call",
+                link,
+                "--tone",
+                hz,
+                "--json",
+                "--loopback",
+                "--output",
+                &wav_out(),
+            ])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
