@@ -228,6 +228,12 @@ impl Rtc {
         }
         let settings = SettingEngineBuilder::new()
             .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), None)
+            // A peer's first check often arrives before its trickled candidate does, so the
+            // first working pair is peer-reflexive. The ICE agent waits 1 s after it starts
+            // before nominating such a pair (in case a better one appears): that second was
+            // most of call set-up on loopback (1.1 s from start to connected; 0.1 s without;
+            // docs/benchmarks.md). Server-reflexive and relayed pairs keep their waits.
+            .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
             .build();
         let (control_tx, control) = mpsc::unbounded_channel();
         let (audio_tx, audio) = mpsc::channel(512);

@@ -63,7 +63,9 @@ pub enum Event {
     },
     /// A step of the call set-up.
     State {
-        /// `waiting-for-peer`, `handshake`, `keys-confirmed`, `connecting`, `connected`, ...
+        /// `waiting-for-peer`, `handshake`, `keys-confirmed`, `connecting`, `connected`,
+        /// `receiving-audio` (the first frame from the other side authenticated and was
+        /// decoded), ...
         state: String,
     },
     /// A local ICE candidate was gathered (and sent sealed). Only its type is shown: `host`,
@@ -166,7 +168,11 @@ pub async fn run_call(
             },
             Some(event) = recv_some_bounded(&mut shell.audio) => {
                 if let RtcEvent::RemoteAudio { payload, .. } = event {
+                    let before = shell.counters.frames_received;
                     shell.receive_audio(&payload, &mut playout, &options.sink)?;
+                    if before == 0 && shell.counters.frames_received == 1 {
+                        notify(Event::State { state: "receiving-audio".to_owned() });
+                    }
                 }
                 Vec::new()
             }

@@ -200,6 +200,9 @@ async fn ctrl_c_hangs_up_and_the_other_side_is_told() {
         );
         a.wait_for(r#""state":"connected""#);
         b.wait_for(r#""state":"connected""#);
+        // Each side announces the first frame it authenticated and decoded.
+        a.wait_for(r#""state":"receiving-audio""#);
+        b.wait_for(r#""state":"receiving-audio""#);
         let interrupted = Command::new("kill")
             .args(["-INT", &a.child.id().to_string()])
             .status()

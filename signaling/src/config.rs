@@ -211,6 +211,11 @@ pub struct Cli {
     #[arg(long, env = "SOTTO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Worker threads; 0 means one per CPU core the process may run on. With one, the relay
+    /// runs a single-threaded scheduler, which keeps latency fair under overload.
+    #[arg(long, env = "SOTTO_THREADS", default_value_t = 0)]
+    pub threads: usize,
+
     /// The relay's settings.
     #[command(flatten)]
     pub config: Config,
@@ -229,6 +234,7 @@ mod tests {
             format!("{:?}", Config::default())
         );
         assert_eq!(cli.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(cli.threads, 0);
     }
 
     #[test]

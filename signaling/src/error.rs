@@ -17,6 +17,8 @@ pub enum Error {
     },
     /// The operating system refused the listening socket.
     Listen(std::io::Error),
+    /// The operating system refused the threads the relay runs on.
+    Runtime(std::io::Error),
 }
 
 impl fmt::Display for Error {
@@ -25,6 +27,7 @@ impl fmt::Display for Error {
             Self::BadConfig(why) => write!(f, "configuration: {why}"),
             Self::BadTlsFile { path, reason } => write!(f, "TLS file {}: {reason}", path.display()),
             Self::Listen(e) => write!(f, "cannot listen: {e}"),
+            Self::Runtime(e) => write!(f, "cannot start worker threads: {e}"),
         }
     }
 }
@@ -32,7 +35,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Listen(e) => Some(e),
+            Self::Listen(e) | Self::Runtime(e) => Some(e),
             _ => None,
         }
     }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = sotto_signaling::init_logging(&cli.log, cli.log_format).and_then(|()| {
-        let runtime = tokio::runtime::Runtime::new().map_err(Error::Listen)?;
+        let runtime = sotto_signaling::runtime(cli.threads).map_err(Error::Runtime)?;
         runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind(cli.listen)
                 .await

@@ -173,6 +173,23 @@ async fn sigterm_closes_every_socket_and_exits_cleanly() {
 }
 
 #[tokio::test]
+async fn a_relay_on_one_worker_thread_relays_and_stops_cleanly() {
+    let mut process = RelayProcess::start(&["--threads", "1"]);
+    let threads = std::fs::read_to_string(format!("/proc/{}/status", process.child.id()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:").map(|n| n.trim().to_owned()))
+        .unwrap();
+    // The main thread is the one worker; tokio adds no others until blocking work needs one.
+    assert_eq!(threads, "1");
+    let (mut a, _, mut b, b_id) = pair(&process.relay(), 1).await;
+    a.signal(&b_id, "AQID").await;
+    assert!(matches!(b.recv().await, ServerMessage::Signal { .. }));
+    process.signal("TERM");
+    assert_eq!(process.wait_exit(), Some(0));
+}
+
+#[tokio::test]
 async fn sigint_stops_an_idle_relay() {
     let mut process = RelayProcess::start(&[]);
     process.signal("INT");

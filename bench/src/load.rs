@@ -1,0 +1,241 @@
+//! The relay scenarios. Each returns one result; `main` prints it as one `key=value` line that
+//! bench/run.sh collects into the table.
+
+use crate::BenchError;
+use crate::peers::{Endpoint, Server, Template, Ws, next_text, payload, read_stamp};
+use crate::procfs::{CpuMeter, peak_rss_kib, rss_kib};
+use futures_util::{SinkExt, StreamExt};
+use std::time::{Duration, Instant};
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+
+/// What a ping-pong run measured.
+#[derive(Debug, Clone)]
+pub struct PingPong {
+    /// Clients (two per room).
+    pub clients: usize,
+    /// Payload bytes per message, before base64url.
+    pub size: usize,
+    /// Messages relayed per second, all pairs together.
+    pub messages_per_s: f64,
+    /// One-way latency, milliseconds.
+    pub p50_ms: f64,
+    /// One-way latency, milliseconds.
+    pub p99_ms: f64,
+    /// The server's CPU use during the run (1.0 = one core).
+    pub server_cpu: Option<f64>,
+    /// The generator's own CPU use: near 1.0 means the generator, not the server, set the pace.
+    pub generator_cpu: Option<f64>,
+}
+
+/// One send: the template stamped with the time since `epoch`.
+fn stamped(template: &Template, epoch: Instant) -> Message {
+    Message::Text(template.stamped(epoch.elapsed().as_micros() as u64).into())
+}
+
+/// The next relayed message's one-way latency in microseconds; other messages are skipped.
+async fn receive(server: Server, ws: &mut Ws, epoch: Instant) -> Result<u64, BenchError> {
+    loop {
+        let text = next_text(ws).await?;
+        if let Some(sent) = server.payload_of(&text).and_then(read_stamp) {
+            return Ok((epoch.elapsed().as_micros() as u64).saturating_sub(sent));
+        }
+    }
+}
+
+/// Bounces one message between the two clients of a pair until `until`; returns each
+/// message's latency.
+async fn bounce(
+    server: Server,
+    mut a: Endpoint,
+    mut b: Endpoint,
+    size: usize,
+    epoch: Instant,
+    until: Instant,
+) -> Result<Vec<u64>, BenchError> {
+    let data = payload(size);
+    let to_b = server.signal(&b.id, &data)?;
+    let to_a = server.signal(&a.id, &data)?;
+    let mut latencies = Vec::new();
+    let send_err =
+        |e: tokio_tungstenite::tungstenite::Error| BenchError::ServerClosed(e.to_string());
+    a.ws.send(stamped(&to_b, epoch)).await.map_err(send_err)?;
+    let mut towards_b = true;
+    while Instant::now() < until {
+        // Whoever the last message went to receives it and answers the other side.
+        let (rx, reply) = if towards_b {
+            (&mut b.ws, &to_a)
+        } else {
+            (&mut a.ws, &to_b)
+        };
+        latencies.push(receive(server, rx, epoch).await?);
+        rx.send(stamped(reply, epoch)).await.map_err(send_err)?;
+        towards_b = !towards_b;
+    }
+    Ok(latencies)
+}
+
+fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+/// `clients / 2` pairs in rooms of their own bounce a message of `size` bytes for `seconds`.
+pub async fn pingpong(
+    server: Server,
+    addr: &str,
+    clients: usize,
+    size: usize,
+    seconds: f64,
+    server_pid: Option<u32>,
+) -> Result<PingPong, BenchError> {
+    let pairs = (clients / 2).max(1);
+    let mut joined = Vec::with_capacity(pairs);
+    for room in 0..pairs {
+        joined.push(server.pair(addr, room).await?);
+    }
+    let server_meter = server_pid.and_then(CpuMeter::start);
+    let generator_meter = CpuMeter::start(std::process::id());
+    let epoch = Instant::now();
+    let until = epoch + Duration::from_secs_f64(seconds);
+    let tasks: Vec<_> = joined
+        .into_iter()
+        .map(|(a, b)| tokio::spawn(bounce(server, a, b, size, epoch, until)))
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(
+            task.await
+                .map_err(|e| BenchError::Generator(e.to_string()))??,
+        );
+    }
+    let elapsed = epoch.elapsed().as_secs_f64();
+    let server_cpu = server_meter.and_then(|m| m.share());
+    let generator_cpu = generator_meter.and_then(|m| m.share());
+    all.sort_unstable();
+    Ok(PingPong {
+        clients: pairs * 2,
+        size,
+        messages_per_s: all.len() as f64 / elapsed,
+        p50_ms: percentile_ms(&all, 0.50),
+        p99_ms: percentile_ms(&all, 0.99),
+        server_cpu,
+        generator_cpu,
+    })
+}
+
+/// What an idle run measured.
+#[derive(Debug, Clone)]
+pub struct Idle {
+    /// Connections held.
+    pub clients: usize,
+    /// The server's resident memory before the first connection, KiB.
+    pub rss_before_kib: u64,
+    /// ... and with every connection joined and silent, KiB.
+    pub rss_after_kib: u64,
+}
+
+impl Idle {
+    /// Resident memory the server spends per connection, KiB.
+    pub fn kib_per_connection(&self) -> f64 {
+        self.rss_after_kib.saturating_sub(self.rss_before_kib) as f64 / self.clients as f64
+    }
+}
+
+/// Opens `clients` connections that each join a room of their own and then stay silent.
+pub async fn idle(
+    server: Server,
+    addr: &str,
+    clients: usize,
+    server_pid: u32,
+) -> Result<Idle, BenchError> {
+    let rss_before_kib = rss_kib(server_pid).ok_or(BenchError::NoServerProcess(server_pid))?;
+    let mut held = Vec::with_capacity(clients);
+    for i in 0..clients {
+        held.push(server.join(addr, 1_000_000 + i, 0).await?);
+    }
+    let rss_after_kib = rss_kib(server_pid).ok_or(BenchError::NoServerProcess(server_pid))?;
+    drop(held);
+    Ok(Idle {
+        clients,
+        rss_before_kib,
+        rss_after_kib,
+    })
+}
+
+/// What a flood run measured.
+#[derive(Debug, Clone)]
+pub struct Flood {
+    /// Messages the flooder got onto its socket before it stopped.
+    pub sent: u64,
+    /// The server's peak resident memory (VmHWM) over its whole life, KiB: run it fresh.
+    pub peak_rss_kib: u64,
+    /// Whether the server closed the connection of the peer that never read.
+    pub reader_dropped: bool,
+    /// Whether the server closed the flooder's connection.
+    pub flooder_closed: bool,
+}
+
+/// One client sends messages of `size` bytes as fast as its socket takes them, for `seconds`,
+/// to a peer that never reads.
+pub async fn flood(
+    server: Server,
+    addr: &str,
+    size: usize,
+    seconds: f64,
+    server_pid: u32,
+) -> Result<Flood, BenchError> {
+    let (a, mut b) = server.pair(addr, 0).await?;
+    let template = server.signal(&b.id, &payload(size))?;
+    let (mut sink, mut stream) = a.ws.split();
+    // The flooder reads whatever the server says to it (errors, pings), so that it is never
+    // the slow one itself; it ends when the server closes the flooder.
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(msg)) = stream.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    });
+    let epoch = Instant::now();
+    let until = epoch + Duration::from_secs_f64(seconds);
+    let mut sent = 0u64;
+    let mut flooder_closed = false;
+    while Instant::now() < until {
+        // A server that stops reading the flooder stalls this send; the deadline still ends it.
+        let left = until.saturating_duration_since(Instant::now());
+        match timeout(left, sink.send(stamped(&template, epoch))).await {
+            Ok(Ok(())) => {
+                sent += 1;
+                // Lets the reader task run on this one-threaded generator between sends.
+                tokio::task::yield_now().await;
+            }
+            Ok(Err(_)) => {
+                flooder_closed = true;
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    let peak = peak_rss_kib(server_pid).ok_or(BenchError::NoServerProcess(server_pid))?;
+    flooder_closed |= reader.is_finished();
+    reader.abort();
+    // Now read what reached the silent peer: a server that dropped it ends the stream once the
+    // kernel's buffers are drained; one that did not keeps it open.
+    let reader_dropped = loop {
+        match timeout(Duration::from_secs(2), b.ws.next()).await {
+            Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => break true,
+            Ok(Some(Ok(_))) => {}
+            Err(_) => break false,
+        }
+    };
+    Ok(Flood {
+        sent,
+        peak_rss_kib: peak,
+        reader_dropped,
+        flooder_closed,
+    })
+}
