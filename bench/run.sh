@@ -1,56 +1,133 @@
 #!/usr/bin/env bash
-# Benchmarks (never part of the test suite). Runs the relay pinned to core 0 and the load
-# generator pinned to core 1, and prints one line per measurement. So far: Sotto's relay only,
-# the SFrame benchmark, and the load average with every result; matchbox_server and the PeerJS
-# server come next (bench/README.md).
+# Benchmarks, never part of the test suite: Sotto's relay beside matchbox_server 0.15 and the
+# PeerJS server 1.0.2 (installed here into bench/.peers, which git ignores), the SFrame layer
+# beside raw AES-128-GCM, SFrame's bytes per frame, and call set-up native and in Chromium.
+# Prints every measurement as it comes (with the load average), then one table of medians.
+#
+#   bash bench/run.sh          # SOTTO_BENCH_ROUNDS (3) rounds, SOTTO_BENCH_SECONDS (10) per ping-pong
+#
+# Servers are pinned to core 0 and the load generator to core 1 (taskset); within a round the
+# three servers take turns on each scenario, so slow drifts of the machine hit all of them alike.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECONDS_PER_RUN="${SOTTO_BENCH_SECONDS:-10}"
-cargo build --release --locked --bin sotto-relay --bin relay-load
-ulimit -n 65536 2>/dev/null || true
 
-port=18080
-relay=
-start_relay() {
-  taskset -c 0 target/release/sotto-relay --listen "127.0.0.1:$port" --rate 1000000 --burst 1000000 \
-    --max-connections 20000 --join-timeout 1h --log warn &
-  relay=$!
-  for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return; sleep 0.1; done
-  echo "relay did not start" >&2
+ROUNDS="${SOTTO_BENCH_ROUNDS:-3}"
+SECS="${SOTTO_BENCH_SECONDS:-10}"
+CALLS="${SOTTO_BENCH_CALLS:-10}"
+PEERS=bench/.peers
+RESULTS=target/bench-results.txt
+step() { printf '\n==> %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+step "installing what is missing"
+need_apt=()
+command -v taskset >/dev/null || need_apt+=(util-linux)
+command -v cmake >/dev/null || need_apt+=(cmake)
+pkg-config --exists alsa 2>/dev/null || need_apt+=(pkg-config libasound2-dev)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+mkdir -p "$PEERS"
+[ -x "$PEERS/bin/matchbox_server" ] ||
+  cargo install --quiet --locked --root "$PEERS" matchbox_server --version 0.15.0
+[ -f "$PEERS/peerjs/node_modules/peer/package.json" ] ||
+  npm install --prefix "$PEERS/peerjs" --no-audit --no-fund --loglevel=error --save-exact peer@1.0.2
+[ -d tests/browser/node_modules/playwright-core ] ||
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+
+step "building (release)"
+# The benchmark-only relay first (its web client sends media without the transform), kept
+# aside; then the real one, which is what target/release/sotto-relay must be afterwards.
+cargo build --quiet --release --locked -p sotto-signaling --features bench-no-e2ee
+cp target/release/sotto-relay "$PEERS/sotto-relay-no-e2ee"
+cargo build --quiet --release --locked --bin sotto-relay --bin sotto \
+  --bin relay-load --bin call-setup --bin frame-overhead
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+: >"$RESULTS"
+emit() { echo "$1 load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$RESULTS"; }
+
+port=18180
+server_pid=
+start_server() { # NAME: starts it pinned to core 0 on $port; sets $server_pid.
+  case "$1" in
+    sotto) taskset -c 0 target/release/sotto-relay --listen "127.0.0.1:$port" --log warn \
+        --rate 1000000 --burst 1000000 --max-connections 30000 &;;
+    matchbox) RUST_LOG=warn taskset -c 0 "$PEERS/bin/matchbox_server" "127.0.0.1:$port" >/dev/null &;;
+    peerjs) taskset -c 0 node "$PEERS/peerjs/node_modules/peer/dist/bin/peerjs.js" \
+        --host 127.0.0.1 --port "$port" --concurrent_limit 30000 --alive_timeout 3600000 >/dev/null &;;
+  esac
+  server_pid=$!
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return; fi
+    sleep 0.1
+  done
+  echo "$1 did not start" >&2
   exit 1
 }
-stop_relay() {
-  kill "$relay" 2>/dev/null || true
-  wait "$relay" 2>/dev/null || true
+stop_server() {
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  port=$((port + 1)) # no waiting for TIME_WAIT sockets of the last run
 }
-trap stop_relay EXIT
+trap stop_server EXIT
+load() { # SERVER SCENARIO ARGS...
+  local server=$1
+  shift
+  emit "$(taskset -c 1 target/release/relay-load --server "$server" --addr "127.0.0.1:$port" \
+    --server-pid "$server_pid" "$@")"
+}
 
-echo "== relay: sotto (server on core 0, generator on core 1)"
-start_relay
-for clients in 200 2000; do
-  for size in 1024 4096; do
-    line=$(taskset -c 1 target/release/relay-load pingpong --url "ws://127.0.0.1:$port/ws" \
-      --clients "$clients" --size "$size" --seconds "$SECONDS_PER_RUN")
-    echo "$line load=$(cut -d' ' -f1 /proc/loadavg)"
+for round in $(seq "$ROUNDS"); do
+  step "relay round $round of $ROUNDS"
+  for server in sotto matchbox peerjs; do
+    start_server "$server"
+    for clients in 200 2000; do
+      for size in 1024 4096; do
+        load "$server" pingpong --clients "$clients" --size "$size" --seconds "$SECS"
+      done
+    done
+    stop_server
+  done
+  for clients in 1000 10000; do
+    for server in sotto matchbox peerjs; do
+      # A fresh server each time: memory freed by earlier runs would hide what connections cost.
+      start_server "$server"
+      load "$server" idle --clients "$clients"
+      stop_server
+    done
+  done
+  for server in sotto matchbox peerjs; do
+    start_server "$server" # fresh: the flood reports the process's peak memory
+    load "$server" flood --size 4096 --seconds 3
+    stop_server
   done
 done
-stop_relay
-for clients in 1000 10000; do
-  # A fresh relay each time: memory freed by earlier runs would hide what connections cost.
-  start_relay
-  line=$(taskset -c 1 target/release/relay-load idle --url "ws://127.0.0.1:$port/ws" \
-    --clients "$clients" --server-pid "$relay")
-  echo "$line load=$(cut -d' ' -f1 /proc/loadavg)"
-  stop_relay
+
+step "media: SFrame beside raw AES-128-GCM (criterion)"
+cargo bench --quiet --locked -p sotto-e2ee --bench sframe >/dev/null 2>&1
+for size in 60 1200 30000; do
+  for op in seal open; do
+    raw=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['median']['point_estimate'])" \
+      "target/criterion/sframe/raw_aes128gcm_$op/$size/new/estimates.json")
+    sf=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['median']['point_estimate'])" \
+      "target/criterion/sframe/sframe_$op/$size/new/estimates.json")
+    emit "scenario=sframe op=$op size=$size raw_ns=${raw%.*} sframe_ns=${sf%.*}"
+  done
 done
 
-echo "== media: SFrame beside raw AES-128-GCM"
-cargo bench -p sotto-e2ee --bench sframe >/dev/null 2>&1
-python3 - <<'PY'
-import json
-est = lambda name, size: json.load(open(f"target/criterion/sframe/{name}/{size}/new/estimates.json"))["median"]["point_estimate"]
-for size in (60, 1200, 30000):
-    for op in ("seal", "open"):
-        raw, sf = est(f"raw_aes128gcm_{op}", size), est(f"sframe_{op}", size)
-        print(f"sframe {op} size={size} raw_ns={raw:.0f} sframe_ns={sf:.0f} ratio={sf / raw:.2f}")
-PY
+step "media: bytes SFrame adds per frame"
+target/release/frame-overhead | while read -r line; do emit "$line"; done
+
+step "call set-up: native, $CALLS calls on loopback"
+start_server sotto
+emit "$(target/release/call-setup --relay "http://127.0.0.1:$port" --calls "$CALLS")"
+stop_server
+
+step "call set-up: Chromium to Chromium, $CALLS calls with and $CALLS without the transform"
+node bench/browser-setup.mjs target/release/sotto-relay "$PEERS/sotto-relay-no-e2ee" "$CALLS" |
+  while read -r line; do emit "$line"; done
+
+step "table (medians of $ROUNDS rounds; machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+python3 bench/table.py "$RESULTS"

@@ -81,14 +81,24 @@ fn main() {
                 .replace('\\', "/")
         )
     };
+    let bench_no_e2ee = std::env::var_os("CARGO_FEATURE_BENCH_NO_E2EE").is_some();
     let files: Vec<(String, PathBuf, Vec<u8>)> = paths
         .into_iter()
         .map(|p| {
-            (
-                url_of(&p),
-                p.clone(),
-                std::fs::read(&p).expect("readable web file"),
-            )
+            let url = url_of(&p);
+            let bytes = std::fs::read(&p).expect("readable web file");
+            if bench_no_e2ee && url == "/call.js" {
+                // The benchmark build: the one switch in call.js turned off, in a copy.
+                let text = String::from_utf8(bytes).expect("UTF-8 call.js");
+                let on = "const MEDIA_TRANSFORM = true;";
+                assert!(text.contains(on), "call.js lost its MEDIA_TRANSFORM line");
+                let text = text.replace(on, "const MEDIA_TRANSFORM = false;");
+                let copy = out_dir.join("web_call_bench_no_e2ee.js");
+                std::fs::write(&copy, &text).expect("write the benchmark call.js");
+                (url, copy, text.into_bytes())
+            } else {
+                (url, p, bytes)
+            }
         })
         .collect();
 

@@ -10,6 +10,9 @@ import { importBaseKey } from './crypto/sframe.js';
 import { Relay } from './signaling.js';
 
 const AUDIO_LEVEL = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
+/** Always true in a relay built for use. Only the relay's `bench-no-e2ee` build, which the set-up
+ *  benchmark compares against, rewrites this line (bench/README.md). */
+const MEDIA_TRANSFORM = true;
 
 /** What this browser lacks for an encrypted call, or null. Never falls back to plaintext. */
 export async function missingFeatures() {
@@ -227,11 +230,13 @@ export class Call {
 
   /** Transforms are set when each transceiver is created, never in ontrack. */
   setReceiveTransform(transceiver) {
+    if (!MEDIA_TRANSFORM) return;
     const kind = transceiver.receiver.track.kind;
     if (!transceiver.receiver.transform) transceiver.receiver.transform = new RTCRtpScriptTransform(this.worker, { side: 'receive', kind });
   }
 
   setSendTransform(sender, kind) {
+    if (!MEDIA_TRANSFORM) return;
     sender.transform = new RTCRtpScriptTransform(this.worker, { side: 'send', kind });
   }
 

@@ -13,7 +13,9 @@
 mod config;
 mod error;
 mod hub;
+mod io;
 mod metrics;
+mod outbox;
 mod server;
 mod session;
 mod shared;

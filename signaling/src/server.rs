@@ -60,6 +60,11 @@ pub async fn run(
         let scheme = if tls.is_some() { "https" } else { "http" };
         info!("relay listening on {scheme}://{addr}");
     }
+    #[cfg(feature = "bench-no-e2ee")]
+    tracing::warn!(
+        "BENCHMARK BUILD (bench-no-e2ee): the web client this relay serves does NOT encrypt \
+         media end to end; never use it for calls"
+    );
 
     loop {
         let (tcp, addr) = tokio::select! {
@@ -82,6 +87,8 @@ pub async fn run(
             continue;
         };
         let _ = tcp.set_nodelay(true);
+        // Large reads from the kernel, no buffer held at rest (io.rs).
+        let tcp = crate::io::ChunkedReads::new(tcp);
         let conn = ConnInfo {
             addr,
             _tcp_slot: Arc::new(slot),

@@ -2,6 +2,7 @@
 //! session's effects. Each connection is one task with a reader and a writer; other
 //! connections reach it only through its bounded queue.
 
+use crate::outbox::{Next, Outbox, Pushed};
 use crate::server::ConnInfo;
 use crate::session::{CloseCode, Effect, Limits, Session};
 use crate::shared::Shared;
@@ -16,7 +17,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -37,29 +38,19 @@ pub(crate) enum Outbound {
     Close(CloseCode, &'static str),
 }
 
-/// How the room table and other sessions reach one connection.
+/// How the room table and other sessions reach one connection: its outbound queue.
 #[derive(Debug, Clone)]
 pub(crate) struct PeerHandle {
-    tx: mpsc::Sender<Outbound>,
-    /// Cancelled to drop the connection (it stopped reading).
-    kick: CancellationToken,
+    outbox: Arc<Outbox<Outbound>>,
 }
 
 impl PeerHandle {
     /// Queues `item` without waiting. A full queue means the client stopped reading: it is
     /// dropped as a slow consumer rather than let grow the relay's memory.
     fn push(&self, item: Outbound, shared: &Shared) {
-        match self.tx.try_send(item) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if !self.kick.is_cancelled() {
-                    shared.metrics.slow_consumers_total.fetch_add(1, Relaxed);
-                    shared.metrics.count_error(&ErrorCode::SlowConsumer);
-                    self.kick.cancel();
-                }
-            }
-            // The connection is already ending; its own task tells the room.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        if self.outbox.push(item) == Pushed::Kicked {
+            shared.metrics.slow_consumers_total.fetch_add(1, Relaxed);
+            shared.metrics.count_error(&ErrorCode::SlowConsumer);
         }
     }
 }
@@ -135,10 +126,8 @@ async fn serve(
         return;
     };
     let cfg = &shared.config;
-    let (tx, rx) = mpsc::channel(cfg.send_queue as usize);
     let me = PeerHandle {
-        tx,
-        kick: CancellationToken::new(),
+        outbox: Outbox::new(cfg.send_queue as usize),
     };
     let unix_now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -164,7 +153,7 @@ async fn serve(
     debug!(%peer, addr = %conn.addr, "connected");
 
     let (sink, mut stream) = socket.split();
-    let mut writer = pin!(write(sink, rx, me.kick.clone(), shared.shutdown.clone()));
+    let mut writer = pin!(write(sink, &me.outbox, shared.shutdown.clone()));
     let ended = tokio::select! {
         end = read(&mut session, &mut stream, &shared, &me) => Ok(end),
         how = &mut writer => Err(how),
@@ -194,6 +183,7 @@ async fn serve(
     let mut out = Vec::new();
     session.on_closed(&mut shared.hub(), &mut out);
     apply(&mut out, &me, &shared);
+    me.outbox.close();
     shared.metrics.connections_open.fetch_sub(1, Relaxed);
     info!(%peer, how, "disconnected");
 }
@@ -289,20 +279,18 @@ fn apply(out: &mut Vec<Effect<PeerHandle>>, me: &PeerHandle, shared: &Shared) {
 /// Sends queued frames until a close frame, a kick, shutdown or a failed write.
 async fn write(
     mut sink: SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Outbound>,
-    kick: CancellationToken,
+    outbox: &Outbox<Outbound>,
     shutdown: CancellationToken,
 ) -> &'static str {
     loop {
-        let item = tokio::select! {
+        let next = tokio::select! {
             biased;
-            () = kick.cancelled() => return "dropped as a slow consumer",
             () = shutdown.cancelled() => break,
-            item = rx.recv() => item,
+            next = outbox.next() => next,
         };
-        // The session holds a sender for as long as this connection lives.
-        let Some(item) = item else {
-            return "queue closed";
+        let item = match next {
+            Next::Item(item) => item,
+            Next::Kicked => return "dropped as a slow consumer",
         };
         let (msg, last) = match item {
             Outbound::Text(text) => (Message::Text(text), false),
@@ -311,7 +299,7 @@ async fn write(
         };
         tokio::select! {
             biased;
-            () = kick.cancelled() => return "dropped as a slow consumer",
+            () = outbox.kicked() => return "dropped as a slow consumer",
             () = shutdown.cancelled() => break,
             sent = sink.send(msg) => if sent.is_err() { return "write failed" },
         }

@@ -89,6 +89,18 @@ async fn every_web_file_is_served_with_its_type_and_revalidates_by_etag() {
     }
 }
 
+/// A relay built for use serves the call module with its media transform on; only the
+/// `bench-no-e2ee` benchmark build turns it off (and that build is never tested as the relay).
+#[cfg(not(feature = "bench-no-e2ee"))]
+#[tokio::test]
+async fn the_served_call_module_encrypts_media() {
+    let relay = Relay::start(Config::default()).await;
+    let res = http_get(relay.addr, "/call.js").await;
+    assert_eq!(res.status, 200);
+    assert!(res.body.contains("const MEDIA_TRANSFORM = true;"));
+    assert!(!res.body.contains("MEDIA_TRANSFORM = false"));
+}
+
 #[tokio::test]
 async fn unknown_paths_are_404_and_other_methods_405() {
     let relay = Relay::start(Config::default()).await;
