@@ -5,7 +5,7 @@ use serde::{Serialize, Serializer};
 use std::fmt;
 
 /// Length in characters of base64url (no padding) of 16 bytes.
-const ID_CHARS: usize = 22;
+pub(crate) const ID_CHARS: usize = 22;
 
 /// The value of one base64url character, or `None` for a character outside the alphabet.
 fn b64u_value(c: u8) -> Option<u8> {

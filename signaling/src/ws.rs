@@ -196,8 +196,15 @@ async fn read(
     me: &PeerHandle,
 ) -> ReadEnd {
     let mut out = Vec::new();
+    let mut timer = pin!(sleep_until(Instant::from_std(session.next_deadline())));
     loop {
+        // The timer moves only when something is due sooner (or it fired). Deadlines move
+        // later with every message; re-arming for each would cost a timer-wheel update per
+        // message, where an early wake costs one `on_timer` that finds nothing due.
         let deadline = Instant::from_std(session.next_deadline());
+        if deadline < timer.deadline() || timer.is_elapsed() {
+            timer.as_mut().reset(deadline);
+        }
         tokio::select! {
             frame = stream.next() => {
                 let now = now();
@@ -224,7 +231,7 @@ async fn read(
                     None => return ReadEnd::Gone,
                 }
             }
-            () = sleep_until(deadline) => session.on_timer(now(), &mut shared.hub(), &mut out),
+            () = &mut timer => session.on_timer(now(), &mut shared.hub(), &mut out),
         }
         apply(&mut out, me, shared);
         if session.is_closing() {
