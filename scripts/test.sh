@@ -40,6 +40,8 @@ cargo fmt --all --check
 
 step "lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The relay's benchmark-only build (bench/README.md) must compile and lint clean too.
+cargo clippy -p sotto-signaling --features bench-no-e2ee --locked -- -D warnings
 
 step "tests"
 test_log="$(mktemp)"

@@ -1,0 +1,76 @@
+//! The load generator's Sotto adapter and scenarios against the real relay, in-process on a
+//! free port. These check that the benchmark measures what it says (messages really relayed,
+//! connections really joined, the silent peer really dropped), never how fast.
+
+use sotto_bench::load;
+use sotto_bench::peers::Server;
+use sotto_signaling::Config;
+
+async fn relay(config: Config) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(sotto_signaling::run(
+        listener,
+        config,
+        std::future::pending(),
+    ));
+    addr
+}
+
+fn unlimited() -> Config {
+    Config {
+        rate: 1e6,
+        burst: 1_000_000,
+        ..Config::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_pong_relays_stamped_messages_between_every_pair() {
+    let addr = relay(unlimited()).await;
+    let me = std::process::id();
+    let result = load::pingpong(Server::Sotto, &addr, 6, 2048, 0.3, Some(me))
+        .await
+        .unwrap();
+    assert_eq!(result.clients, 6);
+    assert!(result.messages_per_s > 0.0);
+    // Latencies are read back from the stamps: real numbers, in order (never a time limit).
+    assert!(
+        result.p50_ms.is_finite() && result.p50_ms <= result.p99_ms,
+        "{result:?}"
+    );
+    assert!(result.server_cpu.is_some() && result.generator_cpu.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_joined_and_counted() {
+    let addr = relay(Config::default()).await;
+    let result = load::idle(Server::Sotto, &addr, 20, std::process::id())
+        .await
+        .unwrap();
+    assert_eq!(result.clients, 20);
+    assert!(result.rss_after_kib > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_into_a_silent_peer_gets_that_peer_dropped() {
+    let addr = relay(unlimited()).await;
+    let result = load::flood(Server::Sotto, &addr, 4096, 1.0, std::process::id())
+        .await
+        .unwrap();
+    assert!(result.sent > 64, "{result:?}");
+    assert!(result.reader_dropped, "{result:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_refuses_is_a_clear_error() {
+    let addr = relay(Config {
+        max_connections: 1,
+        ..Config::default()
+    })
+    .await;
+    let err = load::pingpong(Server::Sotto, &addr, 2, 16, 0.1, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("server"), "{err}");
+}
