@@ -14,8 +14,8 @@ use futures_util::{SinkExt, StreamExt};
 use sotto_proto::{ClientMessage, Payload, PeerId, RoomId, ServerMessage};
 use std::fmt;
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// A client's WebSocket.
@@ -113,11 +113,11 @@ async fn connect(url: &str) -> Result<Ws, BenchError> {
     Ok(ws)
 }
 
-/// The next text frame; pings are answered by tungstenite itself.
-pub async fn next_text(ws: &mut Ws) -> Result<String, BenchError> {
+/// The next text frame (not copied); pings are answered by tungstenite itself.
+pub async fn next_text(ws: &mut Ws) -> Result<Utf8Bytes, BenchError> {
     loop {
         match ws.next().await {
-            Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),
+            Some(Ok(Message::Text(t))) => return Ok(t),
             Some(Ok(Message::Close(frame))) => {
                 return Err(BenchError::ServerClosed(
                     frame

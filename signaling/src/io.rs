@@ -3,12 +3,13 @@
 //! tungstenite reads at most its `read_buffer_size` per call, and keeps that buffer allocated for
 //! the connection's whole life. Small is right for memory (most connections sit idle), but a
 //! 4 KiB signal (5.5 KB of base64url) then costs six `read` system calls. Below tungstenite this
-//! wrapper reads up to [`CHUNK`] at once and hands the bytes out from memory; the chunk exists
-//! only while it holds unread bytes, so an idle connection still holds nothing here.
+//! wrapper reads up to [`CHUNK`] at once into a chunk on the stack and keeps only what the
+//! caller could not take yet, so an idle connection still holds nothing here.
 //! Measured on one core with 2,000 clients ping-ponging 4 KiB: 18.5k messages/s with 1 KiB
 //! reads, 31.5k with 8 KiB ones (docs/benchmarks.md).
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -20,42 +21,35 @@ pub(crate) const CHUNK: usize = 8 * 1024;
 #[derive(Debug)]
 pub(crate) struct ChunkedReads<S> {
     inner: S,
-    /// Bytes read but not yet handed out are `buf[pos..filled]`; empty (unallocated) otherwise.
-    buf: Vec<u8>,
+    /// Bytes read but not yet handed out are `rest[pos..]`; unallocated when there are none.
+    rest: Vec<u8>,
     pos: usize,
-    filled: usize,
 }
 
 impl<S> ChunkedReads<S> {
     pub(crate) fn new(inner: S) -> Self {
         Self {
             inner,
-            buf: Vec::new(),
+            rest: Vec::new(),
             pos: 0,
-            filled: 0,
         }
     }
 
-    /// Hands out what is buffered, up to `out`'s room; frees the chunk once it is drained.
+    /// Hands out what is kept, up to `out`'s room; frees it once it is drained.
     fn drain_into(&mut self, out: &mut ReadBuf<'_>) {
-        let n = out.remaining().min(self.filled - self.pos);
-        out.put_slice(&self.buf[self.pos..self.pos + n]);
+        let n = out.remaining().min(self.rest.len() - self.pos);
+        out.put_slice(&self.rest[self.pos..self.pos + n]);
         self.pos += n;
-        if self.pos == self.filled {
-            self.release();
+        if self.pos == self.rest.len() {
+            self.rest = Vec::new();
+            self.pos = 0;
         }
-    }
-
-    fn release(&mut self) {
-        self.buf = Vec::new();
-        self.pos = 0;
-        self.filled = 0;
     }
 
     /// Bytes this wrapper holds allocated (for tests: zero whenever nothing is buffered).
     #[cfg(test)]
     fn allocated(&self) -> usize {
-        self.buf.capacity()
+        self.rest.capacity()
     }
 }
 
@@ -66,7 +60,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for ChunkedReads<S> {
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.pos < this.filled {
+        if this.pos < this.rest.len() {
             this.drain_into(out);
             return Poll::Ready(Ok(()));
         }
@@ -74,21 +68,22 @@ impl<S: AsyncRead + Unpin> AsyncRead for ChunkedReads<S> {
             // The caller's buffer is big enough (hyper's is): no copy.
             return Pin::new(&mut this.inner).poll_read(cx, out);
         }
-        let mut buf = vec![0u8; CHUNK];
-        let mut read = ReadBuf::new(&mut buf);
+        // The chunk lives on the stack, uninitialised (never zeroed, never allocated); only
+        // what `out` cannot take now is kept, on the heap, until it is handed out.
+        let mut chunk = [const { MaybeUninit::<u8>::uninit() }; CHUNK];
+        let mut read = ReadBuf::uninit(&mut chunk);
         match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
-            // Nothing to read: the chunk is dropped, so a waiting connection holds none.
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            // Zero bytes is the end of the stream: `out` stays empty, which says so.
             Poll::Ready(Ok(())) => {
-                let n = read.filled().len();
-                if n > 0 {
-                    this.buf = buf;
+                let got = read.filled();
+                let n = out.remaining().min(got.len());
+                out.put_slice(&got[..n]);
+                if n < got.len() {
+                    this.rest = got[n..].to_vec();
                     this.pos = 0;
-                    this.filled = n;
-                    this.drain_into(out);
                 }
-                // n == 0 is the end of the stream: `out` stays empty, which says so.
                 Poll::Ready(Ok(()))
             }
         }
