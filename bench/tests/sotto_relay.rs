@@ -5,17 +5,7 @@
 use sotto_bench::load;
 use sotto_bench::peers::Server;
 use sotto_signaling::Config;
-
-async fn relay(config: Config) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(sotto_signaling::run(
-        listener,
-        config,
-        std::future::pending(),
-    ));
-    addr
-}
+use sotto_tests::Relay;
 
 fn unlimited() -> Config {
     Config {
@@ -27,7 +17,8 @@ fn unlimited() -> Config {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_pong_relays_stamped_messages_between_every_pair() {
-    let addr = relay(unlimited()).await;
+    let relay = Relay::start_with(unlimited()).await;
+    let addr = relay.addr.to_string();
     let me = std::process::id();
     let result = load::pingpong(Server::Sotto, &addr, 6, 2048, 0.3, Some(me))
         .await
@@ -44,7 +35,8 @@ async fn ping_pong_relays_stamped_messages_between_every_pair() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_joined_and_counted() {
-    let addr = relay(Config::default()).await;
+    let relay = Relay::start_with(Config::default()).await;
+    let addr = relay.addr.to_string();
     let result = load::idle(Server::Sotto, &addr, 20, std::process::id())
         .await
         .unwrap();
@@ -54,7 +46,8 @@ async fn idle_connections_are_joined_and_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_into_a_silent_peer_gets_that_peer_dropped() {
-    let addr = relay(unlimited()).await;
+    let relay = Relay::start_with(unlimited()).await;
+    let addr = relay.addr.to_string();
     let result = load::flood(Server::Sotto, &addr, 4096, 1.0, std::process::id())
         .await
         .unwrap();
@@ -64,11 +57,12 @@ async fn a_flood_into_a_silent_peer_gets_that_peer_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_that_refuses_is_a_clear_error() {
-    let addr = relay(Config {
+    let relay = Relay::start_with(Config {
         max_connections: 1,
         ..Config::default()
     })
     .await;
+    let addr = relay.addr.to_string();
     let err = load::pingpong(Server::Sotto, &addr, 2, 16, 0.1, None)
         .await
         .unwrap_err();

@@ -183,6 +183,28 @@ mod tests {
         assert_eq!(reader.read(&mut piece).await.unwrap(), 0);
     }
 
+    /// A socket that fails every read.
+    struct Failing;
+
+    impl AsyncRead for Failing {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_reaches_the_caller_and_keeps_nothing() {
+        let mut reader = ChunkedReads::new(Failing);
+        let mut piece = [0u8; 16];
+        let err = reader.read(&mut piece).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+        assert_eq!(reader.allocated(), 0);
+    }
+
     #[tokio::test]
     async fn large_reads_pass_straight_through_and_writes_reach_the_peer() {
         let (mut near, far) = tokio::io::duplex(64 * 1024);

@@ -62,8 +62,15 @@ pub fn terminate_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let interrupt = signal(SignalKind::interrupt()).ok();
-        let terminate = signal(SignalKind::terminate()).ok();
+        let install = |kind, name| match signal(kind) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot handle {name}: it will not stop the relay cleanly");
+                None
+            }
+        };
+        let interrupt = install(SignalKind::interrupt(), "SIGINT");
+        let terminate = install(SignalKind::terminate(), "SIGTERM");
         async move {
             let wait = |s: Option<tokio::signal::unix::Signal>| async move {
                 match s {
