@@ -598,6 +598,18 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_ice_or_dtls_connection_ends_the_call() {
+        let mut call = new_call();
+        call.relay_message(welcome(vec![peer(3)]));
+        let a = call.connection_state(ConnectionState::Failed);
+        assert_eq!(
+            ended(&a),
+            Some(&Outcome::ConnectionFailed("ICE or DTLS failed".into()))
+        );
+        assert!(call.is_ended());
+    }
+
+    #[test]
     fn a_peer_leaving_before_the_call_connected_is_an_error() {
         let mut call = new_call();
         call.relay_message(welcome(vec![peer(3)]));
