@@ -10,6 +10,7 @@ use sotto_e2ee::{
     Received, Role, SafetyCode, Stream, dtls_fingerprint,
 };
 use sotto_proto::{ClientMessage, ErrorCode, Payload, PeerId, ServerMessage};
+use std::time::Duration;
 
 /// The plaintext of a sealed message (PROTOCOL.md §3.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,18 +74,19 @@ pub enum Outcome {
     PeerHungUp,
     /// The relay answered with an error (room full, ...): its code and message.
     RelayError(ErrorCode, String),
-    /// The peer left before the call connected.
-    PeerLeft,
     /// Wrong link, or the relay tampered with the set-up.
     WrongLinkOrTamperedRelay,
     /// Someone between the peers altered the set-up (the text says how).
     Tampered(String),
-    /// The relay connection was lost before the call connected.
+    /// The relay connection was lost before the call connected, and every attempt to reach
+    /// it again failed.
     RelayLost,
     /// ICE or DTLS failed.
     ConnectionFailed(String),
     /// The relay broke the protocol (more than one peer in a one-to-one room, ...).
     ProtocolViolation(String),
+    /// This computer could not do its part (no randomness for keys).
+    LocalFailure(String),
 }
 
 impl std::fmt::Display for Outcome {
@@ -93,12 +95,14 @@ impl std::fmt::Display for Outcome {
             Self::HungUp => f.write_str("you hung up"),
             Self::PeerHungUp => f.write_str("the other side hung up"),
             Self::RelayError(code, msg) => write!(f, "relay error {code}: {msg}"),
-            Self::PeerLeft => f.write_str("peer left before the call connected"),
             Self::WrongLinkOrTamperedRelay => f.write_str("wrong link or tampered relay"),
             Self::Tampered(why) => write!(f, "call set-up tampered with: {why}"),
-            Self::RelayLost => f.write_str("lost the connection to the relay"),
+            Self::RelayLost => {
+                f.write_str("lost the connection to the relay and could not reach it again")
+            }
             Self::ConnectionFailed(why) => write!(f, "connection failed: {why}"),
             Self::ProtocolViolation(why) => write!(f, "relay protocol violation: {why}"),
+            Self::LocalFailure(why) => write!(f, "this computer could not make keys: {why}"),
         }
     }
 }
@@ -119,6 +123,12 @@ pub enum Action {
     AddCandidate(Candidate),
     /// The media keys exist: encrypt with the first, decrypt with the second.
     StartMedia(Box<FrameEncryptor>, Box<FrameDecryptor>),
+    /// Close the peer connection and forget its media keys: the peer is gone, a new one (or
+    /// the same person again) will start afresh.
+    ResetPeer,
+    /// Connect to the relay again after this delay, then report with
+    /// [`Call::relay_connected`] or [`Call::reconnect_failed`].
+    Reconnect(Duration),
     /// Tell the user (status line / JSON events).
     Notify(Notice),
     /// The call is over.
@@ -138,10 +148,38 @@ pub enum Notice {
     KeysConfirmed,
     /// The connection's state changed.
     Connection(ConnectionState),
+    /// The relay connection was lost before the call connected: this is attempt `attempt` to
+    /// reach it again, after `delay`.
+    Reconnecting {
+        /// 1 for the first attempt.
+        attempt: u32,
+        /// How long the shell waits before it.
+        delay: Duration,
+    },
+    /// The peer left (a reload, a crash, a lost connection) without hanging up; the call waits
+    /// in the room for them to come back.
+    PeerLeft,
 }
+
+/// How many times the relay is tried again after it was lost, and the longest wait between two
+/// tries: about four minutes in all, long enough for a relay to restart.
+pub const RECONNECT_ATTEMPTS: u32 = 20;
+const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(15);
+
+/// The wait before reconnection attempt `attempt` (1, 2, ...): 0.5 s, doubling up to 15 s.
+pub fn reconnect_delay(attempt: u32) -> Duration {
+    let doubled = Duration::from_millis(500).saturating_mul(1 << attempt.saturating_sub(1).min(6));
+    doubled.min(RECONNECT_MAX_DELAY)
+}
+
+/// A fresh X25519 key for each handshake (one per peer the call meets).
+pub type KeySource = Box<dyn FnMut() -> Result<EphemeralKey, E2eeError> + Send + Sync>;
 
 /// What the call waits for.
 enum State {
+    /// The relay connection was lost before the call connected; waits for reconnection
+    /// attempt `attempt` (see [`Action::Reconnect`]).
+    AwaitingRelay { attempt: u32 },
     /// Connected to the relay; `join` sent; waits for `welcome`.
     AwaitingWelcome { key: EphemeralKey },
     /// Alone in the room; waits for `peer-joined`.
@@ -164,12 +202,14 @@ struct Session {
 /// One call, from joining the room to hanging up.
 pub struct Call {
     secret: LinkSecret,
+    keys: KeySource,
     state: State,
 }
 
 impl std::fmt::Debug for Call {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match &self.state {
+            State::AwaitingRelay { .. } => "AwaitingRelay",
             State::AwaitingWelcome { .. } => "AwaitingWelcome",
             State::AwaitingPeer { .. } => "AwaitingPeer",
             State::WithPeer(_) => "WithPeer",
@@ -194,18 +234,44 @@ fn e2ee_outcome(e: E2eeError) -> Outcome {
 }
 
 impl Call {
-    /// A call on `secret`'s room with this side's fresh key. Returns the `join` to send.
-    pub fn new(secret: LinkSecret, key: EphemeralKey) -> (Self, Vec<Action>) {
-        let join = Action::Relay(ClientMessage::Join {
-            room: sotto_proto::RoomId::from_bytes(secret.room_id().as_bytes()),
-        });
-        (
-            Self {
-                secret,
-                state: State::AwaitingWelcome { key },
-            },
-            vec![join],
-        )
+    /// A call on `secret`'s room, on a connected relay; `keys` gives a fresh key for each
+    /// handshake. Returns the `join` to send.
+    pub fn new(secret: LinkSecret, keys: KeySource) -> (Self, Vec<Action>) {
+        let mut call = Self {
+            secret,
+            keys,
+            state: State::Ended,
+        };
+        let mut out = Vec::new();
+        call.join(&mut out);
+        (call, out)
+    }
+
+    /// Joins the room with a fresh key.
+    fn join(&mut self, out: &mut Vec<Action>) {
+        match (self.keys)() {
+            Ok(key) => {
+                self.state = State::AwaitingWelcome { key };
+                out.push(Action::Relay(ClientMessage::Join {
+                    room: sotto_proto::RoomId::from_bytes(self.secret.room_id().as_bytes()),
+                }));
+            }
+            Err(e) => self.end(Outcome::LocalFailure(e.to_string()), out),
+        }
+    }
+
+    /// The peer is gone without hanging up: the call forgets it and waits for someone to join,
+    /// with a fresh key (a handshake's key is never used twice).
+    fn peer_gone(&mut self, out: &mut Vec<Action>) {
+        out.push(Action::ResetPeer);
+        out.push(Action::Notify(Notice::PeerLeft));
+        match (self.keys)() {
+            Ok(key) => {
+                self.state = State::AwaitingPeer { key };
+                out.push(Action::Notify(Notice::WaitingForPeer));
+            }
+            Err(e) => self.end(Outcome::LocalFailure(e.to_string()), out),
+        }
     }
 
     /// True once the call is over.
@@ -242,13 +308,50 @@ impl Call {
         out
     }
 
-    /// The relay connection ended.
+    /// The relay connection ended. Once connected, media is peer to peer: the call goes on
+    /// without the relay. Before that, the call tries to reach the relay again and starts
+    /// over in the room (any handshake in progress is lost with the relay's peer ids).
     pub fn relay_closed(&mut self) -> Vec<Action> {
         let mut out = Vec::new();
-        // Once connected, media is peer to peer: the call goes on without the relay.
-        if !self.is_ended() && !self.is_connected() {
+        if self.is_ended()
+            || self.is_connected()
+            || matches!(self.state, State::AwaitingRelay { .. })
+        {
+            return out;
+        }
+        if matches!(self.state, State::WithPeer(_)) {
+            out.push(Action::ResetPeer);
+        }
+        self.retry(1, &mut out);
+        out
+    }
+
+    fn retry(&mut self, attempt: u32, out: &mut Vec<Action>) {
+        if attempt > RECONNECT_ATTEMPTS {
             self.state = State::Ended;
             out.push(Action::End(Outcome::RelayLost));
+            return;
+        }
+        let delay = reconnect_delay(attempt);
+        self.state = State::AwaitingRelay { attempt };
+        out.push(Action::Notify(Notice::Reconnecting { attempt, delay }));
+        out.push(Action::Reconnect(delay));
+    }
+
+    /// The shell reached the relay again: join the room afresh.
+    pub fn relay_connected(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        if matches!(self.state, State::AwaitingRelay { .. }) {
+            self.join(&mut out);
+        }
+        out
+    }
+
+    /// The shell could not reach the relay: try again later, or give up.
+    pub fn reconnect_failed(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        if let State::AwaitingRelay { attempt } = self.state {
+            self.retry(attempt + 1, &mut out);
         }
         out
     }
@@ -302,13 +405,10 @@ impl Call {
                 }));
             }
             (State::WithPeer(s), ServerMessage::PeerLeft { peer }) if peer == s.peer => {
-                let outcome = if s.connected {
-                    Outcome::PeerHungUp
-                } else {
-                    Outcome::PeerLeft
-                };
-                self.state = State::WithPeer(s);
-                self.end(outcome, &mut out);
+                // Left without `bye`: reloaded, crashed or lost. They may come back on the
+                // same link; the call waits for them.
+                drop(s);
+                self.peer_gone(&mut out);
             }
             (State::WithPeer(s), ServerMessage::PeerJoined { .. }) => {
                 self.state = State::WithPeer(s);
@@ -511,7 +611,11 @@ impl Call {
             match state {
                 ConnectionState::Connected => s.connected = true,
                 ConnectionState::Failed => self.end(
-                    Outcome::ConnectionFailed("ICE or DTLS failed".into()),
+                    Outcome::ConnectionFailed(
+                        "could not reach the other side directly (ICE or DTLS failed); \
+                         try a TURN server (--turn) or --relay-only"
+                            .into(),
+                    ),
                     &mut out,
                 ),
                 _ => {}
@@ -555,8 +659,24 @@ mod tests {
         })
     }
 
+    /// Keys 2, 3, 4, ...: each handshake gets its own.
+    fn keys() -> KeySource {
+        let mut next = 1u8;
+        Box::new(move || {
+            next += 1;
+            Ok(EphemeralKey::from_bytes([next; 32]))
+        })
+    }
+
+    fn commit_to(actions: &[Action], to: &PeerId) -> Option<Vec<u8>> {
+        actions.iter().find_map(|x| match x {
+            Action::Relay(ClientMessage::Signal { to: t, data }) if t == to => Some(data.decode()),
+            _ => None,
+        })
+    }
+
     fn new_call() -> Call {
-        let (call, actions) = Call::new(secret(), EphemeralKey::from_bytes([2; 32]));
+        let (call, actions) = Call::new(secret(), keys());
         assert!(matches!(
             &actions[..],
             [Action::Relay(ClientMessage::Join { .. })]
@@ -570,12 +690,7 @@ mod tests {
         let a = call.relay_message(welcome(vec![]));
         assert!(matches!(&a[..], [Action::Notify(Notice::WaitingForPeer)]));
         let a = call.relay_message(ServerMessage::PeerJoined { peer: peer(3) });
-        let commit = a.iter().find_map(|x| match x {
-            Action::Relay(ClientMessage::Signal { to, data }) if *to == peer(3) => {
-                Some(data.decode())
-            }
-            _ => None,
-        });
+        let commit = commit_to(&a, &peer(3));
         assert_eq!(commit.map(|c| (c[0], c.len())), Some((0x01, 33)));
     }
 
@@ -602,20 +717,60 @@ mod tests {
         let mut call = new_call();
         call.relay_message(welcome(vec![peer(3)]));
         let a = call.connection_state(ConnectionState::Failed);
-        assert_eq!(
-            ended(&a),
-            Some(&Outcome::ConnectionFailed("ICE or DTLS failed".into()))
+        let Some(Outcome::ConnectionFailed(why)) = ended(&a) else {
+            panic!("{a:?}");
+        };
+        // It says what to try.
+        assert!(
+            why.contains("--turn") && why.contains("--relay-only"),
+            "{why}"
         );
         assert!(call.is_ended());
     }
 
     #[test]
-    fn a_peer_leaving_before_the_call_connected_is_an_error() {
+    fn a_peer_who_leaves_without_hanging_up_is_waited_for_with_a_fresh_key() {
+        for connected in [false, true] {
+            let mut call = new_call();
+            call.relay_message(welcome(vec![]));
+            let first = commit_to(
+                &call.relay_message(ServerMessage::PeerJoined { peer: peer(3) }),
+                &peer(3),
+            );
+            if connected {
+                call.connection_state(ConnectionState::Connected);
+                assert!(call.is_connected());
+            }
+            // A reload or a crash: peer-left, no bye.
+            let a = call.relay_message(ServerMessage::PeerLeft { peer: peer(3) });
+            assert!(ended(&a).is_none(), "{a:?}");
+            assert!(
+                matches!(
+                    &a[..],
+                    [
+                        Action::ResetPeer,
+                        Action::Notify(Notice::PeerLeft),
+                        Action::Notify(Notice::WaitingForPeer)
+                    ]
+                ),
+                "{a:?}"
+            );
+            assert!(!call.is_connected());
+            // They come back (a new peer id): a new handshake on a new key.
+            let again = commit_to(
+                &call.relay_message(ServerMessage::PeerJoined { peer: peer(4) }),
+                &peer(4),
+            );
+            assert!(again.is_some() && first.is_some() && again != first);
+        }
+    }
+
+    #[test]
+    fn hanging_up_sends_leave_to_the_relay() {
         let mut call = new_call();
         call.relay_message(welcome(vec![peer(3)]));
-        let a = call.relay_message(ServerMessage::PeerLeft { peer: peer(3) });
-        assert_eq!(ended(&a), Some(&Outcome::PeerLeft));
-        // `leave` goes to the relay on the way out.
+        let a = call.hang_up();
+        assert_eq!(ended(&a), Some(&Outcome::HungUp));
         assert!(
             a.iter()
                 .any(|x| matches!(x, Action::Relay(ClientMessage::Leave)))
@@ -633,11 +788,76 @@ mod tests {
         assert!(matches!(ended(&a), Some(Outcome::ProtocolViolation(_))));
     }
 
+    fn reconnect_after(actions: &[Action]) -> Option<Duration> {
+        actions.iter().find_map(|a| match a {
+            Action::Reconnect(d) => Some(*d),
+            _ => None,
+        })
+    }
+
     #[test]
-    fn the_relay_closing_before_the_call_connected_ends_it() {
+    fn a_lost_relay_is_tried_again_with_backoff_and_the_room_joined_afresh() {
         let mut call = new_call();
         call.relay_message(welcome(vec![]));
-        assert_eq!(ended(&call.relay_closed()), Some(&Outcome::RelayLost));
+        let a = call.relay_closed();
+        assert_eq!(reconnect_after(&a), Some(Duration::from_millis(500)));
+        assert!(ended(&a).is_none());
+        let mut delays = vec![];
+        for _ in 0..5 {
+            delays.push(
+                reconnect_after(&call.reconnect_failed())
+                    .unwrap()
+                    .as_millis(),
+            );
+        }
+        assert_eq!(delays, [1000, 2000, 4000, 8000, 15000]);
+        let a = call.relay_connected();
+        assert!(
+            matches!(&a[..], [Action::Relay(ClientMessage::Join { .. })]),
+            "{a:?}"
+        );
+        // Back in the room: the peer may be there already.
+        let a = call.relay_message(welcome(vec![peer(5)]));
+        assert!(matches!(
+            &a[..],
+            [Action::Notify(Notice::PeerFound(Role::Answerer))]
+        ));
+    }
+
+    #[test]
+    fn a_handshake_cut_by_the_relay_is_dropped_and_started_over() {
+        let mut call = new_call();
+        call.relay_message(welcome(vec![peer(3)]));
+        let a = call.relay_closed();
+        assert!(matches!(a.first(), Some(Action::ResetPeer)), "{a:?}");
+        assert!(reconnect_after(&a).is_some());
+        assert!(matches!(
+            &call.relay_connected()[..],
+            [Action::Relay(ClientMessage::Join { .. })]
+        ));
+    }
+
+    #[test]
+    fn the_relay_is_given_up_after_its_last_attempt() {
+        let mut call = new_call();
+        call.relay_message(welcome(vec![]));
+        call.relay_closed();
+        let mut total = Duration::ZERO;
+        for _ in 1..RECONNECT_ATTEMPTS {
+            total += reconnect_after(&call.reconnect_failed()).expect("another attempt");
+        }
+        assert!(total > Duration::from_secs(120), "{total:?}");
+        assert_eq!(ended(&call.reconnect_failed()), Some(&Outcome::RelayLost));
+        assert!(call.is_ended());
+    }
+
+    #[test]
+    fn a_connected_call_goes_on_without_the_relay() {
+        let mut call = new_call();
+        call.relay_message(welcome(vec![peer(3)]));
+        call.connection_state(ConnectionState::Connected);
+        assert!(call.relay_closed().is_empty());
+        assert!(call.is_connected());
     }
 
     #[test]

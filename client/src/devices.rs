@@ -36,6 +36,41 @@ pub fn give(queue: &SampleQueue, pcm: &[i16]) {
     push_bounded(queue, pcm.iter().copied());
 }
 
+/// How often a device error that keeps coming back is printed again.
+const REPEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Device errors as a person can read them: the first of a kind at once, then one line every
+/// ten seconds saying how often it came back, never a flood (a failing device reports many
+/// errors a second).
+#[derive(Debug, Default)]
+pub struct Throttle {
+    last: Option<(String, std::time::Instant)>,
+    repeats: u64,
+}
+
+impl Throttle {
+    /// The line to print for this error now, if any.
+    pub fn report(&mut self, error: &str, now: std::time::Instant) -> Option<String> {
+        match &self.last {
+            Some((seen, at)) if seen == error => {
+                self.repeats += 1;
+                if now.duration_since(*at) < REPEAT_EVERY {
+                    return None;
+                }
+                let line = format!("{error} (again {} times)", self.repeats);
+                self.last = Some((error.to_owned(), now));
+                self.repeats = 0;
+                Some(line)
+            }
+            _ => {
+                self.last = Some((error.to_owned(), now));
+                self.repeats = 0;
+                Some(error.to_owned())
+            }
+        }
+    }
+}
+
 /// Keeps the device streams running; dropping it stops them.
 #[derive(Debug)]
 pub struct Devices {
@@ -140,7 +175,12 @@ fn input_stream(device: &cpal::Device, queue: SampleQueue) -> Result<cpal::Strea
         .map_err(|e| audio_err("microphone", e))?;
     let channels = default.channels().max(1);
     let n = usize::from(channels);
-    let on_error = |e| eprintln!("sotto: microphone: {e}");
+    let mut throttle = Throttle::default();
+    let on_error = move |e: cpal::Error| {
+        if let Some(line) = throttle.report(&e.to_string(), std::time::Instant::now()) {
+            eprintln!("\rsotto: microphone: {line}");
+        }
+    };
     let stream = match default.sample_format() {
         SampleFormat::F32 => device.build_input_stream::<f32, _, _>(
             config(channels),
@@ -178,7 +218,12 @@ fn output_stream(device: &cpal::Device, queue: SampleQueue) -> Result<cpal::Stre
         .map_err(|e| audio_err("speakers", e))?;
     let channels = default.channels().max(1);
     let n = usize::from(channels);
-    let on_error = |e| eprintln!("sotto: speakers: {e}");
+    let mut throttle = Throttle::default();
+    let on_error = move |e: cpal::Error| {
+        if let Some(line) = throttle.report(&e.to_string(), std::time::Instant::now()) {
+            eprintln!("\rsotto: speakers: {line}");
+        }
+    };
     let stream = match default.sample_format() {
         SampleFormat::F32 => device.build_output_stream::<f32, _, _>(
             config(channels),
@@ -206,4 +251,26 @@ fn output_stream(device: &cpal::Device, queue: SampleQueue) -> Result<cpal::Stre
         ),
     };
     stream.map_err(|e| audio_err("speakers at 48 kHz", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_flood_of_the_same_device_error_prints_one_line_every_ten_seconds() {
+        let mut t = Throttle::default();
+        let t0 = Instant::now();
+        let printed: Vec<String> = (0..300u64)
+            // 218 errors in 3 s, as a failing ALSA device gave, then more for 8 s.
+            .filter_map(|i| t.report("broken pipe", t0 + Duration::from_millis(i * 37)))
+            .collect();
+        assert_eq!(printed, ["broken pipe", "broken pipe (again 271 times)"]);
+        // Another error is printed at once.
+        assert_eq!(
+            t.report("device unplugged", t0 + Duration::from_secs(12)),
+            Some("device unplugged".to_owned())
+        );
+    }
 }

@@ -13,6 +13,7 @@ pub mod devices;
 pub mod relay;
 pub mod rtc;
 pub mod session;
+pub mod status;
 
 use std::fmt;
 
@@ -24,6 +25,10 @@ pub enum ClientError {
     BadLink(String),
     /// The relay could not be reached.
     RelayUnreachable(String),
+    /// The relay's TLS certificate was refused (unknown authority, wrong name, expired, ...).
+    RelayCertificate(String),
+    /// The user's `--ca-file` cannot be used.
+    CaFile(String),
     /// An audio file or device could not be used.
     Audio(String),
     /// The system could not make keys.
@@ -35,6 +40,10 @@ impl fmt::Display for ClientError {
         match self {
             Self::BadLink(why) => write!(f, "{why}"),
             Self::RelayUnreachable(why) => write!(f, "cannot reach the relay: {why}"),
+            Self::RelayCertificate(why) => {
+                write!(f, "the relay's TLS certificate was refused: {why}")
+            }
+            Self::CaFile(why) => write!(f, "--ca-file {why}"),
             Self::Audio(why) => write!(f, "audio: {why}"),
             Self::Crypto(why) => write!(f, "cryptography: {why}"),
         }

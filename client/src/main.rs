@@ -6,12 +6,14 @@ use clap::{Args, Parser, Subcommand};
 use sotto_client::ClientError;
 use sotto_client::audio::{Sink, Source};
 use sotto_client::call::Outcome;
+use sotto_client::relay::Endpoint;
 use sotto_client::session::{CallOptions, Event, run_call};
+use sotto_client::status::Status;
 use sotto_e2ee::{Link, LinkSecret};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,9 +30,15 @@ struct Cli {
 enum Command {
     /// Print a fresh call link. Send it to the other person; both run `sotto call LINK`.
     New {
-        /// The relay's address.
+        /// The relay's address, with any path it is served under (https://host/sotto/).
         #[arg(long, env = "SOTTO_RELAY", default_value = "http://127.0.0.1:8080")]
         relay: String,
+        /// The relay's certificate must chain to this CA (PEM) instead of the system's roots.
+        #[arg(long, value_name = "CA.pem")]
+        ca_file: Option<PathBuf>,
+        /// Print the link without checking that the relay answers.
+        #[arg(long)]
+        no_check: bool,
     },
     /// Join the call a link leads to.
     Call(CallArgs),
@@ -40,8 +48,8 @@ enum Command {
 struct CallArgs {
     /// The call link (`https://HOST/#SECRET`). Anyone with it can join: share it privately.
     link: String,
-    /// Send a sine of this frequency instead of the microphone.
-    #[arg(long, value_name = "HZ", conflicts_with = "input")]
+    /// Send a sine of this frequency (20-20000 Hz) instead of the microphone.
+    #[arg(long, value_name = "HZ", conflicts_with = "input", value_parser = tone_hz)]
     tone: Option<f64>,
     /// Send this WAV file (48 kHz mono 16-bit) instead of the microphone.
     #[arg(long, value_name = "FILE.wav")]
@@ -50,22 +58,26 @@ struct CallArgs {
     #[arg(long, value_name = "FILE.wav")]
     output: Option<PathBuf>,
     /// Hang up this many seconds after the call connected.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
     duration: Option<f64>,
     /// One JSON event per line on standard output instead of the status line.
     #[arg(long)]
     json: bool,
+    /// The relay's certificate must chain to this CA (PEM) instead of the system's roots.
+    #[arg(long, value_name = "CA.pem")]
+    ca_file: Option<PathBuf>,
     /// A STUN server to use instead of the relay's (repeatable).
-    #[arg(long = "stun", value_name = "URL")]
+    #[arg(long = "stun", value_name = "URL", value_parser = ice_url(&["stun:", "stuns:"]))]
     stun: Vec<String>,
     /// A TURN server to use instead of the relay's.
-    #[arg(long = "turn", value_name = "URL", requires_all = ["turn_user", "turn_pass"])]
+    #[arg(long = "turn", value_name = "URL", requires_all = ["turn_user", "turn_pass"],
+          value_parser = ice_url(&["turn:", "turns:"]))]
     turn: Option<String>,
     /// TURN user name.
-    #[arg(long, value_name = "U")]
+    #[arg(long, value_name = "U", requires = "turn")]
     turn_user: Option<String>,
     /// TURN password.
-    #[arg(long, value_name = "P")]
+    #[arg(long, value_name = "P", requires = "turn")]
     turn_pass: Option<String>,
     /// Connect through TURN only: the other side never learns your IP address.
     #[arg(long)]
@@ -75,15 +87,57 @@ struct CallArgs {
     loopback: bool,
 }
 
+fn tone_hz(text: &str) -> Result<f64, String> {
+    let hz: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if (20.0..=20_000.0).contains(&hz) {
+        Ok(hz)
+    } else {
+        Err(format!("{text} Hz cannot be heard: give 20 to 20000"))
+    }
+}
+
+fn seconds(text: &str) -> Result<f64, String> {
+    let s: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if s.is_finite() && s > 0.0 && s <= 1e9 {
+        Ok(s)
+    } else {
+        Err(format!("{text} is not a positive number of seconds"))
+    }
+}
+
+fn ice_url(schemes: &'static [&'static str]) -> impl Fn(&str) -> Result<String, String> + Clone {
+    move |text: &str| {
+        if schemes.iter().any(|s| text.starts_with(s)) && text.len() > 6 {
+            Ok(text.to_owned())
+        } else {
+            Err(format!("{text:?} must start with {}", schemes.join(" or ")))
+        }
+    }
+}
+
 /// Exit codes, one per way a call can fail (documented in the README).
 fn exit_code(outcome: &Outcome) -> u8 {
     match outcome {
         Outcome::HungUp | Outcome::PeerHungUp => 0,
         Outcome::RelayError(..) | Outcome::ProtocolViolation(_) => 4,
         Outcome::WrongLinkOrTamperedRelay | Outcome::Tampered(_) => 5,
-        Outcome::PeerLeft => 6,
         Outcome::ConnectionFailed(_) => 7,
         Outcome::RelayLost => 3,
+        _ => 1,
+    }
+}
+
+/// Exit codes of errors before or around a call.
+fn error_code(e: &ClientError) -> u8 {
+    match e {
+        ClientError::BadLink(_) | ClientError::Audio(_) | ClientError::CaFile(_) => 2,
+        ClientError::RelayUnreachable(_) => 3,
+        ClientError::RelayCertificate(_) => 8,
+        _ => 1,
     }
 }
 
@@ -95,27 +149,60 @@ fn fail(code: u8, e: impl std::fmt::Display) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::New { relay } => {
-            let link = LinkSecret::generate()
-                .map_err(|e| e.to_string())
-                .and_then(|s| Link::new(&relay, s).map_err(|e| e.to_string()));
-            match link {
-                Ok(link) => {
-                    println!("{}", link.to_text().as_str());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(2, e),
-            }
-        }
+        Command::New {
+            relay,
+            ca_file,
+            no_check,
+        } => new_link(&relay, ca_file.as_deref(), no_check),
         Command::Call(args) => call(args),
     }
+}
+
+fn new_link(relay: &str, ca_file: Option<&std::path::Path>, no_check: bool) -> ExitCode {
+    if !relay.starts_with("http://") && !relay.starts_with("https://") {
+        return fail(
+            2,
+            format!(
+                "--relay {relay}: a relay's address starts with https:// (or http:// on this \
+                 machine), e.g. https://{relay}"
+            ),
+        );
+    }
+    let link = match LinkSecret::generate() {
+        Ok(secret) => match Link::new(relay, secret) {
+            Ok(link) => link,
+            Err(e) => return fail(2, format!("--relay {relay}: {e}")),
+        },
+        Err(e) => return fail(1, e),
+    };
+    if !no_check {
+        let checked = Endpoint::new(link.relay_url(), ca_file)
+            .map(|relay| async move { relay.probe().await });
+        let result = match (checked, tokio::runtime::Runtime::new()) {
+            (Ok(probe), Ok(rt)) => rt.block_on(probe),
+            (Err(e), _) => Err(e),
+            (_, Err(e)) => return fail(1, e),
+        };
+        if let Err(e) = result {
+            return fail(
+                error_code(&e),
+                format!("{e}\n(no link printed; --no-check prints one anyway)"),
+            );
+        }
+    }
+    println!("{}", link.to_text().as_str());
+    ExitCode::SUCCESS
 }
 
 fn call(args: CallArgs) -> ExitCode {
     let link = match Link::parse(&args.link) {
         Ok(link) => link,
-        Err(e) => return fail(2, e),
+        Err(e) => return fail(2, format!("not a valid Sotto link: {e}")),
     };
+    // Checked before any device opens: a wrong CA file is the user's to fix.
+    if let Err(e) = Endpoint::new(link.relay_url(), args.ca_file.as_deref()) {
+        return fail(error_code(&e), e);
+    }
     // The default microphone and speakers stand in for whatever the options do not give.
     let want_mic = args.tone.is_none() && args.input.is_none();
     let want_speakers = args.output.is_none();
@@ -159,74 +246,116 @@ fn call(args: CallArgs) -> ExitCode {
         relay_only: args.relay_only,
         loopback_only: args.loopback,
         stats_interval: Duration::from_secs(1),
+        ca_file: args.ca_file.clone(),
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => return fail(1, e),
     };
     let json = args.json;
-    let tty = std::io::stdout().is_terminal();
+    let mut screen = Screen::new(!json && std::io::stdout().is_terminal());
     let result = runtime.block_on(run_call(
         &link,
         options,
-        move |event| show(&event, json, tty),
+        |event| {
+            if json {
+                if let Ok(line) = serde_json::to_string(&event) {
+                    println!("{line}");
+                }
+            } else {
+                screen.show(&event);
+            }
+        },
         async {
             let _ = tokio::signal::ctrl_c().await;
         },
     ));
+    drop(screen);
     let (code, message) = match result {
         Ok((outcome, _)) => (exit_code(&outcome), outcome.to_string()),
-        Err(e @ ClientError::RelayUnreachable(_)) => (3, e.to_string()),
-        Err(e) => (1, e.to_string()),
+        Err(e) => (error_code(&e), e.to_string()),
     };
-    if code == 0 {
-        return ExitCode::SUCCESS;
-    }
-    if json {
+    if json && code != 0 {
         let line = serde_json::json!({"event": "error", "exit": code, "message": message});
         println!("{line}");
+    }
+    if code == 0 {
+        if !json {
+            println!("call ended: {message}");
+        }
+        return ExitCode::SUCCESS;
     }
     fail(code, message)
 }
 
-/// Prints one event: JSON lines, or a human status line (rewritten in place on a terminal).
-fn show(event: &Event, json: bool, tty: bool) {
-    let mut out = std::io::stdout().lock();
-    if json {
-        if let Ok(line) = serde_json::to_string(event) {
+/// The terminal while a call runs: lines that stay, one status line redrawn in place at the
+/// terminal's width, and typed keys not echoed into it. Plain lines when not a terminal.
+struct Screen {
+    status: Status,
+    terminal: bool,
+    /// The terminal's settings before echo was turned off, to put back.
+    saved: Option<rustix::termios::Termios>,
+}
+
+impl Screen {
+    fn new(terminal: bool) -> Self {
+        let mut saved = None;
+        let stdin = std::io::stdin();
+        if terminal
+            && stdin.is_terminal()
+            && let Ok(before) = rustix::termios::tcgetattr(&stdin)
+        {
+            let mut quiet = before.clone();
+            quiet.local_modes -= rustix::termios::LocalModes::ECHO;
+            if rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &quiet)
+                .is_ok()
+            {
+                saved = Some(before);
+            }
+        }
+        Self {
+            status: Status::new(terminal),
+            terminal,
+            saved,
+        }
+    }
+
+    fn width() -> usize {
+        rustix::termios::tcgetwinsize(std::io::stdout())
+            .ok()
+            .map_or(80, |w| usize::from(w.ws_col).max(1))
+    }
+
+    fn show(&mut self, event: &Event) {
+        let now = Instant::now();
+        let output = self.status.event(event, now);
+        let mut out = std::io::stdout().lock();
+        if self.terminal {
+            let _ = write!(out, "\r\x1b[2K");
+        }
+        for line in &output.lines {
             let _ = writeln!(out, "{line}");
         }
-        return;
+        if output.redraw {
+            let _ = write!(out, "{}", self.status.render(now, Self::width()));
+        }
+        let _ = out.flush();
     }
-    let line = match event {
-        Event::Relay { url } => format!("relay: {url}"),
-        Event::State { state } => format!("call: {state}"),
-        Event::Candidate { typ } => format!("network: {typ} candidate"),
-        Event::Sas { code } => format!(
-            "SAFETY CODE: {} {}  -- read it aloud; if the other side sees different digits, hang up",
-            &code[..3.min(code.len())],
-            code.get(3..).unwrap_or("")
-        ),
-        Event::Stats(c) => {
-            let status = format!(
-                "sent {} | received {} | failed {} | concealed {} | rtt {} | loss {}",
-                c.frames_sent,
-                c.frames_received,
-                c.frames_failed,
-                c.frames_concealed,
-                c.rtt_ms.map_or("-".into(), |v| format!("{v:.0} ms")),
-                c.loss.map_or("-".into(), |v| format!("{:.1}%", v * 100.0)),
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        if self.terminal {
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "\r\x1b[2K");
+            let _ = out.flush();
+        }
+        if let Some(before) = &self.saved {
+            let _ = rustix::termios::tcsetattr(
+                std::io::stdin(),
+                rustix::termios::OptionalActions::Now,
+                before,
             );
-            if tty {
-                let _ = write!(out, "\r\x1b[2K{status}");
-                let _ = out.flush();
-                return;
-            }
-            status
         }
-        Event::Ended { reason, .. } => {
-            format!("{}call ended: {reason}", if tty { "\n" } else { "" })
-        }
-    };
-    let _ = writeln!(out, "{line}");
+    }
 }

@@ -5,11 +5,12 @@
 use crate::ClientError;
 use crate::audio::{Encoder, Playout, Sink, Source};
 use crate::call::{Action, Call, Notice, Outcome};
-use crate::relay::{self, RelayEvent, RelaySender};
+use crate::relay::{Endpoint, RelayEvent, RelaySender};
 use crate::rtc::{NetworkConfig, Rtc, RtcEvent, RtcEvents};
 use serde::Serialize;
 use sotto_e2ee::{EphemeralKey, FrameDecryptor, FrameEncryptor, Link};
 use sotto_proto::ServerMessage;
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
@@ -31,6 +32,8 @@ pub struct CallOptions {
     pub loopback_only: bool,
     /// How often to report statistics.
     pub stats_interval: Duration,
+    /// The relay's certificate must chain to this CA (PEM) instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Counters of one call.
@@ -74,6 +77,13 @@ pub enum Event {
         /// The candidate's type.
         typ: String,
     },
+    /// The relay was lost before the call connected; it is tried again after `delay_ms`.
+    Reconnecting {
+        /// 1 for the first attempt.
+        attempt: u32,
+        /// The wait before this attempt, in milliseconds.
+        delay_ms: u64,
+    },
     /// The safety code, six digits.
     Sas {
         /// e.g. `"034666"`.
@@ -103,13 +113,17 @@ pub async fn run_call(
     mut notify: impl FnMut(Event),
     hang_up: impl std::future::Future<Output = ()>,
 ) -> Result<(Outcome, Counters), ClientError> {
-    let url = link.relay_url();
-    let (relay, mut relay_events) = relay::connect(&url).await?;
-    notify(Event::Relay { url });
-    let key = EphemeralKey::generate().map_err(|e| ClientError::Crypto(e.to_string()))?;
-    let (mut call, actions) = Call::new(link.secret().clone(), key);
+    let endpoint = Endpoint::new(link.relay_url(), options.ca_file.as_deref())?;
+    let (relay, relay_events) = endpoint.connect().await?;
+    notify(Event::Relay {
+        url: endpoint.url().to_owned(),
+    });
+    let (mut call, actions) = Call::new(link.secret().clone(), Box::new(EphemeralKey::generate));
     let mut shell = Shell {
         relay,
+        relay_events: Some(relay_events),
+        reconnect_at: None,
+        peer_reset: false,
         rtc: None,
         control: None,
         audio: None,
@@ -138,7 +152,7 @@ pub async fn run_call(
             _ => far_future,
         };
         let actions = tokio::select! {
-            event = relay_events.recv() => match event {
+            event = recv_some_bounded(&mut shell.relay_events) => match event {
                 Some(RelayEvent::Message(msg)) => {
                     if let ServerMessage::Welcome { ice, .. } = &msg {
                         shell.ice = ice
@@ -148,8 +162,23 @@ pub async fn run_call(
                     }
                     call.relay_message(msg)
                 }
-                Some(RelayEvent::Closed) | None => call.relay_closed(),
+                Some(RelayEvent::Closed) | None => {
+                    shell.relay_events = None;
+                    call.relay_closed()
+                }
             },
+            () = sleep_until(shell.reconnect_at.unwrap_or(far_future)) => {
+                shell.reconnect_at = None;
+                match endpoint.connect().await {
+                    Ok((relay, events)) => {
+                        shell.relay = relay;
+                        shell.relay_events = Some(events);
+                        notify(Event::Relay { url: endpoint.url().to_owned() });
+                        call.relay_connected()
+                    }
+                    Err(_) => call.reconnect_failed(),
+                }
+            }
             Some(event) = recv_some(&mut shell.control) => match event {
                 RtcEvent::LocalCandidate(c) => {
                     let typ = c.candidate.split_whitespace().skip_while(|w| *w != "typ").nth(1);
@@ -193,18 +222,24 @@ pub async fn run_call(
         shell
             .execute(&mut call, actions, &options, &mut notify)
             .await;
+        if std::mem::take(&mut shell.peer_reset) {
+            // A new peer starts its frames and counters from zero.
+            (encoder, playout) = (Encoder::new()?, Playout::new()?);
+        }
     }
 
     // Let the relay task flush `bye` and `leave` before the connection drops.
     drop(shell.relay);
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        while let Some(event) = relay_events.recv().await {
-            if matches!(event, RelayEvent::Closed) {
-                break;
+    if let Some(mut relay_events) = shell.relay_events.take() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Some(event) = relay_events.recv().await {
+                if matches!(event, RelayEvent::Closed) {
+                    break;
+                }
             }
-        }
-    })
-    .await;
+        })
+        .await;
+    }
     if let Some(rtc) = &shell.rtc {
         rtc.close().await;
     }
@@ -226,7 +261,9 @@ async fn recv_some(rx: &mut Option<mpsc::UnboundedReceiver<RtcEvent>>) -> Option
     }
 }
 
-async fn recv_some_bounded(rx: &mut Option<mpsc::Receiver<RtcEvent>>) -> Option<RtcEvent> {
+/// The next message, or never while there is no channel (no relay connection, no peer
+/// connection).
+async fn recv_some_bounded<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
@@ -235,6 +272,12 @@ async fn recv_some_bounded(rx: &mut Option<mpsc::Receiver<RtcEvent>>) -> Option<
 
 struct Shell {
     relay: RelaySender,
+    /// `None` while the relay is lost.
+    relay_events: Option<mpsc::Receiver<RelayEvent>>,
+    /// When to try the relay again, while it is lost.
+    reconnect_at: Option<Instant>,
+    /// The peer connection was reset: the codec state goes with it.
+    peer_reset: bool,
     rtc: Option<Rtc>,
     control: Option<mpsc::UnboundedReceiver<RtcEvent>>,
     audio: Option<mpsc::Receiver<RtcEvent>>,
@@ -317,6 +360,20 @@ impl Shell {
                     });
                     Vec::new()
                 }
+                Action::ResetPeer => {
+                    if let Some(rtc) = self.rtc.take() {
+                        rtc.close().await;
+                    }
+                    (self.control, self.audio, self.media) = (None, None, None);
+                    self.connected_at = None;
+                    self.counters = Counters::default();
+                    self.peer_reset = true;
+                    Vec::new()
+                }
+                Action::Reconnect(delay) => {
+                    self.reconnect_at = Some(Instant::now() + jittered(delay));
+                    Vec::new()
+                }
                 Action::Notify(notice) => {
                     notify(notice_event(notice));
                     Vec::new()
@@ -396,12 +453,25 @@ impl Shell {
     }
 }
 
+/// `delay` plus up to a fifth more, at random: clients that lost the same relay do not all
+/// come back in the same instant.
+fn jittered(delay: Duration) -> Duration {
+    let mut b = [0u8; 1];
+    let _ = getrandom::fill(&mut b);
+    delay + delay.mul_f64(f64::from(b[0]) / 255.0 / 5.0)
+}
+
 fn notice_event(notice: Notice) -> Event {
     let state = |s: &str| Event::State {
         state: s.to_owned(),
     };
     match notice {
         Notice::WaitingForPeer => state("waiting-for-peer"),
+        Notice::PeerLeft => state("peer-left"),
+        Notice::Reconnecting { attempt, delay } => Event::Reconnecting {
+            attempt,
+            delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        },
         Notice::PeerFound(_) => state("handshake"),
         Notice::KeysConfirmed => state("keys-confirmed"),
         Notice::SafetyCode(code) => Event::Sas {

@@ -35,24 +35,108 @@ fn sotto(args: &[&str]) -> (Option<i32>, String, String) {
 
 /// The real relay on a free loopback port, for the rest of the test.
 async fn start_relay() -> std::net::SocketAddr {
+    start_relay_with(sotto_signaling::Config::default()).await
+}
+
+async fn start_relay_with(config: sotto_signaling::Config) -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(sotto_signaling::run(
         listener,
-        sotto_signaling::Config::default(),
+        config,
         std::future::pending::<()>(),
     ));
     addr
 }
 
-#[test]
-fn new_prints_a_link_to_the_relay() {
-    let (code, out, _) = sotto(&["new", "--relay", "https://call.example.org"]);
-    assert_eq!(code, Some(0));
+/// A port nothing listens on: bind, read, release.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_prints_a_link_to_a_relay_that_answers() {
+    let addr = start_relay().await;
+    let relay = format!("http://{addr}");
+    let (code, out, err) = tokio::task::spawn_blocking(move || sotto(&["new", "--relay", &relay]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{err}");
     let link = out.trim();
-    assert!(link.starts_with("https://call.example.org/#"), "{link}");
-    assert_eq!(link.len(), "https://call.example.org/#".len() + 43);
-    assert_ne!(sotto(&["new"]).1, out, "every link is fresh");
+    assert!(link.starts_with(&format!("http://{addr}/#")), "{link}");
+    assert_eq!(link.len(), format!("http://{addr}/#").len() + 43);
+    let again =
+        tokio::task::spawn_blocking(move || sotto(&["new", "--relay", &format!("http://{addr}")]))
+            .await
+            .unwrap();
+    assert_ne!(again.1, out, "every link is fresh");
+}
+
+#[test]
+fn new_refuses_a_relay_that_does_not_answer_unless_told_not_to_check() {
+    let relay = format!("http://127.0.0.1:{}", free_port());
+    let (code, out, err) = sotto(&["new", "--relay", &relay]);
+    assert_eq!(code, Some(3));
+    assert!(out.is_empty(), "no link for a relay that is down: {out}");
+    assert!(
+        err.contains("cannot reach the relay") && err.contains("--no-check"),
+        "{err}"
+    );
+    let (code, out, _) = sotto(&["new", "--relay", &relay, "--no-check"]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with(&format!("{relay}/#")), "{out}");
+}
+
+#[test]
+fn new_keeps_the_path_a_relay_is_served_under() {
+    for relay in [
+        "https://call.example.org/sotto",
+        "https://call.example.org/sotto/",
+    ] {
+        let (code, out, _) = sotto(&["new", "--relay", relay, "--no-check"]);
+        assert_eq!(code, Some(0));
+        assert!(out.starts_with("https://call.example.org/sotto/#"), "{out}");
+    }
+}
+
+#[test]
+fn new_explains_a_relay_address_without_a_scheme() {
+    let (code, out, err) = sotto(&["new", "--relay", "127.0.0.1:18080"]);
+    assert_eq!(code, Some(2));
+    assert!(out.is_empty());
+    assert!(
+        err.contains("--relay 127.0.0.1:18080") && err.contains("https://127.0.0.1:18080"),
+        "{err}"
+    );
+    assert!(!err.contains("not a valid Sotto link"), "{err}");
+}
+
+#[test]
+fn call_options_out_of_range_are_refused_by_name() {
+    let link = "http://127.0.0.1:1/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    for (args, flag) in [
+        (vec!["--tone", "0"], "--tone"),
+        (vec!["--tone", "100000"], "--tone"),
+        (vec!["--tone", "x"], "--tone"),
+        (vec!["--duration=-1"], "--duration"),
+        (vec!["--duration", "inf"], "--duration"),
+        (
+            vec!["--turn", "http://t", "--turn-user", "u", "--turn-pass", "p"],
+            "--turn",
+        ),
+        (vec!["--stun", "turn:t:3478"], "--stun"),
+        (vec!["--turn-user", "u"], "--turn"),
+    ] {
+        let mut all = vec!["call", link];
+        all.extend(&args);
+        let (code, _, err) = sotto(&all);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(flag), "{args:?}: {err}");
+    }
 }
 
 #[test]
@@ -64,12 +148,7 @@ fn a_malformed_link_exits_2_with_the_reason() {
 
 #[test]
 fn an_unreachable_relay_exits_3() {
-    // A port nothing listens on: bind, read, release.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let link = format!("http://127.0.0.1:{port}/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
     let (code, _, err) = sotto(&["call", &link, "--tone", "440"]);
     assert_eq!(code, Some(3));
@@ -107,12 +186,14 @@ async fn a_full_room_exits_4_with_the_relays_code() {
         fillers.push(ws);
     }
     let link = format!("http://{addr}/#{secret}");
-    let (code, _, err) =
+    let (code, out, err) =
         tokio::task::spawn_blocking(move || sotto(&["call", &link, "--tone", "440"]))
             .await
             .unwrap();
     assert_eq!(code, Some(4));
-    assert!(err.contains("room-full"), "{err}");
+    // Said once, on standard error.
+    assert_eq!(err.matches("room-full").count(), 1, "{err}");
+    assert!(!out.contains("room-full"), "{out}");
 }
 
 #[test]
@@ -140,6 +221,10 @@ struct CallProcess {
 
 impl CallProcess {
     fn start(link: &str, hz: &str) -> Self {
+        Self::start_with(link, hz, &[])
+    }
+
+    fn start_with(link: &str, hz: &str, more: &[&str]) -> Self {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_sotto"))
             .args([
@@ -152,6 +237,7 @@ impl CallProcess {
                 "--output",
                 &wav_out(),
             ])
+            .args(more)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -170,16 +256,20 @@ impl CallProcess {
         Self { child, lines }
     }
 
-    /// Waits for an event line containing `needle`; returns it.
+    /// Waits (20 s at most) for an event line containing `needle`; returns it.
     fn wait_for(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut seen = Vec::new();
         loop {
-            let line = self
-                .lines
-                .recv_timeout(std::time::Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("no line with {needle}"));
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                let tail = seen[seen.len().saturating_sub(5)..].join("\n");
+                panic!("no line with {needle} within 20 s; the last lines:\n{tail}");
+            };
             if line.contains(needle) {
                 return line;
             }
+            seen.push(line);
         }
     }
 }
@@ -215,6 +305,237 @@ async fn ctrl_c_hangs_up_and_the_other_side_is_told() {
         );
         assert_eq!(a.child.wait().unwrap().code(), Some(0));
         assert_eq!(b.child.wait().unwrap().code(), Some(0));
+    })
+    .await
+    .unwrap();
+}
+
+impl Drop for CallProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A private CA, and a relay certificate it signed for `names`, as PEM files.
+struct Pki {
+    ca: std::path::PathBuf,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+fn pki(tag: &str, names: &[&str]) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let dir = std::env::temp_dir().join(format!("sotto-pki-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let cert = CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let pki = Pki {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("relay.pem"),
+        key: dir.join("relay-key.pem"),
+    };
+    std::fs::write(&pki.ca, ca_cert.pem()).unwrap();
+    std::fs::write(&pki.cert, cert.pem()).unwrap();
+    std::fs::write(&pki.key, key.serialize_pem()).unwrap();
+    pki
+}
+
+async fn start_tls_relay(pki: &Pki) -> u16 {
+    let addr = start_relay_with(sotto_signaling::Config {
+        tls_cert: Some(pki.cert.clone()),
+        tls_key: Some(pki.key.clone()),
+        ..sotto_signaling::Config::default()
+    })
+    .await;
+    addr.port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_runs_through_the_relays_own_tls_with_its_ca_file() {
+    let pki = pki("ok", &["localhost"]);
+    let port = start_tls_relay(&pki).await;
+    tokio::task::spawn_blocking(move || {
+        let ca = pki.ca.display().to_string();
+        let relay = format!("https://localhost:{port}/");
+        let (code, out, err) = sotto(&["new", "--relay", &relay, "--ca-file", &ca]);
+        assert_eq!(code, Some(0), "{err}");
+        let link = out.trim().to_owned();
+        let a = CallProcess::start_with(&link, "440", &["--ca-file", &ca]);
+        assert!(
+            a.wait_for(r#""event":"relay""#)
+                .contains(&format!("wss://localhost:{port}/ws"))
+        );
+        a.wait_for("waiting-for-peer");
+        let b = CallProcess::start_with(&link, "880", &["--ca-file", &ca]);
+        a.wait_for(r#""state":"receiving-audio""#);
+        b.wait_for(r#""state":"receiving-audio""#);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_certificate_this_computer_does_not_trust_is_refused_with_exit_8() {
+    let pki = pki("untrusted", &["localhost"]);
+    let port = start_tls_relay(&pki).await;
+    tokio::task::spawn_blocking(move || {
+        let link = format!("https://localhost:{port}/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
+        for args in [
+            vec!["call", &link, "--tone", "440"],
+            vec!["new", "--relay", &link[..link.find('#').unwrap()]],
+        ] {
+            let (code, out, err) = sotto(&args);
+            assert_eq!(code, Some(8), "{args:?}: {err}");
+            assert!(out.is_empty(), "{out}");
+            assert!(
+                err.contains("certificate was refused")
+                    && err.contains("not signed by an authority this computer trusts")
+                    && err.contains("--ca-file"),
+                "{err}"
+            );
+            assert!(!err.contains("cannot reach"), "{err}");
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_certificate_for_another_name_is_refused_with_exit_8() {
+    let pki = pki("wrong-name", &["relay.example.org"]);
+    let port = start_tls_relay(&pki).await;
+    tokio::task::spawn_blocking(move || {
+        let link = format!("https://localhost:{port}/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
+        let ca = pki.ca.display().to_string();
+        let (code, _, err) = sotto(&["call", &link, "--tone", "440", "--ca-file", &ca]);
+        assert_eq!(code, Some(8), "{err}");
+        assert!(
+            err.contains(&format!("not valid for localhost:{port}")),
+            "{err}"
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[test]
+fn a_ca_file_that_is_not_a_certificate_is_refused_with_exit_2() {
+    let path = std::env::temp_dir().join(format!("sotto-not-a-ca-{}.pem", std::process::id()));
+    std::fs::write(&path, "hello\n").unwrap();
+    let link = "https://localhost:1/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    let p = path.display().to_string();
+    let (code, _, err) = sotto(&["call", link, "--tone", "440", "--ca-file", &p]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--ca-file") && err.contains(&p) && err.contains("no PEM certificate"),
+        "{err}"
+    );
+    let missing = "/nonexistent/ca.pem";
+    let (code, _, err) = sotto(&["call", link, "--tone", "440", "--ca-file", missing]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(missing), "{err}");
+}
+
+/// A relay that can be stopped and started again on the same port.
+struct RestartingRelay {
+    addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), sotto_signaling::Error>>>,
+}
+
+impl RestartingRelay {
+    async fn start(addr: std::net::SocketAddr) -> Self {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(sotto_signaling::run(
+            listener,
+            sotto_signaling::Config::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    async fn stop(&mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let _ = self.task.take().unwrap().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_restart_while_waiting_is_ridden_out_and_the_call_still_happens() {
+    let mut relay = RestartingRelay::start("127.0.0.1:0".parse().unwrap()).await;
+    let addr = relay.addr;
+    let link = format!("http://{addr}/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
+    let a = {
+        let link = link.clone();
+        tokio::task::spawn_blocking(move || {
+            let a = CallProcess::start(&link, "440");
+            a.wait_for("waiting-for-peer");
+            a
+        })
+        .await
+        .unwrap()
+    };
+    relay.stop().await;
+    let a = tokio::task::spawn_blocking(move || {
+        // It says what is happening, and keeps trying.
+        assert!(
+            a.wait_for(r#""event":"reconnecting""#)
+                .contains(r#""attempt":1"#)
+        );
+        a
+    })
+    .await
+    .unwrap();
+    let _relay = RestartingRelay::start(addr).await;
+    tokio::task::spawn_blocking(move || {
+        a.wait_for(r#""event":"relay""#);
+        a.wait_for("waiting-for-peer");
+        let b = CallProcess::start(&link, "880");
+        a.wait_for(r#""state":"receiving-audio""#);
+        b.wait_for(r#""state":"receiving-audio""#);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_other_side_vanishes_the_call_waits_and_they_meet_again() {
+    let addr = start_relay().await;
+    tokio::task::spawn_blocking(move || {
+        let link = format!("http://{addr}/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
+        let a = CallProcess::start(&link, "440");
+        a.wait_for("waiting-for-peer");
+        let mut b = CallProcess::start(&link, "880");
+        a.wait_for(r#""state":"receiving-audio""#);
+        b.wait_for(r#""state":"receiving-audio""#);
+        // The other side is killed: no bye.
+        b.child.kill().unwrap();
+        b.child.wait().unwrap();
+        a.wait_for(r#""state":"peer-left""#);
+        a.wait_for("waiting-for-peer");
+        // They come back on the same link: a new handshake, a new safety code, a call.
+        let c = CallProcess::start(&link, "880");
+        a.wait_for(r#""event":"sas""#);
+        a.wait_for(r#""state":"receiving-audio""#);
+        c.wait_for(r#""state":"receiving-audio""#);
     })
     .await
     .unwrap();

@@ -79,29 +79,30 @@ impl RoomId {
 /// A parsed call link.
 #[derive(Clone)]
 pub struct Link {
-    /// `https://HOST[:PORT]` or `http://HOST[:PORT]`, without path.
-    origin: String,
+    /// `https://HOST[:PORT]/[PATH/]` (or `http://`): the relay's base, always ending in `/`.
+    base: String,
     secret: LinkSecret,
 }
 
-/// Shows the origin only: the secret is the call.
+/// Shows the relay's base only: the secret is the call.
 impl std::fmt::Debug for Link {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Link({}/#<secret>)", self.origin)
+        write!(f, "Link({}#<secret>)", self.base)
     }
 }
 
 impl Link {
-    /// A new link on the relay at `origin` (`https://host[:port]`, any path is dropped).
-    pub fn new(origin: &str, secret: LinkSecret) -> Result<Self, Error> {
-        let (scheme, authority) = split_origin(origin)?;
+    /// A new link on the relay at `relay` (`https://host[:port][/path]`). A path is kept as the
+    /// directory the relay is served under (`/sub` and `/sub/` both give `/sub/`); a query is
+    /// dropped.
+    pub fn new(relay: &str, secret: LinkSecret) -> Result<Self, Error> {
         Ok(Self {
-            origin: format!("{scheme}://{authority}"),
+            base: relay_base(relay)?,
             secret,
         })
     }
 
-    /// Parses `https://HOST[:PORT][/path]#S` (or `http://`).
+    /// Parses `https://HOST[:PORT][/PATH]#S` (or `http://`).
     pub fn parse(text: &str) -> Result<Self, Error> {
         let text = text.trim();
         let (before, fragment) = text
@@ -111,26 +112,36 @@ impl Link {
         Self::new(before, secret)
     }
 
-    /// The link as text: `ORIGIN/#S`. Contains the secret: share it, never log it.
+    /// The link as text: `BASE#S`. Contains the secret: share it, never log it.
     pub fn to_text(&self) -> Zeroizing<String> {
         Zeroizing::new(format!(
-            "{}/#{}",
-            self.origin,
+            "{}#{}",
+            self.base,
             self.secret.to_base64url().as_str()
         ))
     }
 
-    /// `https://HOST[:PORT]` (or `http://`).
-    pub fn origin(&self) -> &str {
-        &self.origin
+    /// `https://HOST[:PORT]/[PATH/]` (or `http://`): where the relay serves its page.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
-    /// The relay's WebSocket URL: `wss://HOST[:PORT]/ws` (`ws://` for `http://` links).
+    /// The relay's WebSocket URL: `wss://HOST[:PORT]/[PATH/]ws` (`ws://` for `http://` links).
     pub fn relay_url(&self) -> String {
-        // `origin` was built by `new` from a checked scheme.
-        let (scheme, authority) = split_origin(&self.origin).unwrap_or(("https", ""));
-        let ws = if scheme == "http" { "ws" } else { "wss" };
-        format!("{ws}://{authority}/ws")
+        match self.base.strip_prefix("http://") {
+            Some(rest) => format!("ws://{rest}ws"),
+            // `base` was built by `relay_base`: it starts with one of the two schemes.
+            None => format!("wss://{}ws", self.base.trim_start_matches("https://")),
+        }
+    }
+
+    /// The relay's host and port, as written in the link.
+    pub fn authority(&self) -> &str {
+        let rest = self
+            .base
+            .split_once("://")
+            .map_or(self.base.as_str(), |(_, r)| r);
+        rest.split('/').next().unwrap_or(rest)
     }
 
     /// The call's secret.
@@ -139,8 +150,10 @@ impl Link {
     }
 }
 
-/// `(scheme, authority)` of an `http(s)://authority[/path]` URL, checked.
-fn split_origin(url: &str) -> Result<(&'static str, &str), Error> {
+/// The relay's base `scheme://authority/path/` of an `http(s)://authority[/path][?query]` URL,
+/// checked: the path keeps only characters a URL path may hold, has no `.` or `..` segment, and
+/// ends in `/`.
+fn relay_base(url: &str) -> Result<String, Error> {
     let (scheme, rest) = if let Some(rest) = url.strip_prefix("https://") {
         ("https", rest)
     } else if let Some(rest) = url.strip_prefix("http://") {
@@ -150,17 +163,34 @@ fn split_origin(url: &str) -> Result<(&'static str, &str), Error> {
             "the link must start with https:// or http://",
         ));
     };
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let rest = rest.split('?').next().unwrap_or("");
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, "/"),
+    };
     if authority.is_empty() {
         return Err(Error::LinkMalformed("the link has no host"));
     }
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._:[]".contains(c);
-    if !authority.chars().all(allowed) {
+    let host_char = |c: char| c.is_ascii_alphanumeric() || "-._:[]".contains(c);
+    if !authority.chars().all(host_char) {
         return Err(Error::LinkMalformed(
             "the link's host has characters a host cannot have",
         ));
     }
-    Ok((scheme, authority))
+    // RFC 3986 pchar and "/": unreserved, percent-encoded, sub-delims, ":" and "@".
+    let path_char = |c: char| c.is_ascii_alphanumeric() || "-._~%!$&'()*+,;=:@/".contains(c);
+    if !path.chars().all(path_char) {
+        return Err(Error::LinkMalformed(
+            "the link's path has characters a URL path cannot have",
+        ));
+    }
+    if path.split('/').any(|s| s == "." || s == "..") {
+        return Err(Error::LinkMalformed(
+            "the link's path has a . or .. segment",
+        ));
+    }
+    let slash = if path.ends_with('/') { "" } else { "/" };
+    Ok(format!("{scheme}://{authority}{path}{slash}"))
 }
 
 #[cfg(test)]
@@ -172,16 +202,44 @@ mod tests {
     #[test]
     fn parses_a_link_and_derives_its_relay_url() {
         let link = Link::parse(&format!("https://call.example.org/#{S}")).unwrap();
-        assert_eq!(link.origin(), "https://call.example.org");
+        assert_eq!(link.base(), "https://call.example.org/");
+        assert_eq!(link.authority(), "call.example.org");
         assert_eq!(link.relay_url(), "wss://call.example.org/ws");
         assert_eq!(
             link.to_text().as_str(),
             format!("https://call.example.org/#{S}")
         );
-        // Any path is dropped; ports and plain http are kept.
-        let link = Link::parse(&format!("http://127.0.0.1:8080/some/path?x=1#{S}")).unwrap();
-        assert_eq!(link.relay_url(), "ws://127.0.0.1:8080/ws");
         assert_eq!(link.secret().bytes()[31], 31);
+    }
+
+    #[test]
+    fn a_relay_under_a_path_keeps_it() {
+        // The path is the directory the relay is served under; a query is dropped; ports and
+        // plain http are kept.
+        for (text, base, ws) in [
+            (
+                "http://127.0.0.1:8080",
+                "http://127.0.0.1:8080/",
+                "ws://127.0.0.1:8080/ws",
+            ),
+            ("https://h/sub/", "https://h/sub/", "wss://h/sub/ws"),
+            ("https://h/sub", "https://h/sub/", "wss://h/sub/ws"),
+            (
+                "https://h:8443/a/b/?x=1",
+                "https://h:8443/a/b/",
+                "wss://h:8443/a/b/ws",
+            ),
+        ] {
+            let link = Link::parse(&format!("{text}#{S}")).unwrap();
+            assert_eq!(
+                (link.base(), link.relay_url().as_str()),
+                (base, ws),
+                "{text}"
+            );
+            assert_eq!(link.to_text().as_str(), format!("{base}#{S}"));
+            let made = Link::new(text, link.secret().clone()).unwrap();
+            assert_eq!(made.base(), base);
+        }
     }
 
     #[test]
@@ -199,6 +257,10 @@ mod tests {
             format!("https://h/#{}=", &S[..42]),
             format!("https://h/#{}", S.replace('A', "+")),
             format!("https://us@er@h/#{S}"),
+            format!("https://h/a b/#{S}"),
+            format!("https://h/../#{S}"),
+            format!("https://h/a/./#{S}"),
+            format!("127.0.0.1:8080/#{S}"),
         ];
         for case in cases {
             assert!(

@@ -30,6 +30,11 @@ fn default_inputs() -> Value {
     json!({
         "secret": to_hex(&core::array::from_fn::<u8, 32, _>(|i| i as u8)),
         "origin": "https://call.example.org",
+        "relays": [
+            "http://127.0.0.1:8080",
+            "https://call.example.org:8443/sotto",
+            "https://call.example.org/sub/dir/?lang=en"
+        ],
         "offerer_private": "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
         "answerer_private": "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb",
         "fingerprint_offerer": "sha-256 5A:1F:2E:3D:4C:5B:6A:79:88:97:A6:B5:C4:D3:E2:F1:00:1F:2E:3D:4C:5B:6A:79:88:97:A6:B5:C4:D3:E2:F1",
@@ -219,6 +224,10 @@ fn build(inputs: &Value) -> Value {
             "room_id_b64u": room.to_base64url(),
             "relay_url": link.relay_url(),
         },
+        "relays": inputs["relays"].as_array().unwrap().iter().map(|relay| {
+            let link = Link::new(relay.as_str().unwrap(), secret.clone()).unwrap();
+            json!({"link": link.to_text().as_str(), "base": link.base(), "relay_url": link.relay_url()})
+        }).collect::<Vec<_>>(),
         "handshake": {
             "offerer_public": to_hex(&e_o),
             "answerer_public": to_hex(&e_a),

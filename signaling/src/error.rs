@@ -10,13 +10,20 @@ pub enum Error {
     BadConfig(String),
     /// The operator's TLS certificate or key file cannot be used.
     BadTlsFile {
+        /// The flag that named it: `--tls-cert` or `--tls-key`.
+        flag: &'static str,
         /// The file at fault.
         path: PathBuf,
         /// What is wrong with it.
         reason: String,
     },
-    /// The operating system refused the listening socket.
-    Listen(std::io::Error),
+    /// The operating system refused the listening socket on `--listen`'s address.
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// What the system said.
+        error: std::io::Error,
+    },
     /// The operating system refused the threads the relay runs on.
     Runtime(std::io::Error),
 }
@@ -25,8 +32,22 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::BadConfig(why) => write!(f, "configuration: {why}"),
-            Self::BadTlsFile { path, reason } => write!(f, "TLS file {}: {reason}", path.display()),
-            Self::Listen(e) => write!(f, "cannot listen: {e}"),
+            Self::BadTlsFile { flag, path, reason } => {
+                write!(f, "{flag} {}: {reason}", path.display())
+            }
+            Self::Listen { addr, error } => {
+                let hint = match error.kind() {
+                    std::io::ErrorKind::AddrInUse => {
+                        " (another program, or another relay, listens there)"
+                    }
+                    std::io::ErrorKind::PermissionDenied => {
+                        " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+                    }
+                    std::io::ErrorKind::AddrNotAvailable => " (no interface has this address)",
+                    _ => "",
+                };
+                write!(f, "--listen {addr}: cannot listen: {error}{hint}")
+            }
             Self::Runtime(e) => write!(f, "cannot start worker threads: {e}"),
         }
     }
@@ -35,7 +56,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Listen(e) | Self::Runtime(e) => Some(e),
+            Self::Listen { error: e, .. } | Self::Runtime(e) => Some(e),
             _ => None,
         }
     }

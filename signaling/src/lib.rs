@@ -98,8 +98,13 @@ pub fn terminate_signal() -> impl std::future::Future<Output = ()> {
 pub fn init_logging(filter: &str, format: LogFormat) -> Result<(), Error> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .map_err(|e| Error::BadConfig(format!("--log: {e}")))?;
+    // Colour only for a person at a terminal: never in a pipe, a file or journald, nor with
+    // NO_COLOR set (https://no-color.org).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Text => builder.try_init(),

@@ -12,7 +12,10 @@ fn main() -> ExitCode {
         runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind(cli.listen)
                 .await
-                .map_err(Error::Listen)?;
+                .map_err(|error| Error::Listen {
+                    addr: cli.listen,
+                    error,
+                })?;
             sotto_signaling::run(listener, cli.config, sotto_signaling::terminate_signal()).await
         })
     });

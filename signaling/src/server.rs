@@ -156,6 +156,15 @@ async fn serve_http<S>(
     }
 }
 
+/// A PEM reading error in words: `what` is what the file should hold.
+fn pem_error(e: rustls_pki_types::pem::Error, what: &str) -> String {
+    match e {
+        rustls_pki_types::pem::Error::NoItemsFound => format!("no PEM {what} in the file"),
+        rustls_pki_types::pem::Error::Io(io) => io.to_string(),
+        other => format!("not a PEM {what} ({other})"),
+    }
+}
+
 /// The TLS acceptor for `--tls-cert`/`--tls-key`, or `None` to serve plain HTTP.
 fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, Error> {
     let (cert_path, key_path) = match (&config.tls_cert, &config.tls_key) {
@@ -167,25 +176,32 @@ fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, Error> {
             ));
         }
     };
-    let bad = |path: &std::path::Path, reason: String| Error::BadTlsFile {
-        path: path.to_owned(),
+    let cert_error = |reason: String| Error::BadTlsFile {
+        flag: "--tls-cert",
+        path: cert_path.to_owned(),
+        reason,
+    };
+    let key_error = |reason: String| Error::BadTlsFile {
+        flag: "--tls-key",
+        path: key_path.to_owned(),
         reason,
     };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_path)
-        .map_err(|e| bad(cert_path, e.to_string()))?
+        .map_err(|e| cert_error(pem_error(e, "certificate")))?
         .collect::<Result<_, _>>()
-        .map_err(|e| bad(cert_path, e.to_string()))?;
+        .map_err(|e| cert_error(pem_error(e, "certificate")))?;
     if certs.is_empty() {
-        return Err(bad(cert_path, "no PEM certificate in the file".into()));
+        return Err(cert_error("no PEM certificate in the file".into()));
     }
-    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| bad(key_path, e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_file(key_path)
+        .map_err(|e| key_error(pem_error(e, "private key")))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::BadConfig(format!("TLS: {e}")))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| bad(key_path, e.to_string()))?;
+        .map_err(|e| key_error(format!("cannot be used with --tls-cert ({e})")))?;
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Some(TlsAcceptor::from(Arc::new(server))))
 }

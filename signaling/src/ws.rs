@@ -107,8 +107,9 @@ fn now() -> std::time::Instant {
 
 /// Why the reader stopped.
 enum ReadEnd {
-    /// The session decided to close; its close frame is queued.
-    Closing,
+    /// The session decided to close, for this reason (its close frame's); the frame is
+    /// queued.
+    Closing(&'static str),
     /// The client sent a close frame.
     ClientClosed,
     /// The socket ended or failed.
@@ -160,7 +161,7 @@ async fn serve(
     };
     let how = match ended {
         Err(how) => how,
-        Ok(ReadEnd::Closing) => {
+        Ok(ReadEnd::Closing(reason)) => {
             // Send the close frame, and read on until the client's reply (RFC 6455 §7.1.1):
             // closing the socket on unread data would reset it, and could destroy the error
             // message and close frame before the client reads them.
@@ -169,13 +170,13 @@ async fn serve(
                 drain_until_close(&mut stream).await;
             })
             .await;
-            "closed by relay"
+            closed_because(reason)
         }
         Ok(ReadEnd::ClientClosed) => {
             // Flushes tungstenite's automatic reply to the client's close frame.
             me.push(Outbound::Close(CloseCode::Normal, ""), &shared);
             let _ = timeout(CLOSE_GRACE, &mut writer).await;
-            "closed by client"
+            "client closed the connection"
         }
         Ok(ReadEnd::Gone) => "connection lost",
     };
@@ -233,9 +234,13 @@ async fn read(
             }
             () = &mut timer => session.on_timer(now(), &mut shared.hub(), &mut out),
         }
+        let reason = out.iter().find_map(|e| match e {
+            Effect::Close(_, reason) => Some(*reason),
+            _ => None,
+        });
         apply(&mut out, me, shared);
         if session.is_closing() {
-            return ReadEnd::Closing;
+            return ReadEnd::Closing(reason.unwrap_or("closed"));
         }
     }
 }
@@ -320,6 +325,19 @@ async fn write(
     )
     .await;
     "relay shutting down"
+}
+
+/// Who closed a connection, and why, for the log: the session's close reason in words.
+fn closed_because(reason: &'static str) -> &'static str {
+    match reason {
+        "bye" => "client hung up (leave)",
+        "room full" => "refused by the relay: room full",
+        "rate limit" => "closed by the relay: rate limit exceeded",
+        "message too large" => "closed by the relay: message too large",
+        "join timeout" => "timeout: no join in time",
+        "keepalive timeout" => "timeout: no answer to keepalive pings",
+        other => other,
+    }
 }
 
 fn close_frame(code: CloseCode, reason: &'static str) -> Message {

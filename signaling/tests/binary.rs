@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use sotto_proto::{ErrorCode, ServerMessage};
+use sotto_proto::{ClientMessage, ErrorCode, ServerMessage};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -16,15 +16,16 @@ struct RelayProcess {
     child: Child,
     addr: SocketAddr,
     /// Log lines after the "listening" one.
-    _log: mpsc::Receiver<String>,
+    log: mpsc::Receiver<String>,
 }
 
 impl RelayProcess {
     fn start(args: &[&str]) -> Self {
+        // Its standard error is a pipe, as under systemd or docker: no colour, NO_COLOR or not.
         let mut child = Command::new(env!("CARGO_BIN_EXE_sotto-relay"))
             .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
             .args(args)
-            .env("NO_COLOR", "1")
+            .env_remove("NO_COLOR")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -42,6 +43,7 @@ impl RelayProcess {
         // The relay logs its address once it listens; wait for that line.
         let addr = loop {
             let line = rx.recv_timeout(WAIT).expect("the relay logs its address");
+            assert!(!line.contains('\x1b'), "colour codes in a pipe: {line:?}");
             if let Some(rest) = line.split("relay listening on http://").nth(1) {
                 break rest.trim().parse().unwrap();
             }
@@ -49,7 +51,23 @@ impl RelayProcess {
         Self {
             child,
             addr,
-            _log: rx,
+            log: rx,
+        }
+    }
+
+    /// Waits for a log line containing `needle`; returns it. No line may carry colour codes.
+    fn wait_log(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .log
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+            assert!(!line.contains('\x1b'), "colour codes in a pipe: {line:?}");
+            if line.contains(needle) {
+                return line;
+            }
         }
     }
 
@@ -226,7 +244,68 @@ fn bad_configuration_exits_with_a_clear_error() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/cert.pem"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-cert /nonexistent/cert.pem"));
+}
+
+#[test]
+fn a_key_file_without_a_key_is_named_by_its_flag() {
+    let dir = std::env::temp_dir().join(format!("sotto-keyless-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert_path = dir.join("cert.pem");
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    // The certificate given as the key too: a file with no key in it.
+    let out = Command::new(env!("CARGO_BIN_EXE_sotto-relay"))
+        .args(["--listen", "127.0.0.1:0", "--tls-cert"])
+        .arg(&cert_path)
+        .arg("--tls-key")
+        .arg(&cert_path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "--tls-key {}: no PEM private key in the file",
+            cert_path.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_address_in_use_is_named_with_its_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_sotto-relay"))
+        .args(["--listen", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("--listen {addr}: cannot listen")) && stderr.contains("another"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_log_says_who_closed_each_connection() {
+    let process = RelayProcess::start(&[]);
+    let relay = process.relay();
+    let (mut a, _, mut b, _) = pair(&relay, 41).await;
+    // A third person is refused: the log gives the reason.
+    let mut c = Client::connect(&relay).await;
+    c.send(&ClientMessage::Join { room: room(41) }).await;
+    c.expect_error(ErrorCode::RoomFull).await;
+    process.wait_log("refused by the relay: room full");
+    // A hangs up.
+    a.send(&ClientMessage::Leave).await;
+    process.wait_log("client hung up (leave)");
+    // B's connection just ends.
+    drop(b.next_frame().await);
+    drop(b);
+    process.wait_log("connection lost");
 }
 
 #[test]

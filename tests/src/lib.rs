@@ -186,6 +186,13 @@ pub struct ClientRun {
 }
 
 impl ClientRun {
+    /// True if it reported this state.
+    pub fn saw(&self, state: &str) -> bool {
+        self.events
+            .iter()
+            .any(|e| matches!(e, Event::State { state: s } if s == state))
+    }
+
     /// The safety code it showed, if any.
     pub fn safety_code(&self) -> Option<String> {
         self.events.iter().find_map(|e| match e {
@@ -212,7 +219,28 @@ pub async fn run_client_watched(
 
 /// A native client that uses the relay's ICE servers and relayed candidates only.
 pub async fn run_relay_only_client(link: Link, hz: f64, seconds: f64) -> ClientRun {
-    run_client_options(link, Source::tone(hz), None, seconds, None, true).await
+    run_client_options(link, Source::tone(hz), None, seconds, None, true, None).await
+}
+
+/// As [`run_client_watched`], but it hangs up as soon as it reports the state `state` (a
+/// client whose peer leaves waits for them to come back; a test ends the wait so).
+pub async fn run_client_until(
+    link: Link,
+    hz: f64,
+    seconds: f64,
+    watch: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
+    state: &'static str,
+) -> ClientRun {
+    run_client_options(
+        link,
+        Source::tone(hz),
+        None,
+        seconds,
+        watch,
+        false,
+        Some(state),
+    )
+    .await
 }
 
 /// A native client with this source, and this sink (memory when `None`: see `heard`).
@@ -223,7 +251,7 @@ pub async fn run_client_with(
     seconds: f64,
     watch: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
 ) -> ClientRun {
-    run_client_options(link, source, sink, seconds, watch, false).await
+    run_client_options(link, source, sink, seconds, watch, false, None).await
 }
 
 async fn run_client_options(
@@ -233,7 +261,9 @@ async fn run_client_options(
     seconds: f64,
     watch: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
     relay_only: bool,
+    hang_up_at: Option<&'static str>,
 ) -> ClientRun {
+    let (stop, mut stopped) = tokio::sync::mpsc::unbounded_channel::<()>();
     let heard = Arc::new(Mutex::new(Vec::new()));
     let mut events = Vec::new();
     let options = CallOptions {
@@ -245,6 +275,7 @@ async fn run_client_options(
         relay_only,
         loopback_only: true,
         stats_interval: Duration::from_millis(500),
+        ca_file: None,
     };
     let result = tokio::time::timeout(
         WAIT,
@@ -255,9 +286,14 @@ async fn run_client_options(
                 if let Some(w) = &watch {
                     let _ = w.send(e.clone());
                 }
+                if matches!(&e, Event::State { state } if Some(state.as_str()) == hang_up_at) {
+                    let _ = stop.send(());
+                }
                 events.push(e)
             },
-            std::future::pending::<()>(),
+            async move {
+                stopped.recv().await;
+            },
         ),
     )
     .await

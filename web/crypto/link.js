@@ -18,33 +18,39 @@ export function parseSecret(fragment) {
   }
 }
 
-function splitOrigin(url) {
-  const m = /^(https?):\/\/([^/?#]*)/.exec(url);
+/**
+ * The relay's base `scheme://authority/path/` of an `http(s)://authority[/path][?query]` URL
+ * (PROTOCOL.md §1): the path is the directory the relay is served under and always ends in `/`.
+ */
+export function relayBase(url) {
+  const m = /^(https?):\/\/([^/?#]*)([^?#]*)/.exec(url);
   if (!m) throw new LinkError('the link must start with https:// or http://');
-  if (!m[2]) throw new LinkError('the link has no host');
-  if (!/^[A-Za-z0-9.\-_:[\]]+$/.test(m[2])) throw new LinkError("the link's host has characters a host cannot have");
-  return { scheme: m[1], authority: m[2] };
+  const [, scheme, authority, rawPath] = m;
+  if (!authority) throw new LinkError('the link has no host');
+  if (!/^[A-Za-z0-9.\-_:[\]]+$/.test(authority)) throw new LinkError("the link's host has characters a host cannot have");
+  const path = rawPath || '/';
+  if (!/^[A-Za-z0-9\-._~%!$&'()*+,;=:@/]*$/.test(path)) throw new LinkError("the link's path has characters a URL path cannot have");
+  if (path.split('/').some((s) => s === '.' || s === '..')) throw new LinkError("the link's path has a . or .. segment");
+  return `${scheme}://${authority}${path}${path.endsWith('/') ? '' : '/'}`;
 }
 
-/** Parses a link; returns { origin, secret }. */
+/** Parses a link; returns { base, secret }. */
 export function parseLink(text) {
   const t = text.trim();
   const hash = t.indexOf('#');
   if (hash < 0) throw new LinkError('no #secret at the end of the link');
   const secret = parseSecret(t.slice(hash + 1));
-  const { scheme, authority } = splitOrigin(t.slice(0, hash));
-  return { origin: `${scheme}://${authority}`, secret };
+  return { base: relayBase(t.slice(0, hash)), secret };
 }
 
-export function linkText(origin, secret) {
-  const { scheme, authority } = splitOrigin(origin);
-  return `${scheme}://${authority}/#${b64u(secret)}`;
+export function linkText(base, secret) {
+  return `${relayBase(base)}#${b64u(secret)}`;
 }
 
-/** wss://HOST[:PORT]/ws, or ws:// for an http:// origin. */
-export function relayUrl(origin) {
-  const { scheme, authority } = splitOrigin(origin);
-  return `${scheme === 'http' ? 'ws' : 'wss'}://${authority}/ws`;
+/** wss://HOST[:PORT]/[PATH/]ws, or ws:// for an http:// base. */
+export function relayUrl(base) {
+  const b = relayBase(base);
+  return b.startsWith('http://') ? `ws://${b.slice(7)}ws` : `wss://${b.slice(8)}ws`;
 }
 
 /** room_id_raw = HKDF-SHA256(salt = empty, ikm = S, info = "sotto v1 room id", L = 16). */

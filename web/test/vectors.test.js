@@ -44,15 +44,22 @@ test('RFC 9605 SFrame vectors of suites 4 and 5 encrypt, decrypt and refuse tamp
 });
 
 test('links, room id and relay URL match the vectors', async () => {
-  const { origin, secret } = parseLink(v1.link.text);
+  const { base, secret } = parseLink(v1.link.text);
   assert.equal(hex(secret), v1.inputs.secret);
   assert.equal(b64u(secret), v1.link.secret_b64u);
-  assert.equal(linkText(origin, secret), v1.link.text);
-  assert.equal(relayUrl(origin), v1.link.relay_url);
+  assert.equal(linkText(base, secret), v1.link.text);
+  assert.equal(relayUrl(base), v1.link.relay_url);
+  // A relay served under a path keeps it (PROTOCOL.md §1).
+  v1.inputs.relays.forEach((relay, i) => {
+    const want = v1.relays[i];
+    assert.equal(linkText(relay, secret), want.link, relay);
+    assert.equal(parseLink(want.link).base, want.base);
+    assert.equal(relayUrl(want.base), want.relay_url);
+  });
   const room = await roomId(secret);
   assert.equal(hex(room), v1.link.room_id);
   assert.equal(b64u(room), v1.link.room_id_b64u);
-  for (const bad of ['ftp://h/#' + v1.link.secret_b64u, 'https://h/#short', 'https://h/', `https://h/#${v1.link.secret_b64u.slice(0, 42)}B`]) {
+  for (const bad of ['ftp://h/#' + v1.link.secret_b64u, 'https://h/#short', 'https://h/', `https://h/#${v1.link.secret_b64u.slice(0, 42)}B`, `https://h/a b/#${v1.link.secret_b64u}`, `https://h/../#${v1.link.secret_b64u}`]) {
     assert.throws(() => parseLink(bad), LinkError, bad);
   }
 });

@@ -1,0 +1,321 @@
+//! What a person sees in the terminal, as text: lines that stay (the relay, the safety code,
+//! what went wrong and what happens about it) and one status line that is redrawn in place
+//! (state, elapsed time, counters, the hang-up key). Pure: events and `now` in, text out; the
+//! CLI writes it, redrawing on a terminal or printing plain lines to a pipe.
+
+use crate::session::{Counters, Event};
+use std::time::{Duration, Instant};
+
+/// How often a pipe gets a line of counters (a terminal redraws every second).
+const PLAIN_STATS_EVERY: Duration = Duration::from_secs(10);
+
+/// The text for one event.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Lines to print above the status line, in order.
+    pub lines: Vec<String>,
+    /// The status line changed (only when drawing for a terminal).
+    pub redraw: bool,
+}
+
+/// The terminal's view of one call.
+#[derive(Debug)]
+pub struct Status {
+    terminal: bool,
+    state: String,
+    connected_at: Option<Instant>,
+    counters: Option<Counters>,
+    last_plain_stats: Option<Instant>,
+}
+
+impl Status {
+    /// A view for a terminal (`true`: one status line redrawn in place) or a pipe (plain
+    /// lines).
+    pub fn new(terminal: bool) -> Self {
+        Self {
+            terminal,
+            state: "connecting to the relay".to_owned(),
+            connected_at: None,
+            counters: None,
+            last_plain_stats: None,
+        }
+    }
+
+    /// Takes one event of the call.
+    pub fn event(&mut self, event: &Event, now: Instant) -> Output {
+        let mut out = Output::default();
+        match event {
+            Event::Relay { url } => out.lines.push(format!("relay: {url}")),
+            Event::State { state } => {
+                let (text, line) = describe(state);
+                if state == "connected" && self.connected_at.is_none() {
+                    self.connected_at = Some(now);
+                }
+                if state == "peer-left" || state == "waiting-for-peer" {
+                    self.connected_at = None;
+                    self.counters = None;
+                }
+                if line || !self.terminal {
+                    out.lines.push(text.to_owned());
+                }
+                self.state = text.to_owned();
+            }
+            Event::Reconnecting { attempt, delay_ms } => {
+                let secs = (*delay_ms as f64 / 1000.0).max(0.1);
+                if *attempt == 1 || !self.terminal {
+                    out.lines.push(format!(
+                        "lost the connection to the relay; trying again in {secs:.1} s \
+                         (attempt {attempt})"
+                    ));
+                }
+                self.state = format!("relay lost: attempt {attempt} in {secs:.1} s");
+            }
+            Event::Candidate { typ } => {
+                if !self.terminal {
+                    out.lines.push(format!("network: {typ} candidate"));
+                }
+            }
+            Event::Sas { code } => out.lines.push(format!(
+                "SAFETY CODE: {} {}  (read it aloud; if the other side sees different digits, \
+                 hang up)",
+                code.get(..3).unwrap_or(code),
+                code.get(3..).unwrap_or("")
+            )),
+            Event::Stats(c) => {
+                self.counters = Some(*c);
+                if !self.terminal
+                    && self
+                        .last_plain_stats
+                        .is_none_or(|at| now.duration_since(at) >= PLAIN_STATS_EVERY)
+                {
+                    self.last_plain_stats = Some(now);
+                    out.lines.push(self.render(now, usize::MAX));
+                }
+            }
+            // The CLI says once, itself, how the call ended.
+            Event::Ended { .. } => {}
+        }
+        out.redraw = self.terminal;
+        out
+    }
+
+    /// The status line, at most `width - 1` characters (a line as wide as the terminal would
+    /// wrap on some terminals). Parts that do not fit are left out, least useful first.
+    pub fn render(&self, now: Instant, width: usize) -> String {
+        let mut head = self.state.clone();
+        if let Some(at) = self.connected_at {
+            let s = now.duration_since(at).as_secs();
+            head = format!("{head} {:02}:{:02}", s / 60, s % 60);
+            if s >= 3600 {
+                head = format!(
+                    "{} {}:{:02}:{:02}",
+                    self.state,
+                    s / 3600,
+                    s / 60 % 60,
+                    s % 60
+                );
+            }
+        }
+        // Most useful first; dropped from the end until the line fits.
+        let mut parts = vec![head, "Ctrl-C hangs up".to_owned()];
+        if let Some(c) = &self.counters {
+            parts.push(format!(
+                "rtt {} loss {}",
+                c.rtt_ms.map_or("-".into(), |v| format!("{v:.0} ms")),
+                c.loss.map_or("-".into(), |v| format!("{:.1}%", v * 100.0)),
+            ));
+            parts.push(format!(
+                "sent {} received {}",
+                c.frames_sent, c.frames_received
+            ));
+            if c.frames_failed > 0 {
+                // Never dropped before the rest: frames that fail to authenticate matter.
+                parts.insert(1, format!("{} FAILED to authenticate", c.frames_failed));
+            }
+            if c.frames_concealed > 0 {
+                parts.push(format!("concealed {}", c.frames_concealed));
+            }
+        }
+        let max = width.saturating_sub(1);
+        while parts.len() > 1 && parts.join(" | ").chars().count() > max {
+            parts.pop();
+        }
+        let line = parts.join(" | ");
+        if line.chars().count() <= max {
+            line
+        } else if max == 0 {
+            String::new()
+        } else {
+            let mut cut: String = line.chars().take(max.saturating_sub(1)).collect();
+            cut.push('…');
+            cut
+        }
+    }
+}
+
+/// A state's words, and whether it deserves a line of its own on a terminal.
+fn describe(state: &str) -> (&str, bool) {
+    match state {
+        "waiting-for-peer" => ("waiting for the other person to open the link", false),
+        "handshake" => ("the other person is here: exchanging keys", false),
+        "keys-confirmed" => ("keys confirmed", false),
+        "connecting" => ("connecting", false),
+        "connected" => ("connected", true),
+        "receiving-audio" => ("in the call", false),
+        "disconnected" => ("connection interrupted; waiting for it to come back", true),
+        "peer-left" => (
+            "the other person left without hanging up; waiting for them to come back",
+            true,
+        ),
+        "failed" => ("the connection failed", false),
+        "closed" => ("connection closed", false),
+        other => (other, false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(s: &str) -> Event {
+        Event::State {
+            state: s.to_owned(),
+        }
+    }
+
+    fn stats() -> Event {
+        Event::Stats(Counters {
+            frames_sent: 1234,
+            frames_received: 1200,
+            rtt_ms: Some(12.0),
+            loss: Some(0.0),
+            ..Counters::default()
+        })
+    }
+
+    #[test]
+    fn the_status_line_fits_any_width_and_keeps_state_and_hang_up_key_first() {
+        let t0 = Instant::now();
+        let mut s = Status::new(true);
+        s.event(&state("connected"), t0);
+        s.event(&stats(), t0);
+        let now = t0 + Duration::from_secs(83);
+        let wide = s.render(now, 200);
+        assert_eq!(
+            wide,
+            "connected 01:23 | Ctrl-C hangs up | rtt 12 ms loss 0.0% | sent 1234 received 1200"
+        );
+        for width in [0, 1, 10, 20, 40, 60, 80] {
+            let line = s.render(now, width);
+            assert!(
+                line.chars().count() < width.max(1) || line.is_empty(),
+                "{width}: {line:?} ({} chars)",
+                line.chars().count()
+            );
+        }
+        assert_eq!(
+            s.render(now, 60),
+            "connected 01:23 | Ctrl-C hangs up | rtt 12 ms loss 0.0%"
+        );
+        assert_eq!(s.render(now, 20), "connected 01:23");
+    }
+
+    #[test]
+    fn failed_frames_are_shown_before_the_other_counters() {
+        let t0 = Instant::now();
+        let mut s = Status::new(true);
+        s.event(&state("connected"), t0);
+        s.event(
+            &Event::Stats(Counters {
+                frames_failed: 7,
+                ..Counters::default()
+            }),
+            t0,
+        );
+        assert_eq!(
+            s.render(t0, 50),
+            "connected 00:00 | 7 FAILED to authenticate"
+        );
+    }
+
+    #[test]
+    fn a_terminal_gets_lasting_lines_only_for_what_matters() {
+        let t0 = Instant::now();
+        let mut s = Status::new(true);
+        let lines = |s: &mut Status, e: Event| s.event(&e, t0).lines;
+        assert!(lines(&mut s, state("waiting-for-peer")).is_empty());
+        assert!(lines(&mut s, state("handshake")).is_empty());
+        assert_eq!(
+            lines(
+                &mut s,
+                Event::Sas {
+                    code: "034666".into()
+                }
+            ),
+            [
+                "SAFETY CODE: 034 666  (read it aloud; if the other side sees different digits, hang up)"
+            ]
+        );
+        assert_eq!(lines(&mut s, state("connected")), ["connected"]);
+        assert!(lines(&mut s, stats()).is_empty());
+        assert_eq!(
+            lines(&mut s, state("peer-left")),
+            ["the other person left without hanging up; waiting for them to come back"]
+        );
+        // The end is said once, by the CLI.
+        let end = Event::Ended {
+            reason: "you hung up".into(),
+            counters: Counters::default(),
+        };
+        assert!(lines(&mut s, end).is_empty());
+    }
+
+    #[test]
+    fn reconnection_is_announced_once_and_counted_on_the_status_line() {
+        let t0 = Instant::now();
+        let mut s = Status::new(true);
+        let first = s.event(
+            &Event::Reconnecting {
+                attempt: 1,
+                delay_ms: 500,
+            },
+            t0,
+        );
+        assert_eq!(
+            first.lines,
+            ["lost the connection to the relay; trying again in 0.5 s (attempt 1)"]
+        );
+        let third = s.event(
+            &Event::Reconnecting {
+                attempt: 3,
+                delay_ms: 2000,
+            },
+            t0,
+        );
+        assert!(third.lines.is_empty());
+        assert_eq!(
+            s.render(t0, 80),
+            "relay lost: attempt 3 in 2.0 s | Ctrl-C hangs up"
+        );
+    }
+
+    #[test]
+    fn a_pipe_gets_plain_lines_and_counters_every_ten_seconds() {
+        let t0 = Instant::now();
+        let mut s = Status::new(false);
+        let out = s.event(&state("waiting-for-peer"), t0);
+        assert_eq!(out.lines, ["waiting for the other person to open the link"]);
+        assert!(!out.redraw);
+        s.event(&state("connected"), t0);
+        assert_eq!(s.event(&stats(), t0).lines.len(), 1);
+        assert!(
+            s.event(&stats(), t0 + Duration::from_secs(5))
+                .lines
+                .is_empty()
+        );
+        assert_eq!(
+            s.event(&stats(), t0 + Duration::from_secs(10)).lines,
+            ["connected 00:10 | Ctrl-C hangs up | rtt 12 ms loss 0.0% | sent 1234 received 1200"]
+        );
+    }
+}
