@@ -10,9 +10,9 @@ find . -name '*.js' -not -path './test/*' | sort | while read -r f; do
 done
 if [ $# -gt 0 ]; then
   echo "Pinned by $1 (import map and entry script of its page):"
-  curl -fsS "$1/" | grep -oE '"/[^"]+\.js":"sha256-[^"]+"|src="/app.js" integrity="[^"]+"' | sed 's/^/  /'
+  curl -fsS "${1%/}/" | grep -oE '"\./[^"]+\.js":"sha256-[^"]+"|src="app.js" integrity="[^"]+"' | sed 's/^/  /'
   echo "Served by $1:"
   find . -name '*.js' -not -path './test/*' | sort | while read -r f; do
-    printf '  %-22s sha256-%s\n' "${f#.}" "$(curl -fsS "$1${f#.}" | openssl dgst -sha256 -binary | base64)"
+    printf '  %-22s sha256-%s\n' "${f#.}" "$(curl -fsS "${1%/}${f#.}" | openssl dgst -sha256 -binary | base64)"
   done
 fi

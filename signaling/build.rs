@@ -104,13 +104,16 @@ fn main() {
 
     // Subresource Integrity for every module the page loads: the entry script by its
     // `integrity` attribute, every module it imports through the import map's "integrity".
+    // Keys are relative ("./app.js"): the page may be served under a path (PROTOCOL.md §1), and
+    // the browser resolves them against the page's URL as it does the modules' own URLs.
     let mut integrity = String::new();
     for (url, path, bytes) in &files {
         if path.extension().is_some_and(|e| e == "js") {
             if !integrity.is_empty() {
                 integrity.push(',');
             }
-            write!(integrity, "{url:?}:\"sha256-{}\"", sri(bytes)).expect("write to String");
+            let key = format!(".{url}");
+            write!(integrity, "{key:?}:\"sha256-{}\"", sri(bytes)).expect("write to String");
         }
     }
     let importmap = format!("{{\"imports\":{{}},\"integrity\":{{{integrity}}}}}");

@@ -2,7 +2,7 @@
 // touches keys. No inline script, no innerHTML (the relay's CSP enforces Trusted Types).
 
 import { b64u } from './crypto/bytes.js';
-import { generateSecret, LinkError, parseSecret } from './crypto/link.js';
+import { generateSecret, LinkError, parseSecret, relayBase } from './crypto/link.js';
 import { Call, missingFeatures } from './call.js';
 
 const $ = (id) => document.getElementById(id);
@@ -17,7 +17,7 @@ async function home() {
     location.hash = b64u(generateSecret());
   };
   try {
-    const res = await fetch('/healthz', { cache: 'no-store' });
+    const res = await fetch('healthz', { cache: 'no-store' });
     $('relay-status').textContent = res.ok ? 'running' : `unhealthy (${res.status})`;
   } catch (e) {
     $('relay-status').textContent = `unreachable (${e.message})`;
@@ -84,7 +84,7 @@ async function call(secret) {
   $('local-video').srcObject = stream;
   const events = [];
   const c = new Call({
-    origin: location.origin,
+    base: relayBase(location.origin + location.pathname),
     secret,
     stream,
     onEvent: (e) => {

@@ -36,7 +36,8 @@ function withoutAudioLevel(sdp) {
 
 /** Trusted Types: the one script URL this page loads as a worker. */
 function workerUrl() {
-  const url = '/worker.js';
+  // Relative to this module: the page may be served under a path (PROTOCOL.md §1).
+  const url = new URL('./worker.js', import.meta.url).href;
   if (globalThis.trustedTypes) {
     const policy = globalThis.trustedTypes.createPolicy('sotto-worker', {
       createScriptURL: (u) => {
@@ -52,13 +53,13 @@ function workerUrl() {
 export class Call {
   /**
    * @param {object} o
-   * @param {string} o.origin   the relay's origin (the page's own)
+   * @param {string} o.base     the relay's base URL (the page's own, PROTOCOL.md §1)
    * @param {Uint8Array} o.secret
    * @param {MediaStream} o.stream   local camera/microphone
    * @param {(e: object) => void} o.onEvent
    */
-  constructor({ origin, secret, stream, onEvent }) {
-    Object.assign(this, { origin, secret, stream, onEvent });
+  constructor({ base, secret, stream, onEvent }) {
+    Object.assign(this, { base, secret, stream, onEvent });
     this.state = 'starting';
     this.pc = null;
     this.hs = null;
@@ -88,7 +89,7 @@ export class Call {
   async start() {
     this.keyPair = await generateKeyPair();
     this.relay = await Relay.open(
-      relayUrl(this.origin),
+      relayUrl(this.base),
       // Relay messages are handled one at a time, in order.
       (msg) => (this.queue = this.queue.then(() => this.onRelay(msg)).catch((e) => this.fail(e))),
       () => {

@@ -145,6 +145,20 @@ test('a browser without encoded transforms gets an error, never an unencrypted c
   tap.stop();
 });
 
+test('a relay served under a path: the page, its pinned modules and the call all use the path', async () => {
+  const tap = await startTap(env.relay.addr, { prefix: '/sub/' });
+  const url = `${tap.url}/sub/#${newSecret()}`;
+  const a = await openCall(url);
+  await waitForEvent(a, { state: 'waiting-for-peer' });
+  const b = await openCall(url);
+  for (const p of [a, b]) await waitForEvent(p, { state: 'connected' });
+  await a.waitForFunction(() => document.getElementById('remote-video').videoWidth > 0, null, { timeout: 15000 });
+  // The call went through the path's WebSocket (the proxy refuses any other).
+  assert.ok(tap.record.some((r) => r.dir === 'up' && r.text.includes('"join"')));
+  assert.equal(await a.inputValue('#link'), url);
+  tap.stop();
+});
+
 test('a third person gets "room full"', async () => {
   const url = `http://${env.relay.addr}/#${newSecret()}`;
   const a = await openCall(url);

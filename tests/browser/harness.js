@@ -32,17 +32,24 @@ export async function startRelay() {
   return { addr, stop: () => child.kill('SIGTERM') };
 }
 
-/** A proxy in front of the relay: serves its pages and forwards /ws, recording every frame. */
-export async function startTap(relayAddr) {
+/** A proxy in front of the relay: serves its pages and forwards /ws, recording every frame.
+ *  With `prefix` (e.g. '/sub/') it serves the relay under that path only, as a reverse proxy
+ *  that strips it does: anything else is 404, the WebSocket is `${prefix}ws`. */
+export async function startTap(relayAddr, { prefix = '/' } = {}) {
   const record = [];
   const server = createServer((req, res) => {
-    const up = request({ host: relayAddr.split(':')[0], port: relayAddr.split(':')[1], path: req.url, method: req.method, headers: req.headers }, (r) => {
+    if (!req.url.startsWith(prefix)) {
+      res.writeHead(404).end();
+      return;
+    }
+    const upPath = `/${req.url.slice(prefix.length)}`;
+    const up = request({ host: relayAddr.split(':')[0], port: relayAddr.split(':')[1], path: upPath, method: req.method, headers: req.headers }, (r) => {
       res.writeHead(r.statusCode, r.headers);
       r.pipe(res);
     });
     req.pipe(up);
   });
-  const wss = new WebSocketServer({ server });
+  const wss = new WebSocketServer(prefix === '/' ? { server } : { server, path: `${prefix}ws` });
   wss.on('connection', (client) => {
     const relay = new WebSocket(`ws://${relayAddr}/ws`);
     const pending = [];
