@@ -1,9 +1,10 @@
-// The page: home ("New call") and the call view. It shows what call.js reports and never
-// touches keys. No inline script, no innerHTML (the relay's CSP enforces Trusted Types).
+// The page: home ("New call") and the call view. It shows what the room (room.js) reports and
+// never touches keys. No inline script, no innerHTML (the relay's CSP enforces Trusted Types).
 
 import { b64u } from './crypto/bytes.js';
 import { generateSecret, LinkError, parseSecret, relayBase } from './crypto/link.js';
-import { Call, missingFeatures } from './call.js';
+import { missingFeatures } from './call.js';
+import { Room } from './room.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -11,11 +12,22 @@ function show(id) {
   for (const m of document.querySelectorAll('main')) m.hidden = m.id !== id;
 }
 
+/** Browsers give WebCrypto's X25519 and encoded transforms to secure contexts only. */
+const INSECURE = 'This page was not loaded over HTTPS, so the browser withholds what an encrypted call needs. '
+  + 'Open it with https:// (run the relay behind TLS: docs/relay.md); http://localhost works for testing on one machine.';
+
+function newCall() {
+  location.hash = b64u(generateSecret());
+}
+
 async function home() {
   show('home');
-  $('new-call').onclick = () => {
-    location.hash = b64u(generateSecret());
-  };
+  $('new-call').onclick = newCall;
+  if (!window.isSecureContext) {
+    $('new-call').hidden = true;
+    $('insecure').textContent = INSECURE;
+    $('insecure').hidden = false;
+  }
   try {
     const res = await fetch('healthz', { cache: 'no-store' });
     $('relay-status').textContent = res.ok ? 'running' : `unhealthy (${res.status})`;
@@ -27,12 +39,12 @@ async function home() {
 function error(message) {
   const el = $('error');
   el.textContent = message;
-  el.hidden = false;
+  el.hidden = !message;
 }
 
 function badge(kind, text) {
   const el = $('badge');
-  el.className = `badge ${kind}`;
+  el.className = kind ? `badge ${kind}` : 'badge';
   el.textContent = text;
 }
 
@@ -48,58 +60,157 @@ const STATES = {
   ended: 'Call ended',
 };
 
+/** Why a call ended, as a sentence for the person in it. */
+function endedText(reason) {
+  const words = {
+    'you hung up': 'You hung up.',
+    'the other side hung up': 'The other person hung up.',
+    'this call already has two people (room full)': 'This call already has two people. You can rejoin when one of them leaves.',
+    'wrong link or tampered relay': 'Wrong link or tampered relay: the other side does not hold the same secret, or the relay interfered. Nothing was sent.',
+    'lost the connection to the relay and could not reach it again': 'Lost the connection to the relay and could not reach it again.',
+  };
+  return words[reason] ?? `The call ended: ${reason}.`;
+}
+
 async function localMedia() {
   try {
     return await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
   } catch (e) {
-    if (e.name === 'NotAllowedError') throw new Error('Camera or microphone access was denied. Allow it in the browser and reload.');
+    if (e.name === 'NotAllowedError') throw new Error('Camera or microphone access was denied. Allow it in the browser, then press Rejoin.');
     // No camera: a voice-only call.
     try {
       return await navigator.mediaDevices.getUserMedia({ audio: true });
     } catch (e2) {
-      if (e2.name === 'NotAllowedError') throw new Error('Microphone access was denied. Allow it in the browser and reload.');
+      if (e2.name === 'NotAllowedError') throw new Error('Microphone access was denied. Allow it in the browser, then press Rejoin.');
       throw new Error(`No microphone could be opened (${e2.name}).`);
     }
   }
 }
 
-async function call(secret) {
+/** The call on screen now: what `leave` must stop. */
+let current = null;
+
+function leave() {
+  if (!current) return;
+  clearInterval(current.statsTimer);
+  current.room.hangUp();
+  for (const t of current.stream?.getTracks() ?? []) t.stop();
+  current = null;
+}
+
+// Closing or reloading the page sends no `bye`: the relay tells the other side this page left,
+// and they wait for it to come back (a reload is back in a moment). Hanging up is the button.
+
+/** The call view as it is before anything happened. */
+function resetCallView() {
   show('call');
+  $('status').textContent = 'Starting…';
+  badge('', '');
+  error('');
+  $('ended').hidden = true;
+  $('share').hidden = false;
+  $('videos').hidden = false;
+  $('controls').hidden = false;
+  $('ended-reason').hidden = false;
+  $('new-call-after').hidden = false;
+  $('sas').hidden = true;
+  $('sas-match').disabled = false;
   $('link').value = location.href;
-  $('copy').onclick = () => navigator.clipboard?.writeText(location.href);
+  $('remote-video').srcObject = null;
+  $('remote-audio').srcObject = null;
+  $('local-video').srcObject = null;
+  for (const id of ['mute', 'camera', 'hangup']) $(id).disabled = false;
+  $('mute').textContent = 'Mute microphone';
+  $('mute').setAttribute('aria-pressed', 'false');
+  $('camera').textContent = 'Turn camera off';
+  $('camera').setAttribute('aria-pressed', 'false');
+  $('camera').hidden = false;
+  $('copy').textContent = 'Copy link';
+}
+
+/** The page when no call can happen here: the reason, and nothing to press but New call (and
+ *  not even that where no page of this relay can call: an insecure context). */
+function cannotCall(status, message, { offerNewCall = true } = {}) {
+  $('status').textContent = status;
+  error(message);
+  $('share').hidden = true;
+  $('sas').hidden = true;
+  $('videos').hidden = true;
+  $('controls').hidden = true;
+  $('ended-reason').hidden = true;
+  $('rejoin').hidden = true;
+  $('new-call-after').hidden = !offerNewCall;
+  $('ended').hidden = !offerNewCall;
+}
+
+async function call(secret) {
+  leave();
+  resetCallView();
+  $('copy').onclick = async () => {
+    try {
+      await navigator.clipboard.writeText(location.href);
+      $('copy').textContent = 'Copied';
+    } catch {
+      $('link').select();
+      $('copy').textContent = 'Press Ctrl+C to copy';
+    }
+    setTimeout(() => ($('copy').textContent = 'Copy link'), 2500);
+  };
+  $('rejoin').onclick = () => call(secret);
+  $('new-call-after').onclick = newCall;
+  $('rejoin').hidden = false;
+  if (!window.isSecureContext) return cannotCall('This page cannot make a call.', INSECURE, { offerNewCall: false });
   const missing = await missingFeatures();
   if (missing) {
-    $('status').textContent = 'This browser cannot make an encrypted call.';
-    error(`Missing: ${missing.join(', ')}. Sotto never falls back to an unencrypted call; try a current Chromium or Firefox.`);
-    return;
+    return cannotCall(
+      'This browser cannot make an encrypted call.',
+      `Missing: ${missing.join(', ')}. Sotto never falls back to an unencrypted call; try a current Chromium or Firefox.`,
+    );
   }
-  let stream;
-  try {
-    stream = await localMedia();
-  } catch (e) {
-    $('status').textContent = 'No call';
-    error(e.message);
-    return;
-  }
-  $('local-video').srcObject = stream;
   const events = [];
-  const c = new Call({
+  const remote = new MediaStream();
+  let verified = false;
+  const me = { room: null, stream: null, statsTimer: null };
+  const room = new Room({
     base: relayBase(location.origin + location.pathname),
     secret,
-    stream,
+    getStream: async () => {
+      me.stream = await localMedia();
+      $('local-video').srcObject = me.stream;
+      $('camera').hidden = me.stream.getVideoTracks().length === 0;
+      return me.stream;
+    },
     onEvent: (e) => {
+      if (current !== me) return;
       events.push(e.type === 'track' ? { type: 'track', kind: e.track.kind } : e);
       onEvent(e);
     },
   });
-  // For the browser tests: the call and what it reported.
-  window.sotto = { call: c, events };
-  const remote = new MediaStream();
-  let verified = false;
+  me.room = room;
+  current = me;
+  // For the browser tests: what the room reported, and the call with the peer now.
+  window.sotto = {
+    events,
+    get call() {
+      return room.call;
+    },
+  };
+
   function onEvent(e) {
     if (e.type === 'state') {
       $('status').textContent = STATES[e.state] ?? e.state;
       if (e.state === 'connected') $('share').hidden = true;
+      if (e.state === 'waiting-for-peer') $('share').hidden = false;
+    } else if (e.type === 'reconnecting') {
+      $('status').textContent = `Lost the relay; trying again in ${(e.delayMs / 1000).toFixed(1)} s (attempt ${e.attempt})…`;
+    } else if (e.type === 'peer-left') {
+      // They may be back in a moment (a reload): a new call, a new safety code.
+      for (const t of remote.getTracks()) remote.removeTrack(t);
+      $('remote-video').srcObject = null;
+      $('sas').hidden = true;
+      $('sas-match').disabled = false;
+      verified = false;
+      badge('', '');
     } else if (e.type === 'sas') {
       $('sas').hidden = false;
       $('sas-code').textContent = `${e.code.slice(0, 3)} ${e.code.slice(3)}`;
@@ -108,9 +219,22 @@ async function call(secret) {
       remote.addTrack(e.track);
       $(e.track.kind === 'video' ? 'remote-video' : 'remote-audio').srcObject = remote;
     } else if (e.type === 'ended') {
-      $('status').textContent = `Call ended: ${e.reason}`;
-      if (e.error) error(e.reason === 'wrong link or tampered relay' ? 'Wrong link or tampered relay: the other side does not hold the same secret, or the relay interfered. Nothing was sent.' : e.reason);
-      for (const t of stream.getTracks()) t.stop();
+      clearInterval(me.statsTimer);
+      $('status').textContent = 'Call ended';
+      $('ended-reason').textContent = endedText(e.reason);
+      $('ended').hidden = false;
+      $('share').hidden = true;
+      // Nothing of the call stays on screen: no code to compare, no frozen video.
+      $('sas').hidden = true;
+      $('videos').hidden = true;
+      $('sas-match').disabled = true;
+      for (const id of ['mute', 'camera', 'hangup']) $(id).disabled = true;
+      badge('', '');
+      if (e.error && e.reason !== 'this call already has two people (room full)') error(endedText(e.reason));
+      for (const t of me.stream?.getTracks() ?? []) t.stop();
+      $('local-video').srcObject = null;
+      $('remote-video').srcObject = null;
+      $('rejoin').focus();
     }
   }
   $('sas-match').onclick = () => {
@@ -119,49 +243,54 @@ async function call(secret) {
     $('sas-match').disabled = true;
   };
   $('mute').onclick = () => {
-    const on = stream.getAudioTracks().every((t) => !t.enabled);
-    for (const t of stream.getAudioTracks()) t.enabled = on;
+    const tracks = me.stream?.getAudioTracks() ?? [];
+    const on = tracks.every((t) => !t.enabled);
+    for (const t of tracks) t.enabled = on;
     $('mute').setAttribute('aria-pressed', String(!on));
     $('mute').textContent = on ? 'Mute microphone' : 'Unmute microphone';
   };
   $('camera').onclick = () => {
-    const on = stream.getVideoTracks().every((t) => !t.enabled);
-    for (const t of stream.getVideoTracks()) t.enabled = on;
+    const tracks = me.stream?.getVideoTracks() ?? [];
+    const on = tracks.every((t) => !t.enabled);
+    for (const t of tracks) t.enabled = on;
     $('camera').setAttribute('aria-pressed', String(!on));
     $('camera').textContent = on ? 'Turn camera off' : 'Turn camera on';
   };
-  $('camera').hidden = stream.getVideoTracks().length === 0;
-  $('hangup').onclick = () => c.hangUp();
+  $('hangup').onclick = () => room.hangUp();
   // Frames that fail to authenticate turn the badge to "failing".
-  setInterval(async () => {
-    if (c.ended) return;
+  me.statsTimer = setInterval(async () => {
+    const c = room.call;
+    if (room.ended || !c) return;
     const stats = await c.workerStats();
+    if (room.ended || c !== room.call) return;
     const failing = Object.entries(stats).some(([k, s]) => k.startsWith('receive:') && s.failed > 0 && s.ok === 0);
     if (failing) badge('failing', 'Failing: frames do not authenticate');
     else if ($('sas').hidden === false) badge(verified ? 'verified' : 'encrypted', verified ? 'Verified' : 'Encrypted');
   }, 1000);
-  window.addEventListener('beforeunload', () => c.hangUp());
   try {
-    await c.start();
+    await room.start();
   } catch (e) {
-    $('status').textContent = 'No call';
-    error(e.message);
+    room.end(e.message, true);
   }
 }
 
 function route() {
   const fragment = location.hash.slice(1);
-  if (!fragment) return home();
+  if (!fragment) {
+    leave();
+    return home();
+  }
   let secret;
   try {
     secret = parseSecret(fragment);
   } catch (e) {
-    show('call');
-    error(`This link is not valid: ${e instanceof LinkError ? e.message : e}`);
-    return;
+    leave();
+    resetCallView();
+    $('new-call-after').onclick = newCall;
+    return cannotCall('This link is not valid.', `This link is not valid: ${e instanceof LinkError ? e.message : e}. Ask for the link again, or start a new call.`);
   }
   return call(secret);
 }
 
-window.addEventListener('hashchange', () => location.reload());
+window.addEventListener('hashchange', route);
 route();

@@ -1,13 +1,12 @@
-// One call in the browser: the relay, the handshake, the peer connection and the transform
-// worker. It follows the same rules as the native client's call.rs (PROTOCOL.md §3-4);
-// the page (app.js) only shows what it reports.
+// The call with one peer: its handshake, its peer connection and its transform worker. It
+// follows the same rules as the native client's call.rs (PROTOCOL.md §3-4). The room (room.js)
+// owns the relay connection, makes one of these for each peer it meets and drops it when the
+// peer goes; the page (app.js) only shows what they report.
 
-import { b64u, utf8 } from './crypto/bytes.js';
+import { utf8 } from './crypto/bytes.js';
 import { Handshake, HandshakeError, generateKeyPair } from './crypto/handshake.js';
-import { relayUrl, roomId } from './crypto/link.js';
 import { dtlsFingerprint } from './crypto/sdp.js';
 import { importBaseKey } from './crypto/sframe.js';
-import { Relay } from './signaling.js';
 
 const AUDIO_LEVEL = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
 /** Always true in a relay built for use. Only the relay's `bench-no-e2ee` build, which the set-up
@@ -50,25 +49,26 @@ function workerUrl() {
   return url;
 }
 
-export class Call {
+export class PeerCall {
   /**
    * @param {object} o
-   * @param {string} o.base     the relay's base URL (the page's own, PROTOCOL.md §1)
    * @param {Uint8Array} o.secret
+   * @param {string} o.peer      the peer's relay id
+   * @param {'offerer'|'answerer'} o.role
    * @param {MediaStream} o.stream   local camera/microphone
-   * @param {(e: object) => void} o.onEvent
+   * @param {object[]} o.ice     the relay's ICE servers
+   * @param {(peer: string, bytes: Uint8Array) => void} o.send   to the relay
+   * @param {(e: object) => void} o.onEvent   `state`, `sas`, `track`, `bye`, `failed`
    */
-  constructor({ base, secret, stream, onEvent }) {
-    Object.assign(this, { base, secret, stream, onEvent });
-    this.state = 'starting';
+  constructor({ secret, peer, role, stream, ice, send, onEvent }) {
+    Object.assign(this, { secret, peer, role, stream, ice, send, onEvent });
     this.pc = null;
     this.hs = null;
-    this.peer = null;
     this.offer = null;
-    this.ice = [];
     this.pendingCandidates = [];
     this.connected = false;
-    this.ended = false;
+    this.closed = false;
+    this.mediaKeysSet = false;
     this.worker = new Worker(workerUrl(), { type: 'module' });
     this.statsWaiters = new Map();
     this.worker.onmessage = (e) => {
@@ -78,85 +78,55 @@ export class Call {
   }
 
   emit(e) {
-    this.onEvent(e);
+    if (!this.closed) this.onEvent(e);
   }
 
   setState(state) {
-    this.state = state;
     this.emit({ type: 'state', state });
   }
 
+  /** A fresh key for this peer; the offerer commits to it at once. */
   async start() {
-    this.keyPair = await generateKeyPair();
-    this.relay = await Relay.open(
-      relayUrl(this.base),
-      // Relay messages are handled one at a time, in order.
-      (msg) => (this.queue = this.queue.then(() => this.onRelay(msg)).catch((e) => this.fail(e))),
-      () => {
-        if (!this.connected) this.end('lost the connection to the relay', true);
-      },
-    );
-    this.relay.join(b64u(await roomId(this.secret)));
-    this.setState('joining');
-  }
-
-  fail(e) {
-    if (e instanceof HandshakeError) {
-      this.end(e.kind === 'wrong-link-or-tampered-relay' ? 'wrong link or tampered relay' : `call set-up tampered with: ${e.message}`, true);
+    const keyPair = await generateKeyPair();
+    if (this.role === 'offerer') {
+      const { hs, commit } = await Handshake.offerer(this.secret, keyPair);
+      this.hs = hs;
+      this.send(this.peer, commit);
     } else {
-      this.end(String(e.message ?? e), true);
+      this.hs = await Handshake.answerer(this.secret, keyPair);
     }
+    this.setState('handshake');
   }
 
-  async onRelay(msg) {
-    if (this.ended) return;
-    switch (msg.type) {
-      case 'welcome':
-        this.ice = msg.ice ?? [];
-        if (msg.peers.length === 0) {
-          this.setState('waiting-for-peer');
-        } else if (msg.peers.length === 1) {
-          this.peer = msg.peers[0];
-          this.hs = await Handshake.answerer(this.secret, this.keyPair);
-          this.setState('handshake');
-        } else {
-          this.end('the relay put more than two people in this call', true);
-        }
-        break;
-      case 'peer-joined': {
-        if (this.peer) return this.end('a third person joined this call', true);
-        this.peer = msg.peer;
-        const { hs, commit } = await Handshake.offerer(this.secret, this.keyPair);
-        this.hs = hs;
-        this.setState('handshake');
-        this.relay.signal(this.peer, commit);
-        break;
-      }
-      case 'peer-left':
-        if (msg.peer === this.peer) this.end(this.connected ? 'the other side hung up' : 'the other side left before the call connected', !this.connected);
-        break;
-      case 'signal':
-        if (msg.from !== this.peer) return this.end('a message from someone not in this call', true);
-        await this.onPeerBytes(msg.bytes);
-        break;
-      case 'error':
-        this.end(msg.code === 'room-full' ? 'this call already has two people (room full)' : `relay error ${msg.code}: ${msg.message}`, true);
-        break;
-      default:
-      // Unknown relay messages are ignored (forward compatibility).
+  /** Everything that can fail in here is the peer's or the relay's doing: said, not thrown. */
+  fail(e) {
+    if (this.closed) return;
+    let reason;
+    if (e instanceof HandshakeError) {
+      reason = e.kind === 'wrong-link-or-tampered-relay' ? 'wrong link or tampered relay' : `call set-up tampered with: ${e.message}`;
+    } else {
+      reason = String(e.message ?? e);
     }
+    this.emit({ type: 'failed', reason });
+  }
+
+  /** Bytes from the peer, handled one at a time, in order. */
+  receive(bytes) {
+    this.queue = this.queue.then(() => this.onPeerBytes(bytes)).catch((e) => this.fail(e));
+    return this.queue;
   }
 
   async onPeerBytes(bytes) {
+    if (this.closed) return;
     const r = await this.hs.receive(bytes);
     if (r.keysReady) {
       if (r.reply) {
-        this.relay.signal(this.peer, r.reply);
+        this.send(this.peer, r.reply);
         await this.makeOffer();
       }
       return;
     }
-    if (r.reply) return this.relay.signal(this.peer, r.reply);
+    if (r.reply) return this.send(this.peer, r.reply);
     let m;
     try {
       m = JSON.parse(new TextDecoder().decode(r.message));
@@ -188,7 +158,7 @@ export class Call {
       case 'end-of-candidates':
         break;
       case 'bye':
-        this.end('the other side hung up', false);
+        this.emit({ type: 'bye' });
         break;
       case 'offer':
       case 'answer':
@@ -208,7 +178,7 @@ export class Call {
   }
 
   async seal(obj) {
-    this.relay.signal(this.peer, await this.hs.seal(utf8(JSON.stringify(obj))));
+    this.send(this.peer, await this.hs.seal(utf8(JSON.stringify(obj))));
   }
 
   createPeerConnection() {
@@ -220,15 +190,15 @@ export class Call {
       this.queue = this.queue.then(q).catch((err) => this.fail(err));
     };
     pc.onconnectionstatechange = () => {
+      if (this.closed) return;
       this.setState(pc.connectionState);
       if (pc.connectionState === 'connected') this.connected = true;
-      if (pc.connectionState === 'failed') this.end('the connection failed (ICE/DTLS)', true);
+      if (pc.connectionState === 'failed') this.emit({ type: 'failed', reason: 'could not reach the other side directly (ICE/DTLS failed); a TURN server on the relay would help' });
     };
     pc.ontrack = (e) => this.emit({ type: 'track', track: e.track });
     this.pc = pc;
     return pc;
   }
-
   /** Transforms are set when each transceiver is created, never in ontrack. */
   setReceiveTransform(transceiver) {
     if (!MEDIA_TRANSFORM) return;
@@ -312,8 +282,7 @@ export class Call {
     const bytes = await this.hs.mediaKeyBytes(fpO, fpA);
     const keys = {
       send: await importBaseKey(bytes.send),
-      // Test hook (tests/browser): a page given a different key for the peer must drop every frame.
-      receive: await importBaseKey(globalThis.__sottoTestWrongReceiveKey ? new Uint8Array(32).fill(9) : bytes.receive),
+      receive: await importBaseKey(bytes.receive),
       role: this.hs.role,
       peerRole: this.hs.role === 'offerer' ? 'answerer' : 'offerer',
     };
@@ -324,25 +293,30 @@ export class Call {
   }
 
   async workerStats() {
+    if (this.closed) return {};
     const id = Math.random();
     return new Promise((resolve) => {
-      this.statsWaiters.set(id, resolve);
+      this.statsWaiters.set(id, (stats) => {
+        this.statsWaiters.delete(id);
+        resolve(stats);
+      });
       this.worker.postMessage({ type: 'stats', id });
     });
   }
 
+  /** Hangs up: the peer is told (sealed `bye`) when the handshake got that far. */
   async hangUp() {
-    if (this.ended) return;
-    if (this.hs?.established) await this.seal({ t: 'bye' }).catch(() => {});
-    this.end('you hung up', false);
+    if (!this.closed && this.hs?.established) await this.seal({ t: 'bye' }).catch(() => {});
+    this.close();
   }
 
-  end(reason, error) {
-    if (this.ended) return;
-    this.ended = true;
-    this.relay?.leave();
+  /** Drops the peer connection, the worker and the keys it holds. Nothing is reported after. */
+  close() {
+    if (this.closed) return;
+    this.closed = true;
     this.pc?.close();
-    this.setState('ended');
-    this.emit({ type: 'ended', reason, error });
+    this.worker.terminate();
+    for (const w of this.statsWaiters.values()) w({});
+    this.statsWaiters.clear();
   }
 }

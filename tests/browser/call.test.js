@@ -15,13 +15,36 @@ afterEach(async () => {
 
 const SETUP_SECRETS = ['v=0\r\n', 'a=fingerprint', 'candidate:', 'ice-ufrag', 'a=rtpmap'];
 
-async function openCall(url, { wrongKey = false, noCamera = false, noTransform = false } = {}) {
+async function openCall(url, { wrongKey = false, noCamera = false, noTransform = false, countMedia = false } = {}) {
   const context = await env.browser.newContext();
   contexts.push(context);
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error('page error:', e.message));
-  if (wrongKey) await page.addInitScript(() => { globalThis.__sottoTestWrongReceiveKey = true; });
+  if (wrongKey) {
+    // The page's worker, altered on the way in, opens frames with another key than the peer's.
+    // (The worker is loaded by URL: no integrity hash stops this, which is why the test can.)
+    await context.route('**/worker.js', async (route) => {
+      const res = await route.fetch();
+      const original = await res.text();
+      const body = original
+        .replace("import { FrameDecryptor, FrameEncryptor, STREAM } from './crypto/sframe.js';", "import { FrameDecryptor, FrameEncryptor, STREAM, importBaseKey } from './crypto/sframe.js';")
+        .replace('self.onmessage = (e) => {', 'self.onmessage = async (e) => {')
+        .replace("if (m.type === 'keys') keys = m.keys;", "if (m.type === 'keys') keys = { ...m.keys, receive: await importBaseKey(new Uint8Array(32).fill(9)) };");
+      assert.equal(body.split('importBaseKey').length, 3, 'worker.js changed: update the wrong-key test');
+      await route.fulfill({ response: res, body });
+    });
+  }
   if (noTransform) await page.addInitScript(() => { delete window.RTCRtpScriptTransform; });
+  if (countMedia) {
+    await page.addInitScript(() => {
+      window.mediaRequests = 0;
+      const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+      navigator.mediaDevices.getUserMedia = (c) => {
+        window.mediaRequests += 1;
+        return gum(c);
+      };
+    });
+  }
   if (noCamera) {
     // A machine without a camera: any request for video fails as it does there.
     await page.addInitScript(() => {
@@ -159,14 +182,19 @@ test('a relay served under a path: the page, its pinned modules and the call all
   tap.stop();
 });
 
-test('a third person gets "room full"', async () => {
+test('a third person is told the room is full, is not asked to share the link, and their camera never turns on', async () => {
   const url = `http://${env.relay.addr}/#${newSecret()}`;
   const a = await openCall(url);
   await waitForEvent(a, { state: 'waiting-for-peer' });
   const b = await openCall(url);
   await waitForEvent(b, { type: 'sas' });
-  const c = await openCall(url);
+  const c = await openCall(url, { countMedia: true });
   const ended = await waitForEvent(c, { type: 'ended' });
   assert.match(ended.reason, /room full/);
-  assert.match(await c.textContent('#error'), /room full/);
+  assert.match(await c.textContent('#ended-reason'), /already has two people/);
+  assert.equal(await c.isVisible('#share'), false, 'no "send this link" on a full call');
+  assert.equal(await c.isVisible('#rejoin'), true);
+  assert.equal(await c.isVisible('#new-call-after'), true);
+  assert.equal(await c.evaluate(() => window.mediaRequests), 0, 'the camera was asked for');
+  for (const id of ['#hangup', '#mute', '#camera']) assert.equal(await c.isDisabled(id), true, id);
 });

@@ -15,10 +15,12 @@ export const ROOT = path.resolve(fileURLToPath(import.meta.url), '../../..');
 export const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 mkdirSync(ARTIFACTS, { recursive: true });
 
-/** Starts `sotto-relay` (built by `cargo test`) on a free port; resolves to { url, stop }. */
-export async function startRelay() {
+/** Starts `sotto-relay` (built by `cargo test`) on `listen` (a free port by default); resolves
+ *  to { addr, stop }, `stop()` resolving once the process exited. */
+export async function startRelay(listen = '127.0.0.1:0') {
   const bin = process.env.SOTTO_RELAY_BIN ?? path.join(ROOT, 'target/debug/sotto-relay');
-  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--log-format', 'text'], { env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(bin, ['--listen', listen, '--log-format', 'text'], { env: { ...process.env, NO_COLOR: '1' } });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
   let log = '';
   const addr = await new Promise((resolve, reject) => {
     child.on('error', reject);
@@ -29,7 +31,13 @@ export async function startRelay() {
       if (m) resolve(m[1]);
     });
   });
-  return { addr, stop: () => child.kill('SIGTERM') };
+  return {
+    addr,
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
 }
 
 /** A proxy in front of the relay: serves its pages and forwards /ws, recording every frame.

@@ -98,6 +98,11 @@ test('a browser and the native client hear each other with the same safety code'
     return a && a.totalSamplesReceived > 48000 && a.totalAudioEnergy > 0.05;
   }, null, { timeout: 15000, polling: 250 });
 
+  // Read while the call runs: once the native side hangs up the call, its worker, goes.
+  await page.waitForFunction(async () => (await window.sotto.call.workerStats())['receive:audio']?.ok > 100, null, { timeout: 15000, polling: 250 });
+  const w = await page.evaluate(() => window.sotto.call.workerStats());
+  assert.equal(w['receive:audio'].failed, 0, JSON.stringify(w));
+
   const ended = await native.waitFor((e) => e.event === 'ended');
   assert.equal(await native.exited, 0);
   assert.equal(ended.counters.frames_failed, 0, JSON.stringify(ended));
@@ -106,9 +111,6 @@ test('a browser and the native client hear each other with the same safety code'
   const wav = analyseWav(out, 440);
   assert.ok(wav.seconds > 4, `only ${wav.seconds} s written`);
   assert.ok(wav.rms > 0.01, `the native output is silent (rms ${wav.rms})`);
-  const w = await page.evaluate(() => window.sotto.call.workerStats());
-  assert.equal(w['receive:audio'].failed, 0, JSON.stringify(w));
-  assert.ok(w['receive:audio'].ok > 100);
   await waitForEvent(page, { type: 'ended' });
   await page.screenshot({ path: path.join(ARTIFACTS, 'browser-native-interop.png'), fullPage: true });
 });
