@@ -64,8 +64,7 @@ impl Status {
                 let secs = (*delay_ms as f64 / 1000.0).max(0.1);
                 if *attempt == 1 || !self.terminal {
                     out.lines.push(format!(
-                        "lost the connection to the relay; trying again in {secs:.1} s \
-                         (attempt {attempt})"
+                        "lost the relay; trying again in {secs:.1} s (attempt {attempt})"
                     ));
                 }
                 self.state = format!("relay lost: attempt {attempt} in {secs:.1} s");
@@ -75,12 +74,14 @@ impl Status {
                     out.lines.push(format!("network: {typ} candidate"));
                 }
             }
-            Event::Sas { code } => out.lines.push(format!(
-                "SAFETY CODE: {} {}  (read it aloud; if the other side sees different digits, \
-                 hang up)",
-                code.get(..3).unwrap_or(code),
-                code.get(3..).unwrap_or("")
-            )),
+            Event::Sas { code } => out.lines.extend([
+                format!(
+                    "SAFETY CODE: {} {}",
+                    code.get(..3).unwrap_or(code),
+                    code.get(3..).unwrap_or("")
+                ),
+                "Read it aloud. Different digits on the other side? Hang up.".to_owned(),
+            ]),
             Event::Stats(c) => {
                 self.counters = Some(*c);
                 if !self.terminal
@@ -156,17 +157,14 @@ impl Status {
 /// A state's words, and whether it deserves a line of its own on a terminal.
 fn describe(state: &str) -> (&str, bool) {
     match state {
-        "waiting-for-peer" => ("waiting for the other person to open the link", false),
+        "waiting-for-peer" => ("waiting for the other person", false),
         "handshake" => ("the other person is here: exchanging keys", false),
         "keys-confirmed" => ("keys confirmed", false),
         "connecting" => ("connecting", false),
         "connected" => ("connected", true),
         "receiving-audio" => ("in the call", false),
         "disconnected" => ("connection interrupted; waiting for it to come back", true),
-        "peer-left" => (
-            "the other person left without hanging up; waiting for them to come back",
-            true,
-        ),
+        "peer-left" => ("the other person left; waiting for them to come back", true),
         "failed" => ("the connection failed", false),
         "closed" => ("connection closed", false),
         other => (other, false),
@@ -253,14 +251,15 @@ mod tests {
                 }
             ),
             [
-                "SAFETY CODE: 034 666  (read it aloud; if the other side sees different digits, hang up)"
+                "SAFETY CODE: 034 666",
+                "Read it aloud. Different digits on the other side? Hang up."
             ]
         );
         assert_eq!(lines(&mut s, state("connected")), ["connected"]);
         assert!(lines(&mut s, stats()).is_empty());
         assert_eq!(
             lines(&mut s, state("peer-left")),
-            ["the other person left without hanging up; waiting for them to come back"]
+            ["the other person left; waiting for them to come back"]
         );
         // The end is said once, by the CLI.
         let end = Event::Ended {
@@ -268,6 +267,40 @@ mod tests {
             counters: Counters::default(),
         };
         assert!(lines(&mut s, end).is_empty());
+    }
+
+    #[test]
+    fn every_lasting_line_fits_a_60_column_terminal() {
+        let t0 = Instant::now();
+        let mut s = Status::new(true);
+        let events = [
+            Event::Relay {
+                url: "wss://call.example.org/ws".into(),
+            },
+            state("waiting-for-peer"),
+            Event::Sas {
+                code: "034666".into(),
+            },
+            state("connected"),
+            state("disconnected"),
+            state("peer-left"),
+            Event::Reconnecting {
+                attempt: 1,
+                delay_ms: 500,
+            },
+        ];
+        for e in events {
+            for line in s.event(&e, t0).lines {
+                assert!(line.chars().count() <= 60, "{line:?}");
+            }
+            assert!(s.render(t0, 60).chars().count() < 60);
+        }
+        // Waiting, the hang-up key still fits beside the state.
+        s.event(&state("waiting-for-peer"), t0);
+        assert_eq!(
+            s.render(t0, 60),
+            "waiting for the other person | Ctrl-C hangs up"
+        );
     }
 
     #[test]
@@ -283,7 +316,7 @@ mod tests {
         );
         assert_eq!(
             first.lines,
-            ["lost the connection to the relay; trying again in 0.5 s (attempt 1)"]
+            ["lost the relay; trying again in 0.5 s (attempt 1)"]
         );
         let third = s.event(
             &Event::Reconnecting {
@@ -304,7 +337,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = Status::new(false);
         let out = s.event(&state("waiting-for-peer"), t0);
-        assert_eq!(out.lines, ["waiting for the other person to open the link"]);
+        assert_eq!(out.lines, ["waiting for the other person"]);
         assert!(!out.redraw);
         s.event(&state("connected"), t0);
         assert_eq!(s.event(&stats(), t0).lines.len(), 1);
