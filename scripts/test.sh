@@ -23,6 +23,8 @@ command -v pactl >/dev/null || need_apt+=(pulseaudio-utils)
 dpkg -s libasound2-plugins >/dev/null 2>&1 || need_apt+=(libasound2-plugins)
 # Debian's Chromium for the browser tests (no browser download is possible or wanted).
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# openssl makes the private CA of the browser's HTTPS test.
+command -v openssl >/dev/null || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -126,7 +126,13 @@ function resetCallView() {
   $('camera').setAttribute('aria-pressed', 'false');
   $('camera').hidden = false;
   $('copy').textContent = 'Copy link';
+  $('no-video').hidden = false;
 }
+
+// Their video, once it has a frame, hides the "no video" note; losing the peer shows it again.
+$('remote-video').addEventListener('resize', () => {
+  $('no-video').hidden = $('remote-video').videoWidth > 0;
+});
 
 /** The page when no call can happen here: the reason, and nothing to press but New call (and
  *  not even that where no page of this relay can call: an insecure context). */
@@ -207,6 +213,7 @@ async function call(secret) {
       // They may be back in a moment (a reload): a new call, a new safety code.
       for (const t of remote.getTracks()) remote.removeTrack(t);
       $('remote-video').srcObject = null;
+      $('no-video').hidden = false;
       $('sas').hidden = true;
       $('sas-match').disabled = false;
       verified = false;

@@ -176,14 +176,13 @@ fn new_link(relay: &str, ca_file: Option<&std::path::Path>, no_check: bool) -> E
         Err(e) => return fail(1, e),
     };
     if !no_check {
-        let checked = Endpoint::new(link.relay_url(), ca_file)
-            .map(|relay| async move { relay.probe().await });
-        let result = match (checked, tokio::runtime::Runtime::new()) {
-            (Ok(probe), Ok(rt)) => rt.block_on(probe),
-            (Err(e), _) => Err(e),
-            (_, Err(e)) => return fail(1, e),
+        let runtime = match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt,
+            Err(e) => return fail(1, e),
         };
-        if let Err(e) = result {
+        let answered = Endpoint::new(link.relay_url(), ca_file)
+            .and_then(|relay| runtime.block_on(relay.probe()));
+        if let Err(e) = answered {
             return fail(
                 error_code(&e),
                 format!("{e}\n(no link printed; --no-check prints one anyway)"),

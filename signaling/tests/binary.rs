@@ -291,7 +291,7 @@ fn an_address_in_use_is_named_with_its_flag() {
 
 #[tokio::test]
 async fn the_log_says_who_closed_each_connection() {
-    let process = RelayProcess::start(&[]);
+    let mut process = RelayProcess::start(&["--join-timeout", "1s"]);
     let relay = process.relay();
     let (mut a, _, mut b, _) = pair(&relay, 41).await;
     // A third person is refused: the log gives the reason.
@@ -306,6 +306,16 @@ async fn the_log_says_who_closed_each_connection() {
     drop(b.next_frame().await);
     drop(b);
     process.wait_log("connection lost");
+    // D never joins.
+    let _d = Client::connect(&relay).await;
+    process.wait_log("timeout: no join in time");
+    // E is there when the operator stops the relay.
+    let mut e = Client::connect(&relay).await;
+    e.send(&ClientMessage::Join { room: room(42) }).await;
+    e.recv().await;
+    process.signal("TERM");
+    process.wait_log("relay shutting down");
+    assert_eq!(process.wait_exit(), Some(0));
 }
 
 #[test]

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { createServer, request } from 'node:http';
 import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
+import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { before, after } from 'node:test';
@@ -15,11 +16,11 @@ export const ROOT = path.resolve(fileURLToPath(import.meta.url), '../../..');
 export const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 mkdirSync(ARTIFACTS, { recursive: true });
 
-/** Starts `sotto-relay` (built by `cargo test`) on `listen` (a free port by default); resolves
- *  to { addr, stop }, `stop()` resolving once the process exited. */
-export async function startRelay(listen = '127.0.0.1:0') {
+/** Starts `sotto-relay` (built by `cargo test`) on `listen` (a free port by default) with any
+ *  more flags; resolves to { addr, stop }, `stop()` resolving once the process exited. */
+export async function startRelay(listen = '127.0.0.1:0', args = []) {
   const bin = process.env.SOTTO_RELAY_BIN ?? path.join(ROOT, 'target/debug/sotto-relay');
-  const child = spawn(bin, ['--listen', listen, '--log-format', 'text'], { env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(bin, ['--listen', listen, '--log-format', 'text', ...args], { env: { ...process.env, NO_COLOR: '1' } });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   let log = '';
   const addr = await new Promise((resolve, reject) => {
@@ -27,7 +28,7 @@ export async function startRelay(listen = '127.0.0.1:0') {
     child.on('exit', (code) => reject(new Error(`relay exited ${code}: ${log}`)));
     child.stderr.on('data', (d) => {
       log += d;
-      const m = /relay listening on http:\/\/(\S+)/.exec(log);
+      const m = /relay listening on https?:\/\/(\S+)/.exec(log);
       if (m) resolve(m[1]);
     });
   });
@@ -124,3 +125,28 @@ export function relayAndChromium() {
   });
   return env;
 }
+
+/** Runs `sotto call`; resolves events as they come. */
+export function nativeCall(link, args) {
+  const bin = process.env.SOTTO_BIN ?? path.join(ROOT, 'target/debug/sotto');
+  const child = spawn(bin, ['call', link, '--json', '--loopback', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const events = [];
+  const waiters = [];
+  readline.createInterface({ input: child.stdout }).on('line', (line) => {
+    const e = JSON.parse(line);
+    events.push(e);
+    for (const w of waiters.splice(0)) w();
+  });
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  const waitFor = async (pred, ms = 30000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const e = events.find(pred);
+      if (e) return e;
+      if (Date.now() > deadline) throw new Error(`native client: no matching event in ${JSON.stringify(events)}`);
+      await Promise.race([new Promise((r) => waiters.push(r)), exited]);
+    }
+  };
+  return { child, events, waitFor, exited };
+}
+

@@ -3,38 +3,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { ARTIFACTS, ROOT, newSecret, relayAndChromium, waitForEvent } from './harness.js';
+import { ARTIFACTS, nativeCall, newSecret, relayAndChromium, waitForEvent } from './harness.js';
 
 const env = relayAndChromium();
-
-/** Runs `sotto call`; resolves events as they come. */
-function nativeCall(link, args) {
-  const bin = process.env.SOTTO_BIN ?? path.join(ROOT, 'target/debug/sotto');
-  const child = spawn(bin, ['call', link, '--json', '--loopback', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const events = [];
-  const waiters = [];
-  readline.createInterface({ input: child.stdout }).on('line', (line) => {
-    const e = JSON.parse(line);
-    events.push(e);
-    for (const w of waiters.splice(0)) w();
-  });
-  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-  const waitFor = async (pred, ms = 30000) => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const e = events.find(pred);
-      if (e) return e;
-      if (Date.now() > deadline) throw new Error(`native client: no matching event in ${JSON.stringify(events)}`);
-      await Promise.race([new Promise((r) => waiters.push(r)), exited]);
-    }
-  };
-  return { child, events, waitFor, exited };
-}
 
 /** RMS and the power at `hz` (Goertzel) of a 48 kHz mono 16-bit WAV, after its first second. */
 function analyseWav(file, hz) {

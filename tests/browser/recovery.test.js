@@ -153,6 +153,7 @@ test('hang-up, status and errors stay in view at desktop and phone sizes', async
     for (const p of [a, b]) await waitForEvent(p, { state: 'connected' });
     await a.waitForFunction(() => document.getElementById('remote-video').videoWidth > 0, null, { timeout: 15000 });
     for (const id of ['#hangup', '#mute', '#status']) assert.ok(await inView(a, id), `${name}: ${id} out of view`);
+    await a.waitForFunction(() => document.getElementById('no-video').hidden, null, { timeout: 5000 });
     await a.screenshot({ path: path.join(ARTIFACTS, `browser-call-${name}.png`) });
     // An invalid link: the reason is in view, the status says so, nothing to press but New call.
     const bad = await open(`http://${env.relay.addr}/#not-a-secret`, viewport);

@@ -1,0 +1,78 @@
+// A self-hosted relay with its own TLS certificate, as a deployment runs it: a browser on
+// https:// under a real host name (a secure context, not localhost) and the terminal client
+// over wss:// with --ca-file call each other.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { ARTIFACTS, CHROMIUM_FLAGS, nativeCall, startRelay, waitForEvent } from './harness.js';
+
+const HOST = 'sotto.test';
+
+/** A private CA, and a relay certificate it signed for HOST (the browser's name for the relay)
+ *  and localhost (the terminal's), made with openssl. */
+function pki() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sotto-pki-'));
+  const f = (name) => path.join(dir, name);
+  const openssl = (args, input) => execFileSync('openssl', args, { input, stdio: ['pipe', 'pipe', 'pipe'] });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  openssl(['req', '-x509', ...ec, '-days', '2', '-subj', '/CN=Sotto test CA', '-keyout', f('ca-key.pem'), '-out', f('ca.pem')]);
+  openssl(['req', ...ec, '-subj', `/CN=${HOST}`, '-keyout', f('relay-key.pem'), '-out', f('relay.csr')]);
+  writeFileSync(f('relay.ext'), `subjectAltName=DNS:${HOST},DNS:localhost\nbasicConstraints=CA:FALSE\n`);
+  openssl(['x509', '-req', '-in', f('relay.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca-key.pem'), '-CAcreateserial', '-days', '2', '-extfile', f('relay.ext'), '-out', f('relay.pem')]);
+  return { dir, ca: f('ca.pem'), cert: f('relay.pem'), key: f('relay-key.pem') };
+}
+
+/** base64 SHA-256 of a certificate's public key, as Chromium's SPKI allow-list wants it. */
+function spkiHash(certFile) {
+  const pub = execFileSync('openssl', ['x509', '-in', certFile, '-noout', '-pubkey']);
+  const der = execFileSync('openssl', ['pkey', '-pubin', '-outform', 'der'], { input: pub });
+  return execFileSync('openssl', ['dgst', '-sha256', '-binary'], { input: der }).toString('base64');
+}
+
+let relay;
+let browser;
+after(async () => {
+  await browser?.close();
+  await relay?.stop();
+});
+
+test('over the relay\'s own TLS, a browser on https:// and the terminal client call each other', async () => {
+  const p = pki();
+  relay = await startRelay('127.0.0.1:0', ['--tls-cert', p.cert, '--tls-key', p.key]);
+  const port = relay.addr.split(':')[1];
+  // The browser trusts the relay's key as a deployment's browser trusts its public CA.
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [...CHROMIUM_FLAGS, `--host-resolver-rules=MAP ${HOST} 127.0.0.1`, `--ignore-certificate-errors-spki-list=${spkiHash(p.cert)}`],
+  });
+  const page = await (await browser.newContext()).newPage();
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(`https://${HOST}:${port}/`);
+  assert.equal(await page.evaluate(() => window.isSecureContext), true);
+  await page.click('#new-call');
+  await waitForEvent(page, { state: 'waiting-for-peer' });
+  const link = await page.inputValue('#link');
+  assert.match(link, new RegExp(`^https://${HOST}:${port}/#[A-Za-z0-9_-]{43}$`));
+
+  // The terminal side resolves the same name to the same relay: --ca-file with the private CA.
+  const out = path.join(p.dir, 'out.wav');
+  const native = nativeCall(link.replace(HOST, 'localhost'), ['--tone', '440', '--output', out, '--duration', '4', '--ca-file', p.ca]);
+  const relayEvent = await native.waitFor((e) => e.event === 'relay');
+  assert.equal(relayEvent.url, `wss://localhost:${port}/ws`);
+  const nativeSas = await native.waitFor((e) => e.event === 'sas');
+  assert.equal((await waitForEvent(page, { type: 'sas' })).code, nativeSas.code);
+  await native.waitFor((e) => e.event === 'state' && e.state === 'receiving-audio');
+  await waitForEvent(page, { state: 'connected' });
+  // The terminal sends no video: the page says so instead of showing a black box alone.
+  assert.equal(await page.isVisible('#no-video'), true);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'browser-https-native.png') });
+  await native.waitFor((e) => e.event === 'ended');
+  assert.equal(await native.exited, 0);
+  await waitForEvent(page, { type: 'ended' });
+});
