@@ -23,8 +23,10 @@ command -v pactl >/dev/null || need_apt+=(pulseaudio-utils)
 dpkg -s libasound2-plugins >/dev/null 2>&1 || need_apt+=(libasound2-plugins)
 # Debian's Chromium for the browser tests (no browser download is possible or wanted).
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
-# openssl makes the private CA of the browser's HTTPS test.
+# openssl makes the private CA of the browser's HTTPS test; tmux is the terminal of the CLI's
+# status-line test.
 command -v openssl >/dev/null || need_apt+=(openssl)
+command -v tmux >/dev/null || need_apt+=(tmux)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -540,3 +540,146 @@ async fn when_the_other_side_vanishes_the_call_waits_and_they_meet_again() {
     .await
     .unwrap();
 }
+
+/// A 60-column tmux terminal running `sotto call`, read as a person sees it.
+struct Terminal {
+    name: String,
+}
+
+impl Terminal {
+    fn start(command: &str) -> Self {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name = format!(
+            "sotto-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let ok = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", "60", "-y", "20"])
+            .arg(format!("{command}; sleep 600"))
+            .status()
+            .expect("tmux (the test command installs it)")
+            .success();
+        assert!(ok);
+        Self { name }
+    }
+
+    /// The screen, wrapped lines joined back (`-J`): a line longer than 60 columns shows.
+    fn screen(&self) -> Vec<String> {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-J", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim_end().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+
+    fn wait_for(&self, needle: &str) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if screen.iter().any(|l| l.contains(needle)) {
+                return screen;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} on the screen:\n{}",
+                screen.join("\n")
+            );
+            // Polling a terminal's screen: tmux has no way to wait for text.
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// The terminal's echo setting, as `stty` reads it: `true` while typed keys would show.
+    fn echoes(&self) -> bool {
+        let tty = Command::new("tmux")
+            .args(["display-message", "-p", "-t", &self.name, "#{pane_tty}"])
+            .output()
+            .unwrap();
+        let tty = String::from_utf8_lossy(&tty.stdout).trim().to_owned();
+        let stty = Command::new("stty")
+            .args(["-F", &tty, "-a"])
+            .output()
+            .unwrap();
+        let settings = String::from_utf8_lossy(&stty.stdout).into_owned();
+        assert!(settings.contains("echo"), "{tty}: {settings}");
+        settings.split_whitespace().any(|w| w == "echo")
+    }
+
+    fn keys(&self, keys: &str) {
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.name, keys])
+            .status()
+            .unwrap();
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_60_column_terminal_the_status_line_is_redrawn_in_place_and_keys_do_not_echo() {
+    let addr = start_relay().await;
+    tokio::task::spawn_blocking(move || {
+        let link = format!("http://{addr}/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
+        let term = Terminal::start(&format!(
+            "{} call '{link}' --tone 440 --output {} --loopback",
+            env!("CARGO_BIN_EXE_sotto"),
+            wav_out()
+        ));
+        term.wait_for("waiting for the other person | Ctrl-C hangs up");
+        let other = CallProcess::start(&link, "880");
+        other.wait_for(r#""state":"receiving-audio""#);
+        term.wait_for("in the call 00:0");
+        assert!(!term.echoes(), "typed keys would echo into the status line");
+        // Three more seconds of status updates, each a redraw of the same line.
+        term.wait_for("in the call 00:04");
+        let screen = term.screen();
+        let text = screen.join("\n");
+        for line in &screen {
+            assert!(
+                line.chars().count() <= 60,
+                "wider than the terminal: {line:?}\n{text}"
+            );
+        }
+        // relay, two lines of safety code, connected, the status line: nothing piles up.
+        assert_eq!(screen.len(), 5, "{text}");
+        assert_eq!(
+            screen
+                .iter()
+                .filter(|l| l.starts_with("in the call"))
+                .count(),
+            1,
+            "{text}"
+        );
+        // The other side vanishes: the news gets its own line, not glued to the status line.
+        drop(other);
+        let screen = term.wait_for("the other person left; waiting for them to come back");
+        assert!(
+            screen
+                .iter()
+                .any(|l| l == "the other person left; waiting for them to come back"),
+            "{}",
+            screen.join("\n")
+        );
+        // Ctrl-C hangs up, and says so once.
+        term.keys("C-c");
+        let screen = term.wait_for("call ended: you hung up");
+        assert_eq!(
+            screen.iter().filter(|l| l.contains("you hung up")).count(),
+            1
+        );
+        assert!(term.echoes(), "the terminal's echo was not given back");
+    })
+    .await
+    .unwrap();
+}
