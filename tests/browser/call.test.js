@@ -4,7 +4,7 @@
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ARTIFACTS, newSecret, relayAndChromium, startTap, waitForEvent } from './harness.js';
+import { ARTIFACTS, newSecret, probe, relayAndChromium, startTap, waitForEvent } from './harness.js';
 
 const env = relayAndChromium();
 // Each test's pages go when it ends, so calls of one test never load the next.
@@ -16,7 +16,7 @@ afterEach(async () => {
 const SETUP_SECRETS = ['v=0\r\n', 'a=fingerprint', 'candidate:', 'ice-ufrag', 'a=rtpmap'];
 
 async function openCall(url, { wrongKey = false, noCamera = false, noTransform = false, countMedia = false } = {}) {
-  const context = await env.browser.newContext();
+  const context = await probe(await env.browser.newContext());
   contexts.push(context);
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error('page error:', e.message));
@@ -56,7 +56,7 @@ async function openCall(url, { wrongKey = false, noCamera = false, noTransform =
   return page;
 }
 
-const workerStats = (page) => page.evaluate(() => window.sotto.call.workerStats());
+const workerStats = (page) => page.evaluate(() => window.__test.workerStats());
 const remoteFrames = (page) => page.evaluate(() => document.getElementById('remote-video').getVideoPlaybackQuality().totalVideoFrames);
 
 test('two browsers see and hear each other, every frame encrypted, and show the same safety code', async () => {
@@ -77,7 +77,7 @@ test('two browsers see and hear each other, every frame encrypted, and show the 
     await p.waitForFunction((n) => document.getElementById('remote-video').getVideoPlaybackQuality().totalVideoFrames >= n + 50, start, { timeout: 15000 });
     // The remote audio track delivers samples.
     await p.waitForFunction(async () => {
-      const stats = await window.sotto.call.pc.getStats();
+      const stats = await window.__test.pc().getStats();
       return [...stats.values()].some((s) => s.type === 'inbound-rtp' && s.kind === 'audio' && s.totalSamplesReceived > 0);
     }, null, { timeout: 15000, polling: 200 });
     // Every frame went through the transforms, none failed.
@@ -89,7 +89,7 @@ test('two browsers see and hear each other, every frame encrypted, and show the 
   }
   // The SDPs both sides sent: VP8 only for video, Opus for audio, no audio-level extension.
   for (const p of [a, b]) {
-    const sdps = await p.evaluate(() => [window.sotto.call.pc.localDescription.sdp, window.sotto.call.pc.remoteDescription.sdp]);
+    const sdps = await p.evaluate(() => [window.__test.pc().localDescription.sdp, window.__test.pc().remoteDescription.sdp]);
     for (const sdp of sdps) {
       assert.ok(!sdp.includes('ssrc-audio-level'), 'audio-level header extension negotiated');
       const video = sdp.split('m=video')[1] ?? '';
@@ -97,6 +97,12 @@ test('two browsers see and hear each other, every frame encrypted, and show the 
       assert.ok(codecs.includes('VP8') && codecs.every((c) => c === 'VP8'), `video codecs ${codecs}`);
       assert.match(sdp, /a=rtpmap:\d+ opus\/48000/);
     }
+  }
+  // The page's one global holds its event log only: no key, SDP or candidate.
+  for (const p of [a, b]) {
+    assert.deepEqual(await p.evaluate(() => Object.keys(window.sotto)), ['events']);
+    const log = await p.evaluate(() => JSON.stringify(window.sotto.events));
+    for (const s of SETUP_SECRETS) assert.ok(!log.includes(s), `the page's event log holds ${JSON.stringify(s)}`);
   }
   await a.screenshot({ path: path.join(ARTIFACTS, 'browser-call-a.png'), fullPage: true });
   await b.screenshot({ path: path.join(ARTIFACTS, 'browser-call-b.png'), fullPage: true });
@@ -124,7 +130,7 @@ test('a page with a different key for its peer drops every frame, shows "failing
   for (const p of [a, b]) await waitForEvent(p, { state: 'connected' });
   // B's receive transforms see frames and authenticate none of them.
   await b.waitForFunction(async () => {
-    const w = await window.sotto.call.workerStats();
+    const w = await window.__test.workerStats();
     return w['receive:video']?.failed > 20 && w['receive:audio']?.failed > 20;
   }, null, { timeout: 15000, polling: 250 });
   const w = await workerStats(b);
@@ -148,7 +154,7 @@ test('without a camera the call runs voice-only and still shows the other side',
   assert.equal(await a.evaluate(() => document.getElementById('camera').hidden), true);
   await a.waitForFunction(() => document.getElementById('remote-video').videoWidth > 0, null, { timeout: 15000 });
   await b.waitForFunction(async () => {
-    const w = await window.sotto.call.workerStats();
+    const w = await window.__test.workerStats();
     return w['receive:audio']?.ok > 20;
   }, null, { timeout: 15000, polling: 250 });
   const w = await workerStats(b);

@@ -150,3 +150,48 @@ export function nativeCall(link, args) {
   return { child, events, waitFor, exited };
 }
 
+
+/** The tests' own window on a page's peer connection and transform worker: the page exposes
+ *  neither (no key, SDP or candidate in a page global), so every page the tests open records
+ *  the ones it makes. `window.__test.pc()` is the newest peer connection, and
+ *  `window.__test.workerStats()` asks the newest worker for its frame counters. */
+export async function probe(context) {
+  await context.addInitScript(() => {
+    const pcs = [];
+    const workers = [];
+    const PC = window.RTCPeerConnection;
+    if (PC) {
+      window.RTCPeerConnection = class extends PC {
+        constructor(...args) {
+          super(...args);
+          pcs.push(this);
+        }
+      };
+    }
+    const W = window.Worker;
+    window.Worker = class extends W {
+      constructor(...args) {
+        super(...args);
+        workers.push(this);
+      }
+    };
+    window.__test = {
+      pc: () => pcs.at(-1),
+      workerStats: () => {
+        const w = workers.at(-1);
+        if (!w) return Promise.resolve({});
+        const id = Math.random();
+        return new Promise((resolve) => {
+          const on = (e) => {
+            if (e.data?.type !== 'stats' || e.data.id !== id) return;
+            w.removeEventListener('message', on);
+            resolve(e.data.stats);
+          };
+          w.addEventListener('message', on);
+          w.postMessage({ type: 'stats', id });
+        });
+      },
+    };
+  });
+  return context;
+}

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ARTIFACTS, nativeCall, newSecret, relayAndChromium, waitForEvent } from './harness.js';
+import { ARTIFACTS, nativeCall, newSecret, probe, relayAndChromium, waitForEvent } from './harness.js';
 
 const env = relayAndChromium();
 
@@ -33,7 +33,7 @@ function analyseWav(file, hz) {
 
 test('a browser and the native client hear each other with the same safety code', async () => {
   const link = `http://${env.relay.addr}/#${newSecret()}`;
-  const page = await (await env.browser.newContext()).newPage();
+  const page = await (await probe(await env.browser.newContext())).newPage();
   page.on('pageerror', (e) => console.error('page error:', e.message));
   await page.goto(link);
   await waitForEvent(page, { state: 'waiting-for-peer' });
@@ -67,14 +67,14 @@ test('a browser and the native client hear each other with the same safety code'
   assert.ok(peakHz, 'no 440 Hz peak in the browser\'s inbound audio');
   // A second of samples arrives (and keeps energy: the tone, not silence).
   await page.waitForFunction(async () => {
-    const stats = await window.sotto.call.pc.getStats();
+    const stats = await window.__test.pc().getStats();
     const a = [...stats.values()].find((s) => s.type === 'inbound-rtp' && s.kind === 'audio');
     return a && a.totalSamplesReceived > 48000 && a.totalAudioEnergy > 0.05;
   }, null, { timeout: 15000, polling: 250 });
 
-  // Read while the call runs: once the native side hangs up the call, its worker, goes.
-  await page.waitForFunction(async () => (await window.sotto.call.workerStats())['receive:audio']?.ok > 100, null, { timeout: 15000, polling: 250 });
-  const w = await page.evaluate(() => window.sotto.call.workerStats());
+  // Read while the call runs: when the native side hangs up, the call's worker is terminated.
+  await page.waitForFunction(async () => (await window.__test.workerStats())['receive:audio']?.ok > 100, null, { timeout: 15000, polling: 250 });
+  const w = await page.evaluate(() => window.__test.workerStats());
   assert.equal(w['receive:audio'].failed, 0, JSON.stringify(w));
 
   const ended = await native.waitFor((e) => e.event === 'ended');
