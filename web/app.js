@@ -178,10 +178,13 @@ async function call(secret) {
   let verified = false;
   const me = { room: null, stream: null, statsTimer: null };
   const room = new Room({
-    base: relayBase(location.origin + location.pathname),
+    // The page's directory: its modules and the relay's /ws live there (PROTOCOL.md §1).
+    base: relayBase(new URL('./', location.href).href),
     secret,
     getStream: async () => {
-      me.stream = await localMedia();
+      const stream = await localMedia();
+      if (current !== me) return stream; // the room stops it
+      me.stream = stream;
       $('local-video').srcObject = me.stream;
       $('camera').hidden = me.stream.getVideoTracks().length === 0;
       return me.stream;
@@ -205,8 +208,11 @@ async function call(secret) {
       if (e.state === 'waiting-for-peer') $('share').hidden = false;
     } else if (e.type === 'reconnecting') {
       $('status').textContent = `Lost the relay; trying again in ${(e.delayMs / 1000).toFixed(1)} s (attempt ${e.attempt})…`;
-    } else if (e.type === 'peer-left') {
-      // They may be back in a moment (a reload): a new call, a new safety code.
+    } else if (e.type === 'peer-lost-relay') {
+      $('status').textContent = 'Connected (the other person lost the relay; the call goes on)';
+    } else if (e.type === 'call-reset') {
+      // The call with the peer is gone (they left, or the relay went before it connected): a
+      // new one brings a new safety code, to be compared again.
       for (const t of remote.getTracks()) remote.removeTrack(t);
       $('remote-video').srcObject = null;
       $('no-video').hidden = false;
@@ -278,6 +284,10 @@ async function call(secret) {
 }
 
 function route() {
+  // The relay serves its page at the directory; a link names the directory, never the file.
+  if (location.pathname.endsWith('/index.html')) {
+    history.replaceState(null, '', location.pathname.slice(0, -'index.html'.length) + location.hash);
+  }
   const fragment = location.hash.slice(1);
   if (!fragment) {
     leave();

@@ -68,6 +68,8 @@ export class PeerCall {
     this.pendingCandidates = [];
     this.connected = false;
     this.closed = false;
+    // Set by the room when the relay says the peer left while connected (room.js).
+    this.peerLeftRelay = false;
     this.mediaKeysSet = false;
     this.worker = new Worker(workerUrl(), { type: 'module' });
     this.statsWaiters = new Map();
@@ -91,6 +93,7 @@ export class PeerCall {
     if (this.role === 'offerer') {
       const { hs, commit } = await Handshake.offerer(this.secret, keyPair);
       this.hs = hs;
+      if (this.closed) return;
       this.send(this.peer, commit);
     } else {
       this.hs = await Handshake.answerer(this.secret, keyPair);
@@ -98,14 +101,15 @@ export class PeerCall {
     this.setState('handshake');
   }
 
-  /** Everything that can fail in here is the peer's or the relay's doing: said, not thrown. */
+  /** Everything that can fail in here is the peer's or the relay's doing: said, not thrown.
+   *  The browser's own error texts can quote the SDP they choke on: a fixed text stands in. */
   fail(e) {
     if (this.closed) return;
     let reason;
     if (e instanceof HandshakeError) {
       reason = e.kind === 'wrong-link-or-tampered-relay' ? 'wrong link or tampered relay' : `call set-up tampered with: ${e.message}`;
     } else {
-      reason = String(e.message ?? e);
+      reason = 'the browser could not set up the connection with the other side';
     }
     this.emit({ type: 'failed', reason });
   }
@@ -119,6 +123,7 @@ export class PeerCall {
   async onPeerBytes(bytes) {
     if (this.closed) return;
     const r = await this.hs.receive(bytes);
+    if (this.closed) return;
     if (r.keysReady) {
       if (r.reply) {
         this.send(this.peer, r.reply);
@@ -178,10 +183,15 @@ export class PeerCall {
   }
 
   async seal(obj) {
-    this.send(this.peer, await this.hs.seal(utf8(JSON.stringify(obj))));
+    if (this.closed) return;
+    const sealed = await this.hs.seal(utf8(JSON.stringify(obj)));
+    // Closed meanwhile: nothing more goes to that peer.
+    if (!this.closed) this.send(this.peer, sealed);
   }
 
   createPeerConnection() {
+    // A call closed while its handshake ran never makes a connection nobody would close.
+    if (this.closed) throw new Error('closed');
     const pc = new RTCPeerConnection({
       iceServers: this.ice.map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })),
     });

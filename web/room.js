@@ -2,8 +2,9 @@
 // The room outlives its calls and its relay connections (PROTOCOL.md §3.3): a peer who leaves
 // without `bye` (a reload, a crash) is waited for, and whoever joins next starts a new call with
 // fresh keys; a relay lost before the call connected is tried again with backoff and the room
-// joined afresh; a connected call goes on without the relay. The page (app.js) shows what it
-// reports.
+// joined afresh; a connected call goes on without the relay, on either side: a peer the relay
+// says left is gone only once its media stops too, or when it joins again. The page (app.js)
+// shows what it reports.
 
 import { b64u } from './crypto/bytes.js';
 import { relayUrl, roomId } from './crypto/link.js';
@@ -50,20 +51,24 @@ export class Room {
   async connect() {
     this.setState('joining');
     let relay = null;
+    // Messages and the close are handled one at a time, in order, and only while `relay` is the
+    // room's connection: what a closed connection still delivers never meets the next one.
+    const handle = (f) => {
+      this.queue = this.queue
+        .then(() => (relay && relay === this.relay && !this.ended ? f() : undefined))
+        .catch(() => this.end('something unexpected went wrong in this page', true));
+    };
     relay = await Relay.open(
       relayUrl(this.base),
-      // Relay messages are handled one at a time, in order.
-      (msg) => (this.queue = this.queue.then(() => this.onRelay(msg)).catch((e) => this.end(String(e.message ?? e), true))),
-      () => this.onRelayClosed(relay),
+      (msg) => handle(() => this.onRelay(msg)),
+      () => handle(() => this.onRelayClosed()),
     );
     if (this.ended) return relay.close();
     this.relay = relay;
     relay.join(this.room);
   }
 
-  onRelayClosed(relay) {
-    // A connection that never opened is the failed attempt's to report.
-    if (this.ended || !relay || relay !== this.relay) return;
+  onRelayClosed() {
     this.relay = null;
     // Media flows peer to peer: a connected call needs the relay only to say goodbye.
     if (this.call?.connected) return;
@@ -84,12 +89,23 @@ export class Room {
     }, delayMs);
   }
 
+  /** Forgets the call with the peer (its connection, worker and keys); the page is told. */
   dropCall() {
-    this.call?.close();
+    if (!this.call) return;
+    this.call.close();
     this.call = null;
+    this.emit({ type: 'call-reset' });
+  }
+
+  /** The peer is gone without hanging up: wait in the room for them to come back. */
+  peerGone() {
+    this.dropCall();
+    this.emit({ type: 'peer-left' });
+    this.setState('waiting-for-peer');
   }
 
   newCall(peer, role) {
+    this.dropCall();
     const call = new PeerCall({
       secret: this.secret,
       peer,
@@ -105,6 +121,10 @@ export class Room {
 
   onCallEvent(call, e) {
     if (call !== this.call || this.ended) return;
+    // Off the relay and now off the connection too: they are gone.
+    if (call.peerLeftRelay && ((e.type === 'state' && ['disconnected', 'failed', 'closed'].includes(e.state)) || e.type === 'failed')) {
+      return this.peerGone();
+    }
     if (e.type === 'bye') return this.end('the other side hung up', false);
     if (e.type === 'failed') return this.end(e.reason, true);
     this.emit(e);
@@ -117,12 +137,18 @@ export class Room {
         this.attempt = 0;
         this.ice = msg.ice ?? [];
         if (!this.stream) {
+          let stream;
           try {
-            this.stream = await this.getStream();
+            stream = await this.getStream();
           } catch (e) {
             return this.end(e.message, true);
           }
-          if (this.ended) return;
+          if (this.ended) {
+            // Ended while the browser asked for the camera: it goes off at once.
+            for (const t of stream.getTracks()) t.stop();
+            return;
+          }
+          this.stream = stream;
         }
         if (msg.peers.length === 0) {
           this.setState('waiting-for-peer');
@@ -133,15 +159,20 @@ export class Room {
         }
         break;
       case 'peer-joined':
-        if (this.call) return this.end('a third person joined this call', true);
+        // Someone who left the relay joining again (a reload) starts a new call; while the
+        // peer is on the relay, a newcomer would be a third person.
+        if (this.call && !this.call.peerLeftRelay) return this.end('a third person joined this call', true);
         await this.newCall(msg.peer, 'offerer').start();
         break;
       case 'peer-left':
-        if (msg.peer === this.call?.peer) {
+        if (msg.peer !== this.call?.peer) break;
+        if (this.call.connected) {
+          // Media flows peer to peer: they may only have lost the relay. The call goes on.
+          this.call.peerLeftRelay = true;
+          this.emit({ type: 'peer-lost-relay' });
+        } else {
           // Left without `bye`: reloaded, crashed or lost. They may come back on this link.
-          this.dropCall();
-          this.emit({ type: 'peer-left' });
-          this.setState('waiting-for-peer');
+          this.peerGone();
         }
         break;
       case 'signal':
@@ -149,7 +180,18 @@ export class Room {
         await this.call.receive(msg.bytes);
         break;
       case 'error':
-        this.end(msg.code === 'room-full' ? 'this call already has two people (room full)' : `relay error ${msg.code}: ${msg.message}`, true);
+        // A signal in flight to a peer who just left: expected, and harmless.
+        if (msg.code === 'unknown-peer') break;
+        if (msg.code === 'room-full' && this.attempt > 0) {
+          // Back after losing the relay, which still holds our old connection's place until its
+          // keepalive fails: try again.
+          const stale = this.relay;
+          this.relay = null;
+          stale.close();
+          this.retry();
+          break;
+        }
+        this.end(msg.code === 'room-full' ? 'this call already has two people (room full)' : `relay error ${msg.code}`, true);
         break;
       default:
       // Unknown relay messages are ignored (forward compatibility).

@@ -87,6 +87,8 @@ pub enum Outcome {
     ProtocolViolation(String),
     /// This computer could not do its part (no randomness for keys).
     LocalFailure(String),
+    /// The relay's TLS certificate was refused when reconnecting.
+    RelayCertificate(String),
 }
 
 impl std::fmt::Display for Outcome {
@@ -103,6 +105,9 @@ impl std::fmt::Display for Outcome {
             Self::ConnectionFailed(why) => write!(f, "connection failed: {why}"),
             Self::ProtocolViolation(why) => write!(f, "relay protocol violation: {why}"),
             Self::LocalFailure(why) => write!(f, "this computer could not make keys: {why}"),
+            Self::RelayCertificate(why) => {
+                write!(f, "the relay's TLS certificate was refused: {why}")
+            }
         }
     }
 }
@@ -159,6 +164,9 @@ pub enum Notice {
     /// The peer left (a reload, a crash, a lost connection) without hanging up; the call waits
     /// in the room for them to come back.
     PeerLeft,
+    /// The relay says the peer left while the call is connected: they may only have lost the
+    /// relay, and the call goes on while media flows.
+    PeerLostRelay,
 }
 
 /// How many times the relay is tried again after it was lost, and the longest wait between two
@@ -181,7 +189,8 @@ enum State {
     /// attempt `attempt` (see [`Action::Reconnect`]).
     AwaitingRelay { attempt: u32 },
     /// Connected to the relay; `join` sent; waits for `welcome`.
-    AwaitingWelcome { key: EphemeralKey },
+    /// `attempt` counts reconnections since the last `welcome` (0 on the first connection).
+    AwaitingWelcome { key: EphemeralKey, attempt: u32 },
     /// Alone in the room; waits for `peer-joined`.
     AwaitingPeer { key: EphemeralKey },
     /// With a peer: the handshake, offer/answer and ICE, then the call itself.
@@ -197,6 +206,22 @@ struct Session {
     offer: Option<String>,
     connected: bool,
     media_started: bool,
+    /// False once the relay said the peer left while the call was connected: the peer may
+    /// only have lost its relay connection, so the call goes on while media flows.
+    peer_on_relay: bool,
+}
+
+impl Session {
+    fn new(peer: PeerId, hs: Handshake) -> Box<Self> {
+        Box::new(Self {
+            peer,
+            hs,
+            offer: None,
+            connected: false,
+            media_started: false,
+            peer_on_relay: true,
+        })
+    }
 }
 
 /// One call, from joining the room to hanging up.
@@ -243,15 +268,15 @@ impl Call {
             state: State::Ended,
         };
         let mut out = Vec::new();
-        call.join(&mut out);
+        call.join(0, &mut out);
         (call, out)
     }
 
     /// Joins the room with a fresh key.
-    fn join(&mut self, out: &mut Vec<Action>) {
+    fn join(&mut self, attempt: u32, out: &mut Vec<Action>) {
         match (self.keys)() {
             Ok(key) => {
-                self.state = State::AwaitingWelcome { key };
+                self.state = State::AwaitingWelcome { key, attempt };
                 out.push(Action::Relay(ClientMessage::Join {
                     room: sotto_proto::RoomId::from_bytes(self.secret.room_id().as_bytes()),
                 }));
@@ -313,16 +338,18 @@ impl Call {
     /// over in the room (any handshake in progress is lost with the relay's peer ids).
     pub fn relay_closed(&mut self) -> Vec<Action> {
         let mut out = Vec::new();
-        if self.is_ended()
-            || self.is_connected()
-            || matches!(self.state, State::AwaitingRelay { .. })
-        {
-            return out;
+        match self.state {
+            State::Ended | State::AwaitingRelay { .. } => {}
+            State::WithPeer(ref s) if s.connected => {}
+            // Closed before it let us in: the same attempt count goes on, so a relay that
+            // keeps accepting and closing is given up like one that refuses.
+            State::AwaitingWelcome { attempt, .. } => self.retry(attempt + 1, &mut out),
+            State::WithPeer(_) => {
+                out.push(Action::ResetPeer);
+                self.retry(1, &mut out);
+            }
+            State::AwaitingPeer { .. } => self.retry(1, &mut out),
         }
-        if matches!(self.state, State::WithPeer(_)) {
-            out.push(Action::ResetPeer);
-        }
-        self.retry(1, &mut out);
         out
     }
 
@@ -341,10 +368,28 @@ impl Call {
     /// The shell reached the relay again: join the room afresh.
     pub fn relay_connected(&mut self) -> Vec<Action> {
         let mut out = Vec::new();
-        if matches!(self.state, State::AwaitingRelay { .. }) {
-            self.join(&mut out);
+        if let State::AwaitingRelay { attempt } = self.state {
+            self.join(attempt, &mut out);
         }
         out
+    }
+
+    /// The relay's certificate was refused on a reconnection: that is no outage to wait out
+    /// (it may be someone in the way), the call ends.
+    pub fn relay_untrusted(&mut self, why: String) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !self.is_ended() {
+            self.end(Outcome::RelayCertificate(why), &mut out);
+        }
+        out
+    }
+
+    /// Starts the handshake with a peer who joined after us: we are the offerer and commit.
+    fn offer_to(&mut self, peer: PeerId, key: EphemeralKey, out: &mut Vec<Action>) {
+        let (hs, commit) = Handshake::offerer(&self.secret, key);
+        out.push(Action::Notify(Notice::PeerFound(Role::Offerer)));
+        out.push(signal(&peer, &commit));
+        self.state = State::WithPeer(Session::new(peer, hs));
     }
 
     /// The shell could not reach the relay: try again later, or give up.
@@ -364,10 +409,29 @@ impl Call {
         }
         let state = std::mem::replace(&mut self.state, State::Ended);
         match (state, msg) {
+            // A signal in flight to a peer who just left: expected, and harmless.
+            (
+                state,
+                ServerMessage::Error {
+                    code: ErrorCode::UnknownPeer,
+                    ..
+                },
+            ) => {
+                self.state = state;
+            }
+            // Back after losing the relay, whose old connection of ours it has not yet noticed
+            // is gone (it holds our place until its keepalive fails): try again.
+            (
+                State::AwaitingWelcome { attempt, .. },
+                ServerMessage::Error {
+                    code: ErrorCode::RoomFull,
+                    ..
+                },
+            ) if attempt > 0 => self.retry(attempt + 1, &mut out),
             (_, ServerMessage::Error { code, message }) => {
                 self.end(Outcome::RelayError(code, message), &mut out);
             }
-            (State::AwaitingWelcome { key }, ServerMessage::Welcome { peers, .. }) => {
+            (State::AwaitingWelcome { key, .. }, ServerMessage::Welcome { peers, .. }) => {
                 match peers.as_slice() {
                     [] => {
                         self.state = State::AwaitingPeer { key };
@@ -375,13 +439,10 @@ impl Call {
                     }
                     [peer] => {
                         // The peer was here first: we are the answerer and wait for COMMIT.
-                        self.state = State::WithPeer(Box::new(Session {
-                            peer: peer.clone(),
-                            hs: Handshake::answerer(&self.secret, key),
-                            offer: None,
-                            connected: false,
-                            media_started: false,
-                        }));
+                        self.state = State::WithPeer(Session::new(
+                            peer.clone(),
+                            Handshake::answerer(&self.secret, key),
+                        ));
                         out.push(Action::Notify(Notice::PeerFound(Role::Answerer)));
                     }
                     _ => self.end(
@@ -393,22 +454,31 @@ impl Call {
                 }
             }
             (State::AwaitingPeer { key }, ServerMessage::PeerJoined { peer }) => {
-                let (hs, commit) = Handshake::offerer(&self.secret, key);
-                out.push(Action::Notify(Notice::PeerFound(Role::Offerer)));
-                out.push(signal(&peer, &commit));
-                self.state = State::WithPeer(Box::new(Session {
-                    peer,
-                    hs,
-                    offer: None,
-                    connected: false,
-                    media_started: false,
-                }));
+                self.offer_to(peer, key, &mut out);
             }
-            (State::WithPeer(s), ServerMessage::PeerLeft { peer }) if peer == s.peer => {
-                // Left without `bye`: reloaded, crashed or lost. They may come back on the
-                // same link; the call waits for them.
+            (State::WithPeer(mut s), ServerMessage::PeerLeft { peer }) if peer == s.peer => {
+                if s.connected {
+                    // Media flows peer to peer: the peer may only have lost the relay. The call
+                    // goes on; it is over for them when the connection drops, or when they
+                    // join again (a reload).
+                    s.peer_on_relay = false;
+                    self.state = State::WithPeer(s);
+                    out.push(Action::Notify(Notice::PeerLostRelay));
+                } else {
+                    // Left without `bye` before the call connected: reloaded, crashed or lost.
+                    // They may come back on the same link; the call waits for them.
+                    drop(s);
+                    self.peer_gone(&mut out);
+                }
+            }
+            (State::WithPeer(s), ServerMessage::PeerJoined { peer }) if !s.peer_on_relay => {
+                // The one who left the relay is back (a reload): a new handshake with them.
                 drop(s);
-                self.peer_gone(&mut out);
+                out.push(Action::ResetPeer);
+                match (self.keys)() {
+                    Ok(key) => self.offer_to(peer, key, &mut out),
+                    Err(e) => self.end(Outcome::LocalFailure(e.to_string()), &mut out),
+                }
             }
             (State::WithPeer(s), ServerMessage::PeerJoined { .. }) => {
                 self.state = State::WithPeer(s);
@@ -607,19 +677,26 @@ impl Call {
     /// The WebRTC connection changed state.
     pub fn connection_state(&mut self, state: ConnectionState) -> Vec<Action> {
         let mut out = vec![Action::Notify(Notice::Connection(state))];
-        if let State::WithPeer(s) = &mut self.state {
-            match state {
-                ConnectionState::Connected => s.connected = true,
-                ConnectionState::Failed => self.end(
-                    Outcome::ConnectionFailed(
-                        "could not reach the other side directly (ICE or DTLS failed); \
-                         try a TURN server (--turn) or --relay-only"
-                            .into(),
-                    ),
-                    &mut out,
-                ),
-                _ => {}
+        let State::WithPeer(s) = &mut self.state else {
+            return out;
+        };
+        match state {
+            ConnectionState::Connected => s.connected = true,
+            // Off the relay and now off the connection too: they are gone.
+            ConnectionState::Disconnected | ConnectionState::Failed | ConnectionState::Closed
+                if !s.peer_on_relay =>
+            {
+                self.peer_gone(&mut out);
             }
+            ConnectionState::Failed => self.end(
+                Outcome::ConnectionFailed(
+                    "could not reach the other side directly (ICE or DTLS failed); \
+                     try a TURN server (--turn) or --relay-only"
+                        .into(),
+                ),
+                &mut out,
+            ),
+            _ => {}
         }
         out
     }
@@ -728,41 +805,82 @@ mod tests {
         assert!(call.is_ended());
     }
 
-    #[test]
-    fn a_peer_who_leaves_without_hanging_up_is_waited_for_with_a_fresh_key() {
-        for connected in [false, true] {
-            let mut call = new_call();
-            call.relay_message(welcome(vec![]));
-            let first = commit_to(
-                &call.relay_message(ServerMessage::PeerJoined { peer: peer(3) }),
-                &peer(3),
-            );
-            if connected {
-                call.connection_state(ConnectionState::Connected);
-                assert!(call.is_connected());
-            }
-            // A reload or a crash: peer-left, no bye.
-            let a = call.relay_message(ServerMessage::PeerLeft { peer: peer(3) });
-            assert!(ended(&a).is_none(), "{a:?}");
-            assert!(
-                matches!(
-                    &a[..],
-                    [
-                        Action::ResetPeer,
-                        Action::Notify(Notice::PeerLeft),
-                        Action::Notify(Notice::WaitingForPeer)
-                    ]
-                ),
-                "{a:?}"
-            );
-            assert!(!call.is_connected());
-            // They come back (a new peer id): a new handshake on a new key.
-            let again = commit_to(
-                &call.relay_message(ServerMessage::PeerJoined { peer: peer(4) }),
-                &peer(4),
-            );
-            assert!(again.is_some() && first.is_some() && again != first);
+    /// A call in the room as the offerer, with peer 3; connected if asked.
+    fn call_with_peer(connected: bool) -> (Call, Option<Vec<u8>>) {
+        let mut call = new_call();
+        call.relay_message(welcome(vec![]));
+        let commit = commit_to(
+            &call.relay_message(ServerMessage::PeerJoined { peer: peer(3) }),
+            &peer(3),
+        );
+        if connected {
+            call.connection_state(ConnectionState::Connected);
+            assert!(call.is_connected());
         }
+        (call, commit)
+    }
+
+    fn waits_again(a: &[Action]) -> bool {
+        matches!(
+            a,
+            [
+                Action::ResetPeer,
+                Action::Notify(Notice::PeerLeft),
+                Action::Notify(Notice::WaitingForPeer)
+            ]
+        )
+    }
+
+    #[test]
+    fn a_peer_who_leaves_before_the_call_connected_is_waited_for_with_a_fresh_key() {
+        let (mut call, first) = call_with_peer(false);
+        // A reload or a crash: peer-left, no bye.
+        let a = call.relay_message(ServerMessage::PeerLeft { peer: peer(3) });
+        assert!(waits_again(&a), "{a:?}");
+        // They come back (a new peer id): a new handshake on a new key.
+        let again = commit_to(
+            &call.relay_message(ServerMessage::PeerJoined { peer: peer(4) }),
+            &peer(4),
+        );
+        assert!(again.is_some() && first.is_some() && again != first);
+    }
+
+    #[test]
+    fn a_connected_call_goes_on_when_the_peer_only_lost_the_relay() {
+        let (mut call, _) = call_with_peer(true);
+        let a = call.relay_message(ServerMessage::PeerLeft { peer: peer(3) });
+        assert!(
+            matches!(&a[..], [Action::Notify(Notice::PeerLostRelay)]),
+            "{a:?}"
+        );
+        assert!(call.is_connected());
+        // Their media stops too: now they are gone, and the call waits for them.
+        let a = call.connection_state(ConnectionState::Disconnected);
+        assert!(waits_again(&a[1..]), "{a:?}");
+        assert!(!call.is_connected() && !call.is_ended());
+    }
+
+    #[test]
+    fn a_peer_who_left_the_relay_and_joins_again_gets_a_new_handshake() {
+        let (mut call, first) = call_with_peer(true);
+        call.relay_message(ServerMessage::PeerLeft { peer: peer(3) });
+        // A reload: the same person, a new peer id, while the old connection still lingers.
+        let a = call.relay_message(ServerMessage::PeerJoined { peer: peer(4) });
+        assert!(matches!(a.first(), Some(Action::ResetPeer)), "{a:?}");
+        let again = commit_to(&a, &peer(4));
+        assert!(again.is_some() && again != first);
+        // While the peer is on the relay, a newcomer is still a third person.
+        let a = call.relay_message(ServerMessage::PeerJoined { peer: peer(5) });
+        assert!(matches!(ended(&a), Some(Outcome::ProtocolViolation(_))));
+    }
+
+    #[test]
+    fn a_signal_to_a_peer_who_just_left_is_no_error() {
+        let (mut call, _) = call_with_peer(false);
+        call.relay_message(ServerMessage::PeerLeft { peer: peer(3) });
+        let a = call.relay_message(ServerMessage::error(ErrorCode::UnknownPeer, "gone"));
+        assert!(a.is_empty(), "{a:?}");
+        assert!(!call.is_ended());
     }
 
     #[test]
@@ -835,6 +953,49 @@ mod tests {
             &call.relay_connected()[..],
             [Action::Relay(ClientMessage::Join { .. })]
         ));
+    }
+
+    #[test]
+    fn a_full_room_after_a_reconnection_is_tried_again_but_not_on_the_first_join() {
+        let mut call = new_call();
+        call.relay_message(welcome(vec![]));
+        call.relay_closed();
+        call.relay_connected();
+        // The relay still holds our old connection's place.
+        let a = call.relay_message(ServerMessage::error(ErrorCode::RoomFull, "full"));
+        assert_eq!(reconnect_after(&a), Some(Duration::from_secs(1)));
+        assert!(!call.is_ended());
+        let mut first = new_call();
+        let a = first.relay_message(ServerMessage::error(ErrorCode::RoomFull, "full"));
+        assert!(matches!(
+            ended(&a),
+            Some(Outcome::RelayError(ErrorCode::RoomFull, _))
+        ));
+    }
+
+    #[test]
+    fn a_relay_that_closes_before_letting_us_in_is_given_up_too() {
+        let mut call = new_call();
+        call.relay_message(welcome(vec![]));
+        call.relay_closed();
+        for _ in 1..RECONNECT_ATTEMPTS {
+            call.relay_connected();
+            assert!(reconnect_after(&call.relay_closed()).is_some());
+        }
+        call.relay_connected();
+        assert_eq!(ended(&call.relay_closed()), Some(&Outcome::RelayLost));
+    }
+
+    #[test]
+    fn a_refused_certificate_on_reconnection_ends_the_call() {
+        let mut call = new_call();
+        call.relay_message(welcome(vec![]));
+        call.relay_closed();
+        let a = call.relay_untrusted("unknown issuer".into());
+        assert_eq!(
+            ended(&a),
+            Some(&Outcome::RelayCertificate("unknown issuer".into()))
+        );
     }
 
     #[test]

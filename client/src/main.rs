@@ -126,6 +126,7 @@ fn exit_code(outcome: &Outcome) -> u8 {
         Outcome::RelayError(..) | Outcome::ProtocolViolation(_) => 4,
         Outcome::WrongLinkOrTamperedRelay | Outcome::Tampered(_) => 5,
         Outcome::ConnectionFailed(_) => 7,
+        Outcome::RelayCertificate(_) => 8,
         Outcome::RelayLost => 3,
         _ => 1,
     }
@@ -251,6 +252,26 @@ fn call(args: CallArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(1, e),
     };
+    // Ctrl-C, and a polite kill, hang up: the other side is told and the terminal's settings
+    // are given back. Both are caught from here on, before the terminal is changed.
+    let hang_up = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let _entered = runtime.enter();
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                async move {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => return fail(1, format!("cannot catch Ctrl-C: {e}")),
+        }
+    };
     let json = args.json;
     let mut screen = Screen::new(!json && std::io::stdout().is_terminal());
     let result = runtime.block_on(run_call(
@@ -265,9 +286,7 @@ fn call(args: CallArgs) -> ExitCode {
                 screen.show(&event);
             }
         },
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        },
+        hang_up,
     ));
     drop(screen);
     let (code, message) = match result {

@@ -114,7 +114,12 @@ pub async fn run_call(
     hang_up: impl std::future::Future<Output = ()>,
 ) -> Result<(Outcome, Counters), ClientError> {
     let endpoint = Endpoint::new(link.relay_url(), options.ca_file.as_deref())?;
-    let (relay, relay_events) = endpoint.connect().await?;
+    let mut hang_up = std::pin::pin!(hang_up);
+    // Hanging up while the relay is still being reached ends it there.
+    let (relay, relay_events) = tokio::select! {
+        connected = endpoint.connect() => connected?,
+        () = &mut hang_up => return Ok((Outcome::HungUp, Counters::default())),
+    };
     notify(Event::Relay {
         url: endpoint.url().to_owned(),
     });
@@ -143,7 +148,7 @@ pub async fn run_call(
     media_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut stats_tick = interval(options.stats_interval);
     stats_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut hang_up = std::pin::pin!(hang_up);
+    let mut reconnecting: Option<Reconnecting> = None;
     let far_future = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
 
     while shell.outcome.is_none() {
@@ -168,14 +173,23 @@ pub async fn run_call(
                 }
             },
             () = sleep_until(shell.reconnect_at.unwrap_or(far_future)) => {
+                // Connecting takes up to its timeout: it runs beside everything else here
+                // (Ctrl-C included), not in this branch.
                 shell.reconnect_at = None;
-                match endpoint.connect().await {
+                let endpoint = endpoint.clone();
+                reconnecting = Some(Box::pin(async move { endpoint.connect().await }));
+                Vec::new()
+            }
+            result = poll_some(&mut reconnecting) => {
+                reconnecting = None;
+                match result {
                     Ok((relay, events)) => {
                         shell.relay = relay;
                         shell.relay_events = Some(events);
                         notify(Event::Relay { url: endpoint.url().to_owned() });
                         call.relay_connected()
                     }
+                    Err(ClientError::RelayCertificate(why)) => call.relay_untrusted(why),
                     Err(_) => call.reconnect_failed(),
                 }
             }
@@ -257,6 +271,23 @@ pub async fn run_call(
 async fn recv_some(rx: &mut Option<mpsc::UnboundedReceiver<RtcEvent>>) -> Option<RtcEvent> {
     match rx {
         Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A reconnection in progress.
+type Reconnecting = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<(RelaySender, mpsc::Receiver<RelayEvent>), ClientError>,
+            > + Send,
+    >,
+>;
+
+/// The outcome of the future, or never while there is none.
+async fn poll_some<F: std::future::Future + Unpin>(f: &mut Option<F>) -> F::Output {
+    match f {
+        Some(f) => f.await,
         None => std::future::pending().await,
     }
 }
@@ -371,6 +402,8 @@ impl Shell {
                     Vec::new()
                 }
                 Action::Reconnect(delay) => {
+                    // Whatever is left of the old connection goes.
+                    self.relay_events = None;
                     self.reconnect_at = Some(Instant::now() + jittered(delay));
                     Vec::new()
                 }
@@ -468,6 +501,7 @@ fn notice_event(notice: Notice) -> Event {
     match notice {
         Notice::WaitingForPeer => state("waiting-for-peer"),
         Notice::PeerLeft => state("peer-left"),
+        Notice::PeerLostRelay => state("peer-lost-relay"),
         Notice::Reconnecting { attempt, delay } => Event::Reconnecting {
             attempt,
             delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),

@@ -165,6 +165,7 @@ fn describe(state: &str) -> (&str, bool) {
         "receiving-audio" => ("in the call", false),
         "disconnected" => ("connection interrupted; waiting for it to come back", true),
         "peer-left" => ("the other person left; waiting for them to come back", true),
+        "peer-lost-relay" => ("the other person lost the relay; the call goes on", true),
         "failed" => ("the connection failed", false),
         "closed" => ("connection closed", false),
         other => (other, false),

@@ -184,7 +184,12 @@ fn relay_base(url: &str) -> Result<String, Error> {
             "the link's path has characters a URL path cannot have",
         ));
     }
-    if path.split('/').any(|s| s == "." || s == "..") {
+    // Browsers read "%2e" as "." in a path: such segments are dot segments too.
+    let dot_segment = |s: &str| {
+        let s = s.to_ascii_lowercase().replace("%2e", ".");
+        s == "." || s == ".."
+    };
+    if path.split('/').any(dot_segment) {
         return Err(Error::LinkMalformed(
             "the link's path has a . or .. segment",
         ));
@@ -260,6 +265,8 @@ mod tests {
             format!("https://h/a b/#{S}"),
             format!("https://h/../#{S}"),
             format!("https://h/a/./#{S}"),
+            format!("https://h/a/%2E%2e/#{S}"),
+            format!("https://h/.%2e/#{S}"),
             format!("127.0.0.1:8080/#{S}"),
         ];
         for case in cases {

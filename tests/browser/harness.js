@@ -59,8 +59,10 @@ export async function startTap(relayAddr, { prefix = '/' } = {}) {
     req.pipe(up);
   });
   const wss = new WebSocketServer(prefix === '/' ? { server } : { server, path: `${prefix}ws` });
+  const conns = [];
   wss.on('connection', (client) => {
     const relay = new WebSocket(`ws://${relayAddr}/ws`);
+    conns.push({ client, relay });
     const pending = [];
     relay.on('open', () => pending.splice(0).forEach((m) => relay.send(m)));
     client.on('message', (data) => {
@@ -80,7 +82,13 @@ export async function startTap(relayAddr, { prefix = '/' } = {}) {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address();
-  return { url: `http://127.0.0.1:${port}`, record, stop: () => server.close() };
+  // `cut(i)` drops the i-th client connection at once, as a lost network does: the page sees
+  // its WebSocket fail, the relay sees its peer go.
+  const cut = (i) => {
+    conns[i].client.terminate();
+    conns[i].relay.terminate();
+  };
+  return { url: `http://127.0.0.1:${port}`, record, cut, stop: () => server.close() };
 }
 
 export const CHROMIUM_FLAGS = [
@@ -143,8 +151,10 @@ export function nativeCall(link, args) {
     for (;;) {
       const e = events.find(pred);
       if (e) return e;
-      if (Date.now() > deadline) throw new Error(`native client: no matching event in ${JSON.stringify(events)}`);
-      await Promise.race([new Promise((r) => waiters.push(r)), exited]);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`native client: no matching event in ${JSON.stringify(events)}`);
+      const gone = await Promise.race([new Promise((r) => waiters.push(r)), exited.then(() => 'exited'), new Promise((r) => setTimeout(r, left))]);
+      if (gone === 'exited' && !events.find(pred)) throw new Error(`native client exited without a matching event: ${JSON.stringify(events)}`);
     }
   };
   return { child, events, waitFor, exited };
@@ -177,6 +187,7 @@ export async function probe(context) {
     };
     window.__test = {
       pc: () => pcs.at(-1),
+      // A terminated worker never answers: after 2 s the answer is "nothing".
       workerStats: () => {
         const w = workers.at(-1);
         if (!w) return Promise.resolve({});
@@ -189,6 +200,7 @@ export async function probe(context) {
           };
           w.addEventListener('message', on);
           w.postMessage({ type: 'stats', id });
+          setTimeout(() => resolve({}), 2000);
         });
       },
     };

@@ -5,7 +5,7 @@
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ARTIFACTS, CHROMIUM_FLAGS, newSecret, relayAndChromium, startRelay, waitForEvent } from './harness.js';
+import { ARTIFACTS, CHROMIUM_FLAGS, newSecret, relayAndChromium, startRelay, startTap, waitForEvent } from './harness.js';
 import { chromium } from 'playwright-core';
 
 const env = relayAndChromium();
@@ -85,24 +85,28 @@ test('a reload by either side lets the two meet again on the same link', async (
   const [a, b] = await connectedPair(url);
   const firstCode = (await waitForEvent(a, { type: 'sas' })).code;
   await b.reload();
+  // A is told B left the relay (the call would go on were it only that); B's return starts a
+  // new call.
+  await waitForEvent(a, { type: 'peer-lost-relay' });
   try {
-    await waitForEvent(a, { type: 'peer-left' });
+    await waitForCount(a, { state: 'connected' }, 2);
   } catch (e) {
     console.error('A:', JSON.stringify(await a.evaluate(() => window.sotto.events)));
     console.error('B:', JSON.stringify(await b.evaluate(() => window.sotto?.events)));
     throw e;
   }
-  await waitForCount(a, { state: 'connected' }, 2);
+  assert.ok((await count(a, { type: 'call-reset' })) >= 1);
   await waitForEvent(b, { state: 'connected' });
   // A new handshake: new keys, and both show the new code.
   await waitForCount(a, { type: 'sas' }, 2);
   const codes = await a.evaluate(() => window.sotto.events.filter((e) => e.type === 'sas').map((e) => e.code));
   assert.equal((await waitForEvent(b, { type: 'sas' })).code, codes[1]);
   assert.equal(codes[0], firstCode);
+  assert.notEqual(codes[1], codes[0], 'the same safety code twice: the keys were not new');
   await a.waitForFunction(() => document.getElementById('remote-video').videoWidth > 0, null, { timeout: 15000 });
   // And the other way round.
   await a.reload();
-  await waitForEvent(b, { type: 'peer-left' });
+  await waitForEvent(b, { type: 'peer-lost-relay' });
   await waitForCount(b, { state: 'connected' }, 2);
   await waitForEvent(a, { state: 'connected' });
   assert.equal(await count(b, { type: 'ended' }), 0);
@@ -142,6 +146,31 @@ test('a connected call goes on when the relay goes away', async () => {
     assert.equal(await count(p, { type: 'ended' }), 0);
     assert.equal(await p.textContent('#status'), 'Connected');
   }
+});
+
+test('when one side alone loses the relay, the connected call goes on for both', async () => {
+  const tap = await startTap(env.relay.addr);
+  const url = `${tap.url}/#${newSecret()}`;
+  const a = await open(url);
+  await waitForEvent(a, { state: 'waiting-for-peer' });
+  const b = await open(url);
+  for (const p of [a, b]) await waitForEvent(p, { state: 'connected' });
+  // B's network drops its relay connection only: A is told B left the relay.
+  tap.cut(1);
+  await waitForEvent(a, { type: 'peer-lost-relay' });
+  for (const p of [a, b]) {
+    const start = await remoteFrames(p);
+    await p.waitForFunction((n) => document.getElementById('remote-video').getVideoPlaybackQuality().totalVideoFrames >= n + 50, start, { timeout: 15000 });
+    assert.equal(await count(p, { type: 'ended' }), 0);
+    assert.equal(await count(p, { type: 'call-reset' }), 0);
+  }
+  // B hangs up: its goodbye cannot go through the relay, but its media stops, and A waits for
+  // B to come back rather than calling it a failure.
+  await b.click('#hangup');
+  await waitForEvent(a, { type: 'peer-left' }, 40000);
+  await waitForCount(a, { state: 'waiting-for-peer' }, 2);
+  assert.equal(await count(a, { type: 'ended' }), 0);
+  tap.stop();
 });
 
 test('hang-up, status and errors stay in view at desktop and phone sizes', async () => {

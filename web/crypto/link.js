@@ -30,7 +30,9 @@ export function relayBase(url) {
   if (!/^[A-Za-z0-9.\-_:[\]]+$/.test(authority)) throw new LinkError("the link's host has characters a host cannot have");
   const path = rawPath || '/';
   if (!/^[A-Za-z0-9\-._~%!$&'()*+,;=:@/]*$/.test(path)) throw new LinkError("the link's path has characters a URL path cannot have");
-  if (path.split('/').some((s) => s === '.' || s === '..')) throw new LinkError("the link's path has a . or .. segment");
+  // Browsers read "%2e" as "." in a path: such segments are dot segments too.
+  const dot = (s) => ['.', '..'].includes(s.toLowerCase().replaceAll('%2e', '.'));
+  if (path.split('/').some(dot)) throw new LinkError("the link's path has a . or .. segment");
   return `${scheme}://${authority}${path}${path.endsWith('/') ? '' : '/'}`;
 }
 

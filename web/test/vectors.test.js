@@ -59,7 +59,7 @@ test('links, room id and relay URL match the vectors', async () => {
   const room = await roomId(secret);
   assert.equal(hex(room), v1.link.room_id);
   assert.equal(b64u(room), v1.link.room_id_b64u);
-  for (const bad of ['ftp://h/#' + v1.link.secret_b64u, 'https://h/#short', 'https://h/', `https://h/#${v1.link.secret_b64u.slice(0, 42)}B`, `https://h/a b/#${v1.link.secret_b64u}`, `https://h/../#${v1.link.secret_b64u}`]) {
+  for (const bad of ['ftp://h/#' + v1.link.secret_b64u, 'https://h/#short', 'https://h/', `https://h/#${v1.link.secret_b64u.slice(0, 42)}B`, `https://h/a b/#${v1.link.secret_b64u}`, `https://h/../#${v1.link.secret_b64u}`, `https://h/a/%2E%2e/#${v1.link.secret_b64u}`]) {
     assert.throws(() => parseLink(bad), LinkError, bad);
   }
 });
