@@ -21,8 +21,10 @@ pkg-config --exists alsa 2>/dev/null || need_apt+=(libasound2-dev)
 command -v pulseaudio >/dev/null || need_apt+=(pulseaudio)
 command -v pactl >/dev/null || need_apt+=(pulseaudio-utils)
 dpkg -s libasound2-plugins >/dev/null 2>&1 || need_apt+=(libasound2-plugins)
-# Debian's Chromium for the browser tests (no browser download is possible or wanted).
+# Debian's Chromium and Firefox ESR for the browser tests (no browser download is possible or
+# wanted).
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -x /usr/bin/firefox-esr ] || need_apt+=(firefox-esr)
 # openssl makes the private CA of the browser's HTTPS test; tmux is the terminal of the CLI's
 # status-line test.
 command -v openssl >/dev/null || need_apt+=(openssl)
@@ -61,7 +63,7 @@ passed=$((passed + $(awk '/^# pass/ {print $3}' "$node_log")))
 failed=$((failed + $(awk '/^# fail/ {print $3}' "$node_log")))
 rm -f "$node_log"
 
-step "browser tests: Debian's chromium with playwright-core, against the relay binary"
+step "browser tests: Debian's chromium (playwright-core) and firefox-esr (puppeteer-core), against the relay binary"
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 browser_log="$(mktemp)"
 (cd tests/browser && node --test) 2>&1 | tee "$browser_log" | grep -E '^(not )?ok |^# (tests|pass|fail)'

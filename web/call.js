@@ -7,8 +7,8 @@ import { utf8 } from './crypto/bytes.js';
 import { Handshake, HandshakeError, generateKeyPair } from './crypto/handshake.js';
 import { dtlsFingerprint } from './crypto/sdp.js';
 import { importBaseKey } from './crypto/sframe.js';
+import { AUDIO_LEVEL, withoutAudioLevel, withoutStrayCodecLines } from './sdp.js';
 
-const AUDIO_LEVEL = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
 /** Always true in a relay built for use. Only the relay's `bench-no-e2ee` build, which the set-up
  *  benchmark compares against, rewrites this line (bench/README.md). */
 const MEDIA_TRANSFORM = true;
@@ -23,14 +23,6 @@ export async function missingFeatures() {
     missing.push('X25519 in WebCrypto');
   }
   return missing.length ? missing : null;
-}
-
-/** Removes the audio-level header extension from an SDP (it would put loudness in clear). */
-function withoutAudioLevel(sdp) {
-  return sdp
-    .split('\r\n')
-    .filter((l) => !(l.startsWith('a=extmap:') && l.includes(AUDIO_LEVEL)))
-    .join('\r\n');
 }
 
 /** Trusted Types: the one script URL this page loads as a worker. */
@@ -151,7 +143,7 @@ export class PeerCall {
     if (this.hs.role === 'offerer' && m.t === 'answer' && first) {
       this.confirmed();
       await this.setMediaKeys(this.offer, m.sdp);
-      await this.pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
+      await this.pc.setRemoteDescription({ type: 'answer', sdp: withoutStrayCodecLines(m.sdp) });
       return this.flushCandidates();
     }
     if (first) throw new HandshakeError('tampered', 'the first sealed message is not the offer/answer');
@@ -266,7 +258,7 @@ export class PeerCall {
 
   async makeAnswer(offerSdp) {
     const pc = this.createPeerConnection();
-    await pc.setRemoteDescription({ type: 'offer', sdp: offerSdp });
+    await pc.setRemoteDescription({ type: 'offer', sdp: withoutStrayCodecLines(offerSdp) });
     // Receivers of the transceivers the offer created get their transform now, before any
     // track event; then our tracks are added with addTrack (never replaceTrack: Chromium would
     // send those plaintext) and each returned sender gets its transform.

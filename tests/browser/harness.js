@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
+import puppeteer from 'puppeteer-core';
 import WebSocket, { WebSocketServer } from 'ws';
 
 export const ROOT = path.resolve(fileURLToPath(import.meta.url), '../../..');
@@ -103,6 +104,30 @@ export function launchChromium() {
   return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_FLAGS });
 }
 
+/** Debian's firefox-esr, headless, through puppeteer-core over WebDriver BiDi (playwright-core's
+ *  Firefox mode does not work with this Firefox), with fake camera and microphone. */
+export function launchFirefox() {
+  return puppeteer.launch({
+    browser: 'firefox',
+    executablePath: '/usr/bin/firefox-esr',
+    headless: true,
+    extraPrefsFirefox: {
+      'media.navigator.streams.fake': true,
+      'media.navigator.permission.disabled': true,
+      'media.autoplay.default': 0,
+    },
+  });
+}
+
+/** Waits until `fn(arg)` is truthy in the page, in a Chromium (playwright) or a Firefox
+ *  (puppeteer) page alike; returns its value. */
+export async function waitFn(page, fn, arg, { timeout = 20000, polling = 100 } = {}) {
+  const handle = typeof page.context === 'function'
+    ? await page.waitForFunction(fn, arg, { timeout, polling })
+    : await page.waitForFunction(fn, { timeout, polling }, arg);
+  return handle.jsonValue();
+}
+
 /** A fresh call secret, base64url. */
 export function newSecret() {
   return Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url');
@@ -111,12 +136,7 @@ export function newSecret() {
 /** Waits until the page's call reported an event with every field of `match`; returns it.
  *  (A function, not a string: the page's CSP forbids eval, and the tests keep that CSP.) */
 export async function waitForEvent(page, match, timeout = 20000) {
-  const handle = await page.waitForFunction(
-    (m) => (window.sotto?.events ?? []).find((e) => Object.entries(m).every(([k, v]) => e[k] === v)),
-    match,
-    { timeout },
-  );
-  return handle.jsonValue();
+  return waitFn(page, (m) => (window.sotto?.events ?? []).find((e) => Object.entries(m).every(([k, v]) => e[k] === v)), match, { timeout });
 }
 
 /** Registers a relay and a browser for the calling test file: started before its tests,
@@ -166,44 +186,53 @@ export function nativeCall(link, args) {
  *  the ones it makes. `window.__test.pc()` is the newest peer connection, and
  *  `window.__test.workerStats()` asks the newest worker for its frame counters. */
 export async function probe(context) {
-  await context.addInitScript(() => {
-    const pcs = [];
-    const workers = [];
-    const PC = window.RTCPeerConnection;
-    if (PC) {
-      window.RTCPeerConnection = class extends PC {
-        constructor(...args) {
-          super(...args);
-          pcs.push(this);
-        }
-      };
-    }
-    const W = window.Worker;
-    window.Worker = class extends W {
+  await context.addInitScript(PROBE);
+  return context;
+}
+
+/** The same probe for a Firefox (puppeteer) page, before it loads anything. */
+export async function probeFirefoxPage(page) {
+  await page.evaluateOnNewDocument(PROBE);
+  return page;
+}
+
+/** Records the page's peer connections and workers (see probe). */
+function PROBE() {
+  const pcs = [];
+  const workers = [];
+  const PC = window.RTCPeerConnection;
+  if (PC) {
+    window.RTCPeerConnection = class extends PC {
       constructor(...args) {
         super(...args);
-        workers.push(this);
+        pcs.push(this);
       }
     };
-    window.__test = {
-      pc: () => pcs.at(-1),
-      // A terminated worker never answers: after 2 s the answer is "nothing".
-      workerStats: () => {
-        const w = workers.at(-1);
-        if (!w) return Promise.resolve({});
-        const id = Math.random();
-        return new Promise((resolve) => {
-          const on = (e) => {
-            if (e.data?.type !== 'stats' || e.data.id !== id) return;
-            w.removeEventListener('message', on);
-            resolve(e.data.stats);
-          };
-          w.addEventListener('message', on);
-          w.postMessage({ type: 'stats', id });
-          setTimeout(() => resolve({}), 2000);
-        });
-      },
-    };
-  });
-  return context;
+  }
+  const W = window.Worker;
+  window.Worker = class extends W {
+    constructor(...args) {
+      super(...args);
+      workers.push(this);
+    }
+  };
+  window.__test = {
+    pc: () => pcs.at(-1),
+    // A terminated worker never answers: after 2 s the answer is "nothing".
+    workerStats: () => {
+      const w = workers.at(-1);
+      if (!w) return Promise.resolve({});
+      const id = Math.random();
+      return new Promise((resolve) => {
+        const on = (e) => {
+          if (e.data?.type !== 'stats' || e.data.id !== id) return;
+          w.removeEventListener('message', on);
+          resolve(e.data.stats);
+        };
+        w.addEventListener('message', on);
+        w.postMessage({ type: 'stats', id });
+        setTimeout(() => resolve({}), 2000);
+      });
+    },
+  };
 }
