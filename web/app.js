@@ -68,6 +68,8 @@ function endedText(reason) {
     'this call already has two people (room full)': 'This call already has two people. You can rejoin when one of them leaves.',
     'wrong link or tampered relay': 'Wrong link or tampered relay: the other side does not hold the same secret, or the relay interfered. Nothing was sent.',
     'lost the connection to the relay and could not reach it again': 'Lost the connection to the relay and could not reach it again.',
+    "the other browser's call set-up could not be read by this one": "The other browser's call set-up could not be read by this browser. A current Chromium or Firefox on both sides works.",
+    'this browser could not set up the connection': 'This browser could not set up the connection. Rejoin to try again.',
   };
   return words[reason] ?? `The call ended: ${reason}.`;
 }

@@ -41,6 +41,9 @@ function workerUrl() {
   return url;
 }
 
+/** The peer's SDP was refused by this browser. */
+class RemoteSetupError extends Error {}
+
 export class PeerCall {
   /**
    * @param {object} o
@@ -94,16 +97,28 @@ export class PeerCall {
   }
 
   /** Everything that can fail in here is the peer's or the relay's doing: said, not thrown.
-   *  The browser's own error texts can quote the SDP they choke on: a fixed text stands in. */
+   *  The browser's own error texts can quote the SDP they choke on: fixed words stand in. */
   fail(e) {
     if (this.closed) return;
     let reason;
     if (e instanceof HandshakeError) {
       reason = e.kind === 'wrong-link-or-tampered-relay' ? 'wrong link or tampered relay' : `call set-up tampered with: ${e.message}`;
+    } else if (e instanceof RemoteSetupError) {
+      reason = "the other browser's call set-up could not be read by this one";
     } else {
-      reason = 'the browser could not set up the connection with the other side';
+      reason = 'this browser could not set up the connection';
     }
     this.emit({ type: 'failed', reason });
+  }
+
+  /** The peer's offer or answer, cleaned of codec lines no browser needs (sdp.js). A
+   *  description this browser still refuses is the peer's, and is said so. */
+  async takeRemote(type, sdp) {
+    try {
+      await this.pc.setRemoteDescription({ type, sdp: withoutStrayCodecLines(sdp) });
+    } catch {
+      if (!this.closed) throw new RemoteSetupError();
+    }
   }
 
   /** Bytes from the peer, handled one at a time, in order. */
@@ -143,7 +158,7 @@ export class PeerCall {
     if (this.hs.role === 'offerer' && m.t === 'answer' && first) {
       this.confirmed();
       await this.setMediaKeys(this.offer, m.sdp);
-      await this.pc.setRemoteDescription({ type: 'answer', sdp: withoutStrayCodecLines(m.sdp) });
+      await this.takeRemote('answer', m.sdp);
       return this.flushCandidates();
     }
     if (first) throw new HandshakeError('tampered', 'the first sealed message is not the offer/answer');
@@ -258,7 +273,7 @@ export class PeerCall {
 
   async makeAnswer(offerSdp) {
     const pc = this.createPeerConnection();
-    await pc.setRemoteDescription({ type: 'offer', sdp: withoutStrayCodecLines(offerSdp) });
+    await this.takeRemote('offer', offerSdp);
     // Receivers of the transceivers the offer created get their transform now, before any
     // track event; then our tracks are added with addTrack (never replaceTrack: Chromium would
     // send those plaintext) and each returned sender gets its transform.

@@ -3,38 +3,13 @@
 // transforms with no authentication failure, the same safety code, no audio-level extension
 // in any SDP on the wire.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ARTIFACTS, launchFirefox, newSecret, probe, probeFirefoxPage, relayAndChromium, waitFn, waitForEvent } from './harness.js';
+import { ARTIFACTS, newSecret, relayAndBrowsers, waitFn, waitForEvent } from './harness.js';
 
-const env = relayAndChromium();
-let firefox;
-const closers = [];
-before(async () => {
-  firefox = await launchFirefox();
-});
-after(async () => {
-  for (const c of closers.splice(0)) await c().catch(() => {});
-  await firefox?.close();
-});
-
-/** A page of `kind` ('chromium' or 'firefox') in its own profile, on `url`. */
-async function open(kind, url) {
-  let page;
-  if (kind === 'chromium') {
-    const context = await probe(await env.browser.newContext());
-    closers.push(() => context.close());
-    page = await context.newPage();
-  } else {
-    const context = await firefox.createBrowserContext();
-    closers.push(() => context.close());
-    page = await probeFirefoxPage(await context.newPage());
-  }
-  page.on('pageerror', (e) => console.error(`${kind} page error:`, e.message));
-  await page.goto(url);
-  return page;
-}
+const env = relayAndBrowsers();
+const open = (kind, url, options) => env.open(kind, url, options);
 
 const evaluate = (page, fn) => page.evaluate(fn);
 
@@ -69,5 +44,36 @@ for (const [first, second] of [['firefox', 'chromium'], ['chromium', 'firefox'],
     await b.screenshot({ path: path.join(ARTIFACTS, `browser-${first}-${second}-b.png`) });
     await a.click('#hangup');
     await waitForEvent(b, { type: 'ended' });
+  });
+}
+
+/** In the sending page: the SDP it sends is mangled past any browser's parser (the DTLS
+ *  fingerprint line kept, so the keys still agree). */
+function mangleOwnSdp() {
+  // The tests' probe may have put a subclass in front: the getter lives further up.
+  let proto = RTCPeerConnection.prototype;
+  while (!Object.getOwnPropertyDescriptor(proto, 'localDescription')) proto = Object.getPrototypeOf(proto);
+  const get = Object.getOwnPropertyDescriptor(proto, 'localDescription').get;
+  Object.defineProperty(proto, 'localDescription', {
+    get() {
+      const d = get.call(this);
+      return d && { type: d.type, sdp: d.sdp.replace(/^m=audio \d+ /m, 'm=audio not-a-port ') };
+    },
+  });
+}
+
+for (const kind of ['chromium', 'firefox']) {
+  test(`a call set-up ${kind} cannot read is said in words, and the badge goes`, async () => {
+    const url = `http://${env.relay.addr}/#${newSecret()}`;
+    const a = await open(kind === 'chromium' ? 'firefox' : 'chromium', url, { init: mangleOwnSdp });
+    await waitForEvent(a, { state: 'waiting-for-peer' });
+    const b = await open(kind, url);
+    const ended = await waitForEvent(b, { type: 'ended' });
+    assert.equal(ended.reason, "the other browser's call set-up could not be read by this one");
+    const words = await evaluate(b, () => document.getElementById('ended-reason').textContent);
+    assert.match(words, /could not be read/);
+    const page = await evaluate(b, () => document.body.innerText);
+    assert.doesNotMatch(page, /Failed to|setRemoteDescription|SessionDescription|Error/);
+    assert.equal(await evaluate(b, () => document.getElementById('badge').textContent), '');
   });
 }

@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { before, after } from 'node:test';
+import { before, after, afterEach } from 'node:test';
 import { chromium } from 'playwright-core';
 import puppeteer from 'puppeteer-core';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -115,6 +115,10 @@ export function launchFirefox() {
       'media.navigator.streams.fake': true,
       'media.navigator.permission.disabled': true,
       'media.autoplay.default': 0,
+      // A native peer on this machine offers loopback candidates only (`--loopback`): Firefox
+      // leaves loopback out of ICE, and hides host addresses behind mDNS names, unless told.
+      'media.peerconnection.ice.loopback': true,
+      'media.peerconnection.ice.obfuscate_host_addresses': false,
     },
   });
 }
@@ -137,6 +141,42 @@ export function newSecret() {
  *  (A function, not a string: the page's CSP forbids eval, and the tests keep that CSP.) */
 export async function waitForEvent(page, match, timeout = 20000) {
   return waitFn(page, (m) => (window.sotto?.events ?? []).find((e) => Object.entries(m).every(([k, v]) => e[k] === v)), match, { timeout });
+}
+
+/** Registers a relay, Chromium and Firefox for the calling test file. `env.open(kind, url,
+ *  { init })` opens a probed page of 'chromium' or 'firefox' in a profile of its own (running
+ *  `init` before the page's scripts), closed when the test ends; the same scenario runs for
+ *  any pair of browsers. */
+export function relayAndBrowsers() {
+  const env = relayAndChromium();
+  const closers = [];
+  before(async () => {
+    env.firefox = await launchFirefox();
+  });
+  afterEach(async () => {
+    for (const c of closers.splice(0)) await c().catch(() => {});
+  });
+  after(async () => {
+    await env.firefox?.close();
+  });
+  env.open = async (kind, url, { init } = {}) => {
+    let page;
+    if (kind === 'chromium') {
+      const context = await probe(await env.browser.newContext());
+      closers.push(() => context.close());
+      if (init) await context.addInitScript(init);
+      page = await context.newPage();
+    } else {
+      const context = await env.firefox.createBrowserContext();
+      closers.push(() => context.close());
+      page = await probeFirefoxPage(await context.newPage());
+      if (init) await page.evaluateOnNewDocument(init);
+    }
+    page.on('pageerror', (e) => console.error(`${kind} page error:`, e.message));
+    await page.goto(url);
+    return page;
+  };
+  return env;
 }
 
 /** Registers a relay and a browser for the calling test file: started before its tests,
