@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ARTIFACTS, newSecret, relayAndBrowsers, waitFn, waitForEvent } from './harness.js';
+import { ARTIFACTS, newSecret, relayAndBrowsers, startTap, waitFn, waitForEvent } from './harness.js';
 
 const env = relayAndBrowsers();
 const open = (kind, url, options) => env.open(kind, url, options);
@@ -76,4 +76,107 @@ for (const kind of ['chromium', 'firefox']) {
     assert.doesNotMatch(page, /Failed to|setRemoteDescription|SessionDescription|Error/);
     assert.equal(await evaluate(b, () => document.getElementById('badge').textContent), '');
   });
+}
+
+/** In a page: its transform worker is given another key for the peer's frames than the one
+ *  the handshake made, so no frame of the peer can authenticate. */
+function wrongReceiveKey() {
+  const W = window.Worker;
+  window.Worker = class extends W {
+    postMessage(m, ...rest) {
+      if (m?.type !== 'keys') return super.postMessage(m, ...rest);
+      crypto.subtle
+        .importKey('raw', new Uint8Array(32).fill(9), 'HKDF', false, ['deriveKey', 'deriveBits'])
+        .then((receive) => super.postMessage({ ...m, keys: { ...m.keys, receive } }, ...rest));
+    }
+  };
+}
+
+/** In a page: a machine without a camera; any request for video fails as it does there. */
+function noCamera() {
+  if (!navigator.mediaDevices) return; // the blank page before the call's
+  const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = (c) => (c?.video ? Promise.reject(new DOMException('no camera', 'NotFoundError')) : gum(c));
+}
+
+/** In a page: a browser without WebRTC Encoded Transform. */
+function noTransform() {
+  delete window.RTCRtpScriptTransform;
+}
+
+const other = (kind) => (kind === 'chromium' ? 'firefox' : 'chromium');
+
+for (const kind of ['chromium', 'firefox']) {
+  test(`${kind} with a different key for its peer (${other(kind)}) drops every frame, shows "failing" and never shows the video`, async () => {
+    const url = `http://${env.relay.addr}/#${newSecret()}`;
+    const a = await open(other(kind), url);
+    await waitForEvent(a, { state: 'waiting-for-peer' });
+    const b = await open(kind, url, { init: wrongReceiveKey });
+    for (const p of [a, b]) await waitForEvent(p, { state: 'connected' });
+    await waitFn(b, async () => {
+      const w = await window.__test.workerStats();
+      return w['receive:video']?.failed > 20 && w['receive:audio']?.failed > 20;
+    }, null, { timeout: 15000, polling: 250 });
+    const w = await evaluate(b, () => window.__test.workerStats());
+    assert.equal(w['receive:video'].ok, 0);
+    assert.equal(w['receive:audio'].ok, 0);
+    await waitFn(b, () => document.getElementById('badge').classList.contains('failing'), null, { timeout: 5000 });
+    // Nothing reached the decoder: no video frame was ever rendered.
+    assert.equal(await evaluate(b, () => document.getElementById('remote-video').videoWidth), 0);
+    // The other side, with the right keys, is unaffected.
+    await waitFn(a, () => document.getElementById('remote-video').videoWidth > 0, null, { timeout: 15000 });
+    await b.screenshot({ path: path.join(ARTIFACTS, `browser-${kind}-wrong-key.png`) });
+  });
+
+  test(`${kind} without a camera calls ${other(kind)} voice-only and still sees them`, async () => {
+    const url = `http://${env.relay.addr}/#${newSecret()}`;
+    const a = await open(kind, url, { init: noCamera });
+    await waitForEvent(a, { state: 'waiting-for-peer' });
+    const b = await open(other(kind), url);
+    for (const p of [a, b]) await waitForEvent(p, { state: 'connected' });
+    assert.equal(await evaluate(a, () => document.getElementById('camera').hidden), true);
+    await waitFn(a, () => document.getElementById('remote-video').videoWidth > 0, null, { timeout: 15000 });
+    await waitFn(b, async () => (await window.__test.workerStats())['receive:audio']?.ok > 20, null, { timeout: 15000, polling: 250 });
+    const w = await evaluate(b, () => window.__test.workerStats());
+    assert.equal(w['receive:audio'].failed, 0);
+    assert.equal(w['receive:video']?.ok ?? 0, 0, 'a voice-only side sends no video');
+  });
+
+  test(`${kind} without encoded transforms gets an error, never an unencrypted call`, async () => {
+    const tap = await startTap(env.relay.addr);
+    const page = await open(kind, `${tap.url}/#${newSecret()}`, { init: noTransform });
+    await waitFn(page, () => !document.getElementById('error').hidden, null, { timeout: 10000 });
+    const text = await evaluate(page, () => document.getElementById('error').textContent);
+    assert.match(text, /RTCRtpScriptTransform/);
+    assert.match(text, /never falls back to an unencrypted call/);
+    // It never even joined the relay.
+    assert.equal(tap.record.filter((r) => r.dir === 'up').length, 0);
+    tap.stop();
+  });
+
+  test(`a third person in ${kind} is told the room is full, and their camera never turns on`, async () => {
+    const url = `http://${env.relay.addr}/#${newSecret()}`;
+    const a = await open('chromium', url);
+    await waitForEvent(a, { state: 'waiting-for-peer' });
+    const b = await open('firefox', url);
+    await waitForEvent(b, { type: 'sas' });
+    const c = await open(kind, url, { init: countMedia });
+    const ended = await waitForEvent(c, { type: 'ended' });
+    assert.match(ended.reason, /room full/);
+    assert.match(await evaluate(c, () => document.getElementById('ended-reason').textContent), /already has two people/);
+    assert.equal(await evaluate(c, () => document.getElementById('share').hidden), true, 'no "send this link" on a full call');
+    assert.equal(await evaluate(c, () => window.mediaRequests), 0, 'the camera was asked for');
+    for (const id of ['hangup', 'mute', 'camera']) assert.equal(await evaluate(c, new Function(`return document.getElementById('${id}').disabled`)), true, id);
+  });
+}
+
+/** In a page: counts requests for camera and microphone. */
+function countMedia() {
+  window.mediaRequests = 0;
+  if (!navigator.mediaDevices) return; // the blank page before the call's
+  const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = (c) => {
+    window.mediaRequests += 1;
+    return gum(c);
+  };
 }
