@@ -83,7 +83,8 @@ impl Endpoint {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| ClientError::CaFile(format!("TLS: {e}")))?
+            // The provider's own protocol list: not the user's file, never expected to fail.
+            .map_err(|e| ClientError::Crypto(format!("TLS: {e}")))?
             .with_root_certificates(roots)
             .with_no_client_auth();
         Ok(Self {

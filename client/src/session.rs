@@ -118,7 +118,10 @@ pub async fn run_call(
     // Hanging up while the relay is still being reached ends it there.
     let (relay, relay_events) = tokio::select! {
         connected = endpoint.connect() => connected?,
-        () = &mut hang_up => return Ok((Outcome::HungUp, Counters::default())),
+        () = &mut hang_up => {
+            options.sink.finish()?;
+            return Ok((Outcome::HungUp, Counters::default()));
+        }
     };
     notify(Event::Relay {
         url: endpoint.url().to_owned(),
