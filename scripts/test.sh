@@ -25,9 +25,10 @@ dpkg -s libasound2-plugins >/dev/null 2>&1 || need_apt+=(libasound2-plugins)
 # wanted).
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 [ -x /usr/bin/firefox-esr ] || need_apt+=(firefox-esr)
-# openssl makes the private CA of the browser's HTTPS test; tmux is the terminal of the CLI's
-# status-line test.
+# openssl makes the private CA of the browsers' HTTPS test, NSS's certutil puts it in the Firefox
+# profile's certificate store; tmux is the terminal of the CLI's status-line test.
 command -v openssl >/dev/null || need_apt+=(openssl)
+command -v certutil >/dev/null || need_apt+=(libnss3-tools)
 command -v tmux >/dev/null || need_apt+=(tmux)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]}"

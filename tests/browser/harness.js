@@ -1,5 +1,6 @@
 // Shared by the browser tests: the real relay binary on a free port, a recording proxy in front
-// of it (HTTP and WebSocket), Debian's chromium through playwright-core.
+// of it (HTTP and WebSocket), Debian's chromium through playwright-core and firefox-esr through
+// puppeteer-core, opened the same way so a scenario is written once for any pair of browsers.
 
 import { spawn } from 'node:child_process';
 import { createServer, request } from 'node:http';
@@ -89,8 +90,24 @@ export async function startTap(relayAddr, { prefix = '/' } = {}) {
     conns[i].client.terminate();
     conns[i].relay.terminate();
   };
-  return { url: `http://127.0.0.1:${port}`, record, cut, stop: () => server.close() };
+  const stop = () => {
+    taps.delete(tap);
+    for (const c of conns) {
+      c.client.terminate();
+      c.relay.terminate();
+    }
+    wss.close();
+    server.closeAllConnections();
+    server.close();
+  };
+  const tap = { url: `http://127.0.0.1:${port}`, record, cut, stop };
+  taps.add(tap);
+  return tap;
 }
+
+/** The taps not yet stopped: a test that failed half-way leaves its tap to the harness, which
+ *  stops it when the test ends (an open server would keep the test file's process alive). */
+const taps = new Set();
 
 export const CHROMIUM_FLAGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -100,18 +117,31 @@ export const CHROMIUM_FLAGS = [
   '--disable-features=WebRtcHideLocalIpsWithMdns',
 ];
 
-export function launchChromium() {
-  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_FLAGS });
+/** The host name of a relay that is not localhost (so not a secure context over http://): both
+ *  browsers resolve it to 127.0.0.1. */
+export const TEST_HOST = 'sotto.test';
+
+export function launchChromium(args = []) {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [...CHROMIUM_FLAGS, `--host-resolver-rules=MAP ${TEST_HOST} 127.0.0.1`, ...args],
+  });
 }
 
 /** Debian's firefox-esr, headless, through puppeteer-core over WebDriver BiDi (playwright-core's
- *  Firefox mode does not work with this Firefox), with fake camera and microphone. */
-export function launchFirefox() {
+ *  Firefox mode does not work with this Firefox), with fake camera and microphone; in
+ *  `userDataDir` when given (a profile prepared beforehand, e.g. trusting a CA). */
+export function launchFirefox({ userDataDir } = {}) {
   return puppeteer.launch({
     browser: 'firefox',
     executablePath: '/usr/bin/firefox-esr',
     headless: true,
+    userDataDir,
     extraPrefsFirefox: {
+      'network.dns.localDomains': TEST_HOST,
+      // The page may read what "Copy link" wrote without a paste prompt no one can answer.
+      'dom.events.testing.asyncClipboard': true,
       'media.navigator.streams.fake': true,
       'media.navigator.permission.disabled': true,
       'media.autoplay.default': 0,
@@ -126,10 +156,18 @@ export function launchFirefox() {
 /** Waits until `fn(arg)` is truthy in the page, in a Chromium (playwright) or a Firefox
  *  (puppeteer) page alike; returns its value. */
 export async function waitFn(page, fn, arg, { timeout = 20000, polling = 100 } = {}) {
-  const handle = typeof page.context === 'function'
+  const handle = isPlaywright(page)
     ? await page.waitForFunction(fn, arg, { timeout, polling })
     : await page.waitForFunction(fn, { timeout, polling }, arg);
   return handle.jsonValue();
+}
+
+/** Waits until the page's peer connection has decoded `n` more frames of the other side's
+ *  video: its media still flows. (Firefox counts no frames in getVideoPlaybackQuality for a
+ *  MediaStream; both browsers count them in getStats.) */
+export async function videoGoesOn(page, n = 50, timeout = 15000) {
+  const start = await page.evaluate(() => window.__test.framesDecoded());
+  await waitFn(page, async (goal) => (await window.__test.framesDecoded()) >= goal, start + n, { timeout, polling: 250 });
 }
 
 /** A fresh call secret, base64url. */
@@ -143,56 +181,82 @@ export async function waitForEvent(page, match, timeout = 20000) {
   return waitFn(page, (m) => (window.sotto?.events ?? []).find((e) => Object.entries(m).every(([k, v]) => e[k] === v)), match, { timeout });
 }
 
+/** The browsers a scenario runs in, and every ordered pair of them. */
+export const KINDS = ['chromium', 'firefox'];
+export const PAIRS = KINDS.flatMap((a) => KINDS.map((b) => [a, b]));
+export const other = (kind) => (kind === 'chromium' ? 'firefox' : 'chromium');
+
 /** Registers a relay, Chromium and Firefox for the calling test file. `env.open(kind, url,
- *  { init })` opens a probed page of 'chromium' or 'firefox' in a profile of its own (running
- *  `init` before the page's scripts), closed when the test ends; the same scenario runs for
- *  any pair of browsers. */
+ *  { init, viewport })` opens a probed page of 'chromium' or 'firefox' in a profile of its own
+ *  (running `init` before the page's scripts), closed when the test ends; the same scenario
+ *  runs for any pair of browsers. */
 export function relayAndBrowsers() {
-  const env = relayAndChromium();
+  const env = {};
   const closers = [];
   before(async () => {
-    env.firefox = await launchFirefox();
+    env.relay = await startRelay();
+    [env.chromium, env.firefox] = await Promise.all([launchChromium(), launchFirefox()]);
   });
   afterEach(async () => {
     for (const c of closers.splice(0)) await c().catch(() => {});
+    for (const tap of [...taps]) tap.stop();
   });
   after(async () => {
+    await env.chromium?.close();
     await env.firefox?.close();
+    await env.relay?.stop();
   });
-  env.open = async (kind, url, { init } = {}) => {
-    let page;
-    if (kind === 'chromium') {
-      const context = await probe(await env.browser.newContext());
-      closers.push(() => context.close());
-      if (init) await context.addInitScript(init);
-      page = await context.newPage();
-    } else {
-      const context = await env.firefox.createBrowserContext();
-      closers.push(() => context.close());
-      page = await probeFirefoxPage(await context.newPage());
-      if (init) await page.evaluateOnNewDocument(init);
-    }
-    page.on('pageerror', (e) => console.error(`${kind} page error:`, e.message));
-    await page.goto(url);
-    return page;
-  };
+  env.open = (kind, url, options) => openPage({ chromium: env.chromium, firefox: env.firefox }[kind], url, { ...options, closers });
   return env;
 }
 
-/** Registers a relay and a browser for the calling test file: started before its tests,
- *  stopped after. Read them from the returned object inside tests. */
-export function relayAndChromium() {
-  const env = {};
-  before(async () => {
-    env.relay = await startRelay();
-    env.browser = await launchChromium();
-  });
-  after(async () => {
-    await env.browser?.close();
-    env.relay?.stop();
-  });
-  return env;
+/** Opens `url` in a new profile of `browser` (a playwright Chromium or a puppeteer Firefox),
+ *  probed (see probe), with `init` run before the page's own scripts, at `viewport`; the
+ *  profile's closer goes to `closers`. */
+export async function openPage(browser, url, { init, viewport = { width: 1280, height: 800 }, closers = [] } = {}) {
+  let page;
+  const kind = isPlaywright(browser) ? 'chromium' : 'firefox';
+  if (kind === 'chromium') {
+    const context = await probe(await browser.newContext({ viewport }));
+    closers.push(() => context.close());
+    if (init) await context.addInitScript(init);
+    page = await context.newPage();
+  } else {
+    const context = await browser.createBrowserContext();
+    closers.push(() => context.close());
+    page = await probeFirefoxPage(await context.newPage());
+    await page.setViewport(viewport);
+    if (init) await page.evaluateOnNewDocument(init);
+  }
+  page.on('pageerror', (e) => console.error(`${kind} page error:`, e.message));
+  await page.goto(url);
+  return page;
 }
+
+const isPlaywright = (browserOrPage) => typeof browserOrPage.newContext === 'function' || typeof browserOrPage.context === 'function';
+
+// What the tests read of a page, the same for a playwright and a puppeteer page.
+
+/** The text of the element `selector`. */
+export const text = (page, selector) => page.evaluate((s) => document.querySelector(s).textContent, selector);
+/** The value of the input `selector`. */
+export const value = (page, selector) => page.evaluate((s) => document.querySelector(s).value, selector);
+/** Whether the control `selector` is disabled. */
+export const disabled = (page, selector) => page.evaluate((s) => document.querySelector(s).disabled, selector);
+/** Whether the element `selector` takes up room on the page and is not hidden (as playwright's
+ *  isVisible). */
+export const shown = (page, selector) =>
+  page.evaluate((s) => {
+    const e = document.querySelector(s);
+    const r = e?.getBoundingClientRect();
+    return Boolean(r && r.width > 0 && r.height > 0 && getComputedStyle(e).visibility !== 'hidden');
+  }, selector);
+/** Whether the element `selector` is fully inside the window, without scrolling. */
+export const inView = (page, selector) =>
+  page.evaluate((s) => {
+    const r = document.querySelector(s).getBoundingClientRect();
+    return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight && r.left >= 0 && r.right <= window.innerWidth;
+  }, selector);
 
 /** Runs `sotto call`; resolves events as they come. */
 export function nativeCall(link, args) {
@@ -223,7 +287,8 @@ export function nativeCall(link, args) {
 
 /** The tests' own window on a page's peer connection and transform worker: the page exposes
  *  neither (no key, SDP or candidate in a page global), so every page the tests open records
- *  the ones it makes. `window.__test.pc()` is the newest peer connection, and
+ *  the ones it makes. `window.__test.pc()` is the newest peer connection,
+ *  `window.__test.framesDecoded()` the video frames it decoded, and
  *  `window.__test.workerStats()` asks the newest worker for its frame counters. */
 export async function probe(context) {
   await context.addInitScript(PROBE);
@@ -258,6 +323,11 @@ function PROBE() {
   };
   window.__test = {
     pc: () => pcs.at(-1),
+    // The video frames the newest peer connection decoded so far.
+    framesDecoded: async () => {
+      const stats = (await pcs.at(-1)?.getStats()) ?? new Map();
+      return [...stats.values()].find((s) => s.type === 'inbound-rtp' && s.kind === 'video')?.framesDecoded ?? 0;
+    },
     // A terminated worker never answers: after 2 s the answer is "nothing".
     workerStats: () => {
       const w = workers.at(-1);

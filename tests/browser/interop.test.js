@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ARTIFACTS, nativeCall, newSecret, relayAndBrowsers, waitFn, waitForEvent } from './harness.js';
+import { ARTIFACTS, KINDS, nativeCall, newSecret, relayAndBrowsers, waitFn, waitForEvent } from './harness.js';
 
 const env = relayAndBrowsers();
 
@@ -31,17 +31,30 @@ function analyseWav(file, hz) {
   return { rms: Math.sqrt(sumSq / Math.max(count, 1)), power: (s1 * s1 + s2 * s2 - c * s1 * s2) / Math.max(count, 1), seconds: n / 48000 };
 }
 
-for (const kind of ['chromium', 'firefox']) test(`${kind} and the native client hear each other with the same safety code`, async () => {
+for (const kind of KINDS) for (const nativeFirst of [false, true]) test(`${nativeFirst ? `the native client opens the link, ${kind} joins` : `${kind} opens the link, the native client joins`}: they hear each other with the same safety code`, async () => {
   const link = `http://${env.relay.addr}/#${newSecret()}`;
-  const page = await env.open(kind, link);
-  await waitForEvent(page, { state: 'waiting-for-peer' });
   const out = path.join(mkdtempSync(path.join(tmpdir(), 'sotto-')), 'out.wav');
-  const native = nativeCall(link, ['--tone', '440', '--output', out, '--duration', '6']);
+  const startNative = () => nativeCall(link, ['--tone', '440', '--output', out, '--duration', '6']);
+  // The first one waits and makes the offer; the other answers.
+  let native;
+  if (nativeFirst) {
+    native = startNative();
+    await native.waitFor((e) => e.event === 'state' && e.state === 'waiting-for-peer');
+  }
+  const page = await env.open(kind, link);
+  if (!nativeFirst) {
+    await waitForEvent(page, { state: 'waiting-for-peer' });
+    native = startNative();
+  }
 
   const nativeSas = await native.waitFor((e) => e.event === 'sas');
   const pageSas = await waitForEvent(page, { type: 'sas' });
   assert.equal(pageSas.code, nativeSas.code);
   await waitForEvent(page, { state: 'connected' });
+  // Neither the browser's SDP nor the native client's carries the audio level in clear.
+  const sdps = await page.evaluate(() => [window.__test.pc().localDescription.sdp, window.__test.pc().remoteDescription.sdp]);
+  for (const sdp of sdps) assert.ok(!sdp.includes('ssrc-audio-level'), `audio-level negotiated: ${sdp}`);
+  assert.match(sdps[1], /a=rtpmap:\d+ opus\/48000/);
 
   // The browser's inbound audio carries the native tone: the analyser's peak is at 440 Hz.
   // (Headless Firefox keeps its AudioContext suspended: there the samples' energy stands in.)
@@ -87,5 +100,5 @@ for (const kind of ['chromium', 'firefox']) test(`${kind} and the native client 
   assert.ok(wav.seconds > 4, `only ${wav.seconds} s written`);
   assert.ok(wav.rms > 0.01, `the native output is silent (rms ${wav.rms})`);
   await waitForEvent(page, { type: 'ended' });
-  await page.screenshot({ path: path.join(ARTIFACTS, `browser-${kind}-native-interop.png`), fullPage: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, `browser-${kind}-native-interop${nativeFirst ? '-answering' : ''}.png`), fullPage: true });
 });

@@ -1,5 +1,5 @@
-// A self-hosted relay with its own TLS certificate, as a deployment runs it: a browser on
-// https:// under a real host name (a secure context, not localhost) and the terminal client
+// A self-hosted relay with its own TLS certificate, as a deployment runs it: Chromium or Firefox
+// on https:// under a real host name (a secure context, not localhost) and the terminal client
 // over wss:// with --ca-file call each other.
 
 import { test, after } from 'node:test';
@@ -8,10 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { ARTIFACTS, CHROMIUM_FLAGS, nativeCall, startRelay, waitForEvent } from './harness.js';
-
-const HOST = 'sotto.test';
+import { ARTIFACTS, KINDS, TEST_HOST as HOST, launchChromium, launchFirefox, nativeCall, openPage, shown, startRelay, value, waitForEvent } from './harness.js';
 
 /** A private CA, and a relay certificate it signed for HOST (the browser's name for the relay)
  *  and localhost (the terminal's), made with openssl. */
@@ -34,6 +31,15 @@ function spkiHash(certFile) {
   return execFileSync('openssl', ['dgst', '-sha256', '-binary'], { input: der }).toString('base64');
 }
 
+/** A Firefox profile whose certificate store trusts `caFile` for web sites, as a deployment's
+ *  Firefox trusts its public CAs (NSS certutil, the tool Firefox's own store is managed with). */
+function firefoxProfileTrusting(caFile) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sotto-firefox-'));
+  execFileSync('certutil', ['-N', '-d', `sql:${dir}`, '--empty-password']);
+  execFileSync('certutil', ['-A', '-d', `sql:${dir}`, '-n', 'Sotto test CA', '-t', 'C,,', '-i', caFile]);
+  return dir;
+}
+
 let relay;
 let browser;
 after(async () => {
@@ -41,23 +47,21 @@ after(async () => {
   await relay?.stop();
 });
 
-test('over the relay\'s own TLS, a browser on https:// and the terminal client call each other', async () => {
+for (const kind of KINDS) test(`over the relay's own TLS, ${kind} on https:// and the terminal client call each other`, async () => {
+  await browser?.close();
+  await relay?.stop();
   const p = pki();
   relay = await startRelay('127.0.0.1:0', ['--tls-cert', p.cert, '--tls-key', p.key]);
   const port = relay.addr.split(':')[1];
-  // The browser trusts the relay's key as a deployment's browser trusts its public CA.
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [...CHROMIUM_FLAGS, `--host-resolver-rules=MAP ${HOST} 127.0.0.1`, `--ignore-certificate-errors-spki-list=${spkiHash(p.cert)}`],
-  });
-  const page = await (await browser.newContext()).newPage();
-  page.on('pageerror', (e) => console.error('page error:', e.message));
-  await page.goto(`https://${HOST}:${port}/`);
+  // The browser trusts the relay's certificate as a deployment's browser trusts its public CA.
+  browser = kind === 'chromium'
+    ? await launchChromium([`--ignore-certificate-errors-spki-list=${spkiHash(p.cert)}`])
+    : await launchFirefox({ userDataDir: firefoxProfileTrusting(p.ca) });
+  const page = await openPage(browser, `https://${HOST}:${port}/`);
   assert.equal(await page.evaluate(() => window.isSecureContext), true);
   await page.click('#new-call');
   await waitForEvent(page, { state: 'waiting-for-peer' });
-  const link = await page.inputValue('#link');
+  const link = await value(page, '#link');
   assert.match(link, new RegExp(`^https://${HOST}:${port}/#[A-Za-z0-9_-]{43}$`));
 
   // The terminal side resolves the same name to the same relay: --ca-file with the private CA.
@@ -70,9 +74,11 @@ test('over the relay\'s own TLS, a browser on https:// and the terminal client c
   await native.waitFor((e) => e.event === 'state' && e.state === 'receiving-audio');
   await waitForEvent(page, { state: 'connected' });
   // The terminal sends no video: the page says so instead of showing a black box alone.
-  assert.equal(await page.isVisible('#no-video'), true);
-  await page.screenshot({ path: path.join(ARTIFACTS, 'browser-https-native.png') });
-  await native.waitFor((e) => e.event === 'ended');
+  assert.equal(await shown(page, '#no-video'), true);
+  await page.screenshot({ path: path.join(ARTIFACTS, `browser-https-native-${kind}.png`) });
+  const ended = await native.waitFor((e) => e.event === 'ended');
   assert.equal(await native.exited, 0);
+  assert.equal(ended.counters.frames_failed, 0, JSON.stringify(ended));
+  assert.ok(ended.counters.frames_received > 50, JSON.stringify(ended));
   await waitForEvent(page, { type: 'ended' });
 });
