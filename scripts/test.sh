@@ -67,9 +67,16 @@ rm -f "$node_log"
 step "browser tests: Debian's chromium (playwright-core) and firefox-esr (puppeteer-core), against the relay binary"
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 browser_log="$(mktemp)"
-(cd tests/browser && node --test) 2>&1 | tee "$browser_log" | grep -E '^(not )?ok |^# (tests|pass|fail)'
+browser_failed=0
+(cd tests/browser && node --test) 2>&1 | tee "$browser_log" | grep -E '^(not )?ok |^# (tests|pass|fail)' || browser_failed=1
 passed=$((passed + $(awk '/^# pass/ {print $3}' "$browser_log")))
 failed=$((failed + $(awk '/^# fail/ {print $3}' "$browser_log")))
+if [ "$browser_failed" = 1 ]; then
+  # What failed and why (the progress above shows only the names).
+  awk '/^not ok /{p=1} p{print} /^  \.\.\.$/{p=0}' "$browser_log"
+  echo "summary: ${passed} passed, ${failed} failed"
+  exit 1
+fi
 rm -f "$browser_log"
 
 step "fuzzing each target for ${FUZZ_SECONDS}s"
