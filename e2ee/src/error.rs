@@ -28,6 +28,70 @@ pub enum Error {
     /// A media frame handed to the sender cannot be encrypted (shorter than its codec prefix,
     /// or the sender's counters are exhausted); it is dropped.
     FrameUnsendable(&'static str),
+    /// A message on the data channel did not open or came out of sequence: someone between
+    /// the peers altered, replayed, reordered or dropped it. The data channel must close; the
+    /// call goes on.
+    DataTampered(&'static str),
+    /// The peer sent an authenticated data-channel message that breaks the rules of its kind
+    /// (or of no known kind); it is dropped and reported, the channel stays open.
+    MessageMalformed(MessageFault),
+}
+
+/// Why an opened data-channel message was refused (PROTOCOL.md §3.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MessageFault {
+    /// No kind byte.
+    Empty,
+    /// A kind this version does not know.
+    UnknownKind(u8),
+    /// Bytes missing or left over for this kind.
+    WrongLength(u8),
+    /// A text or file name that is not UTF-8.
+    InvalidUtf8,
+    /// A text of no bytes.
+    EmptyText,
+    /// A text over 4096 bytes.
+    TextTooLong,
+    /// A file offer with an empty name.
+    EmptyName,
+    /// A chunk without data.
+    EmptyChunk,
+    /// A chunk over 16,000 bytes.
+    ChunkTooLong,
+}
+
+impl MessageFault {
+    /// A stable name for the fault (the vectors' `data_malformed`, and the browser's names).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Empty => "empty",
+            Self::UnknownKind(_) => "unknown-kind",
+            Self::WrongLength(_) => "wrong-length",
+            Self::InvalidUtf8 => "invalid-utf8",
+            Self::EmptyText => "empty-text",
+            Self::TextTooLong => "text-too-long",
+            Self::EmptyName => "empty-name",
+            Self::EmptyChunk => "empty-chunk",
+            Self::ChunkTooLong => "chunk-too-long",
+        }
+    }
+}
+
+impl fmt::Display for MessageFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("empty message"),
+            Self::UnknownKind(k) => write!(f, "unknown message kind 0x{k:02x}"),
+            Self::WrongLength(k) => write!(f, "message of kind 0x{k:02x} has the wrong length"),
+            Self::InvalidUtf8 => f.write_str("text that is not UTF-8"),
+            Self::EmptyText => f.write_str("empty text"),
+            Self::TextTooLong => f.write_str("text over 4096 bytes"),
+            Self::EmptyName => f.write_str("file offer without a name"),
+            Self::EmptyChunk => f.write_str("empty file chunk"),
+            Self::ChunkTooLong => f.write_str("file chunk over 16,000 bytes"),
+        }
+    }
 }
 
 /// Why a received media frame was refused.
@@ -88,6 +152,8 @@ impl fmt::Display for Error {
             Self::FrameRejected(fault) => write!(f, "media frame dropped: {fault}"),
             Self::FrameUnsendable(why) => write!(f, "media frame not sent: {why}"),
             Self::RandomnessUnavailable => f.write_str("the system's random generator failed"),
+            Self::DataTampered(why) => write!(f, "messages tampered with ({why})"),
+            Self::MessageMalformed(fault) => write!(f, "message dropped: {fault}"),
         }
     }
 }

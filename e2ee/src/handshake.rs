@@ -16,6 +16,7 @@
 //! both keys only, so a man in the middle who holds the link gets a single guess at making the
 //! two codes match.
 
+use crate::data::DataChannel;
 use crate::keys::{BaseKey, MediaKeys, SafetyCode};
 use crate::link::{LinkSecret, RoomId};
 use crate::{Error, kdf};
@@ -35,6 +36,9 @@ pub const REVEAL: u8 = 0x03;
 pub const SEALED: u8 = 0x04;
 /// Bytes of a sealed message besides the ciphertext: kind, seq and tag.
 pub const SEALED_OVERHEAD: usize = 1 + 8 + 16;
+
+/// A 32-byte key, zeroized on drop.
+type Key32 = Zeroizing<[u8; 32]>;
 
 /// Which side of the call this peer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -439,12 +443,13 @@ impl Handshake {
         Some(SafetyCode::from_sas(sas))
     }
 
-    /// The SFrame base keys, bound to both DTLS fingerprints (`fp_o` from O's SDP, `fp_a` from
-    /// A's, each the text after `a=fingerprint:`). Only once the handshake is established.
-    pub fn media_keys(&self, fp_o: &str, fp_a: &str) -> Result<MediaKeys, Error> {
+    /// `th2`, which binds the keys of media and data to both DTLS fingerprints (`fp_o` from
+    /// O's SDP, `fp_a` from A's, each the text after `a=fingerprint:`); with the keys it
+    /// extends. Only once the handshake is established.
+    fn bound(&self, fp_o: &str, fp_a: &str) -> Result<(&Keys, [u8; 32]), Error> {
         let State::Established(keys) = &self.state else {
             return Err(Error::CallerMisuse(
-                "media keys exist only after the peer's first sealed message opened",
+                "media and data keys exist only after the peer's first sealed message opened",
             ));
         };
         let len = |fp: &str| {
@@ -461,22 +466,45 @@ impl Handshake {
             &len_a,
             fp_a.as_bytes(),
         ]);
+        Ok((keys, th2))
+    }
+
+    /// `M(label, 32) = HKDF-Expand(prk, "sotto v1 " || label || th2, 32)` for O's and A's label,
+    /// as (what this side sends, what the peer sends).
+    fn derive_pair(
+        &self,
+        fp_o: &str,
+        fp_a: &str,
+        labels: [&[u8]; 2],
+    ) -> Result<(Key32, Key32), Error> {
+        let (keys, th2) = self.bound(fp_o, fp_a)?;
         let derive = |label: &[u8]| {
             let mut key = Zeroizing::new([0u8; 32]);
             kdf::expand_sha256(&keys.prk, &[b"sotto v1 ", label, &th2], key.as_mut());
-            BaseKey(key)
+            key
         };
-        let (media_o, media_a) = (derive(b"media O"), derive(b"media A"));
+        let (of_o, of_a) = (derive(labels[0]), derive(labels[1]));
         Ok(match self.role {
-            Role::Offerer => MediaKeys {
-                send: media_o,
-                receive: media_a,
-            },
-            Role::Answerer => MediaKeys {
-                send: media_a,
-                receive: media_o,
-            },
+            Role::Offerer => (of_o, of_a),
+            Role::Answerer => (of_a, of_o),
         })
+    }
+
+    /// The SFrame base keys, bound to both DTLS fingerprints (`fp_o` from O's SDP, `fp_a` from
+    /// A's, each the text after `a=fingerprint:`). Only once the handshake is established.
+    pub fn media_keys(&self, fp_o: &str, fp_a: &str) -> Result<MediaKeys, Error> {
+        let (send, receive) = self.derive_pair(fp_o, fp_a, [b"media O", b"media A"])?;
+        Ok(MediaKeys {
+            send: BaseKey(send),
+            receive: BaseKey(receive),
+        })
+    }
+
+    /// The pair's data channel, sealed under `data_O` and `data_A` (bound to both DTLS
+    /// fingerprints like the media keys). Only once the handshake is established.
+    pub fn data_channel(&self, fp_o: &str, fp_a: &str) -> Result<DataChannel, Error> {
+        let (send, receive) = self.derive_pair(fp_o, fp_a, [b"data O", b"data A"])?;
+        Ok(DataChannel::new(self.room, &send, &receive))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Sotto's sans-IO cryptographic core (PROTOCOL.md): call links, the handshake and the sealed
-//! signaling channel it opens, the safety code, the media keys, and SFrame media frames.
+//! signaling channel it opens, the safety code, the media keys, SFrame media frames, and the
+//! data channel's sealed messages.
 //!
 //! No tokio, no sockets, no clock reads: bytes go in, bytes and events come out. Randomness is
 //! read only by the `generate` constructors; everything else is deterministic, which is what
@@ -11,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod data;
 mod error;
 pub mod handshake;
 mod kdf;
@@ -25,7 +27,8 @@ mod rfc9605_vectors;
 #[cfg(test)]
 mod sotto_vectors;
 
-pub use error::{Error, FrameFault};
+pub use data::{DataChannel, DataMessage, StopReason, safe_file_name};
+pub use error::{Error, FrameFault, MessageFault};
 pub use handshake::{EphemeralKey, Handshake, Received, Role};
 pub use keys::{BaseKey, MediaKeys, SafetyCode};
 pub use link::{Link, LinkSecret, RoomId};

@@ -212,16 +212,27 @@ export class Handshake {
     return String(v).padStart(6, '0');
   }
 
-  /** The SFrame base keys' bytes { send, receive }, bound to both DTLS fingerprints. */
-  async mediaKeyBytes(fpO, fpA) {
-    if (this.state !== 'established') throw new HandshakeError('misuse', 'media keys exist only after the peer confirmed the keys');
+  /** The SFrame base keys' bytes { send, receive, th2 }, bound to both DTLS fingerprints. */
+  mediaKeyBytes(fpO, fpA) {
+    return this.#boundPair(fpO, fpA, 'media O', 'media A');
+  }
+
+  /** The data channel's keys' bytes { send, receive, th2 } (PROTOCOL.md §3.6), bound to both
+   *  DTLS fingerprints like the media keys. */
+  dataKeyBytes(fpO, fpA) {
+    return this.#boundPair(fpO, fpA, 'data O', 'data A');
+  }
+
+  /** M(labelO) and M(labelA) under th2, as what this side sends and what the peer sends. */
+  async #boundPair(fpO, fpA, labelO, labelA) {
+    if (this.state !== 'established') throw new HandshakeError('misuse', 'media and data keys exist only after the peer confirmed the keys');
     const k = this.keys;
     const len = (b) => Uint8Array.of(b.length >> 8, b.length & 0xff);
     const [o, a] = [utf8(fpO), utf8(fpA)];
     if (o.length > 65535 || a.length > 65535) throw new HandshakeError('misuse', 'fingerprint too long');
     const th2 = await sha256(k.th, utf8('dtls'), len(o), o, len(a), a);
     const M = (label) => expand(k.prk, concat(utf8('sotto v1 '), utf8(label), th2), 32);
-    const [mO, mA] = [await M('media O'), await M('media A')];
-    return this.role === 'offerer' ? { send: mO, receive: mA, th2 } : { send: mA, receive: mO, th2 };
+    const [ofO, ofA] = [await M(labelO), await M(labelA)];
+    return this.role === 'offerer' ? { send: ofO, receive: ofA, th2 } : { send: ofA, receive: ofO, th2 };
   }
 }

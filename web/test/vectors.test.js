@@ -10,6 +10,7 @@ import { parseLink, linkText, relayUrl, roomId, LinkError } from '../crypto/link
 import { Handshake, keyPairFromPrivate } from '../crypto/handshake.js';
 import * as sframe from '../crypto/sframe.js';
 import { dtlsFingerprint } from '../crypto/sdp.js';
+import * as data from '../crypto/data.js';
 
 const vectors = (name) => JSON.parse(readFileSync(new URL(`../../tests/vectors/${name}`, import.meta.url)));
 const rfc = vectors('sframe-rfc9605.json');
@@ -150,4 +151,51 @@ test('the DTLS fingerprint is the first line, line ending removed', () => {
   assert.equal(dtlsFingerprint('v=0\r\na=fingerprint:sha-256 AB:CD\r\na=fingerprint:sha-256 EF\r\n'), 'sha-256 AB:CD');
   assert.equal(dtlsFingerprint('a=fingerprint:s\r\r\n'), 's\r');
   assert.equal(dtlsFingerprint('v=0\r\n'), null);
+});
+
+test('data channel keys, sealed messages of every kind, refused plaintexts and file names match the vectors', async () => {
+  const secret = fromHex(v1.inputs.secret);
+  const { hs: o, commit } = await Handshake.offerer(secret, await keyPairFromPrivate(fromHex(v1.inputs.offerer_private)));
+  const a = await Handshake.answerer(secret, await keyPairFromPrivate(fromHex(v1.inputs.answerer_private)));
+  await o.receive((await a.receive(commit)).reply).then(({ reply }) => a.receive(reply));
+  await a.receive(await o.seal(utf8('offer')));
+  await o.receive(await a.seal(utf8('answer')));
+  const [fpO, fpA] = [v1.inputs.fingerprint_offerer, v1.inputs.fingerprint_answerer];
+  const [ko, ka] = [await o.dataKeyBytes(fpO, fpA), await a.dataKeyBytes(fpO, fpA)];
+  assert.equal(hex(ko.send), v1.data.data_o);
+  assert.equal(hex(ka.send), v1.data.data_a);
+  const room = fromHex(v1.link.room_id);
+  const [so, sa] = [await data.DataSeal.create(room, ko), await data.DataSeal.create(room, ka)];
+  const fromVector = (m) => ({ ...m, ...(m.data && { data: fromHex(m.data) }), ...(m.sha256 && { sha256: fromHex(m.sha256) }) });
+  for (const m of v1.data_messages) {
+    const [from, to] = m.direction === 'O->A' ? [so, sa] : [sa, so];
+    const plain = data.encode(fromVector(m.message));
+    assert.equal(hex(plain), m.plaintext, `${m.direction} seq ${m.seq}`);
+    const sealed = await from.seal(plain);
+    assert.equal(hex(sealed), m.sealed, `${m.direction} seq ${m.seq}`);
+    assert.deepEqual(data.decode(await to.open(sealed)), fromVector(m.message));
+  }
+  for (const m of v1.data_malformed) {
+    assert.throws(() => data.decode(fromHex(m.plaintext)), (e) => e instanceof data.MessageMalformed && e.code === m.fault, m.plaintext);
+  }
+  for (const { name, safe } of v1.file_names) assert.equal(data.safeFileName(name), safe, JSON.stringify(name));
+});
+
+test('a tampered, replayed or reflected data message closes the channel for good', async () => {
+  const room = new Uint8Array(16);
+  const [k1, k2] = [new Uint8Array(32).fill(1), new Uint8Array(32).fill(2)];
+  const mk = async () => [await data.DataSeal.create(room, { send: k1, receive: k2 }), await data.DataSeal.create(room, { send: k2, receive: k1 })];
+  let [o, a] = await mk();
+  const first = await o.seal(data.encode({ kind: 'delivered', id: 1 }));
+  const bad = first.slice();
+  bad[10] ^= 1;
+  await assert.rejects(a.open(bad), (e) => e instanceof data.DataTampered && /authentication/.test(e.message));
+  await assert.rejects(a.open(first), (e) => e instanceof data.DataTampered && /closed after tampering/.test(e.message));
+  [o, a] = await mk();
+  await a.open(first);
+  await assert.rejects(a.open(first), (e) => e instanceof data.DataTampered && /out of sequence/.test(e.message));
+  [o, a] = await mk();
+  await assert.rejects(o.open(await o.seal(data.encode({ kind: 'delivered', id: 1 }))), data.DataTampered);
+  assert.throws(() => data.encode({ kind: 'text', id: 1, text: 'a'.repeat(data.MAX_TEXT + 1) }), /1 to 4096 bytes/);
+  assert.throws(() => data.encode({ kind: 'text', id: 1, text: '' }), /1 to 4096 bytes/);
 });
