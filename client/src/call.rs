@@ -6,8 +6,8 @@
 use crate::rtc::{Candidate, ConnectionState};
 use serde::{Deserialize, Serialize};
 use sotto_e2ee::{
-    EphemeralKey, Error as E2eeError, FrameDecryptor, FrameEncryptor, Handshake, LinkSecret,
-    Received, Role, SafetyCode, Stream, dtls_fingerprint,
+    DataChannel, EphemeralKey, Error as E2eeError, FrameDecryptor, FrameEncryptor, Handshake,
+    LinkSecret, Received, Role, SafetyCode, Stream, dtls_fingerprint,
 };
 use sotto_proto::{ClientMessage, ErrorCode, Payload, PeerId, ServerMessage};
 use std::time::Duration;
@@ -126,8 +126,9 @@ pub enum Action {
     AcceptAnswer(String),
     /// Add the peer's candidate.
     AddCandidate(Candidate),
-    /// The media keys exist: encrypt with the first, decrypt with the second.
-    StartMedia(Box<FrameEncryptor>, Box<FrameDecryptor>),
+    /// The media keys exist: encrypt with the first, decrypt with the second; the data
+    /// channel's messages are sealed and opened with the third.
+    StartMedia(Box<FrameEncryptor>, Box<FrameDecryptor>, Box<DataChannel>),
     /// Close the peer connection and forget its media keys: the peer is gone, a new one (or
     /// the same person again) will start afresh.
     ResetPeer,
@@ -612,8 +613,13 @@ impl Call {
         let role = s.hs.role();
         let enc = FrameEncryptor::new(keys.send, role, Stream::Audio, 0).map_err(e2ee_outcome)?;
         let dec = FrameDecryptor::new(keys.receive, role.peer(), Stream::Audio);
+        let data = s.hs.data_channel(fp_o, fp_a).map_err(e2ee_outcome)?;
         s.media_started = true;
-        out.push(Action::StartMedia(Box::new(enc), Box::new(dec)));
+        out.push(Action::StartMedia(
+            Box::new(enc),
+            Box::new(dec),
+            Box::new(data),
+        ));
         Ok(())
     }
 

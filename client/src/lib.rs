@@ -9,6 +9,7 @@
 
 pub mod audio;
 pub mod call;
+pub mod chat;
 pub mod conversation;
 pub mod devices;
 pub mod relay;

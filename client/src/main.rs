@@ -6,14 +6,18 @@ use clap::{Args, Parser, Subcommand};
 use sotto_client::ClientError;
 use sotto_client::audio::{Sink, Source};
 use sotto_client::call::Outcome;
+use sotto_client::chat::FileOptions;
+use sotto_client::conversation::Limits;
 use sotto_client::relay::Endpoint;
 use sotto_client::session::{CallOptions, Event, run_call};
-use sotto_client::status::Status;
+use sotto_client::status::{LineEditor, Status};
 use sotto_e2ee::{Link, LinkSecret};
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,6 +30,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the size difference between the two commands costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Print a fresh call link. Send it to the other person; both run `sotto call LINK`.
@@ -85,6 +91,15 @@ struct CallArgs {
     /// Use loopback addresses only (both sides on this machine).
     #[arg(long)]
     loopback: bool,
+    /// Save received files here (never over an existing file).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    download_dir: PathBuf,
+    /// Take files up to this many bytes without asking (larger ones wait for /accept N).
+    #[arg(long, value_name = "BYTES", default_value_t = 10_000_000)]
+    accept_below: u64,
+    /// Decline files larger than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 4_000_000_000)]
+    max_file_size: u64,
 }
 
 fn tone_hz(text: &str) -> Result<f64, String> {
@@ -238,7 +253,25 @@ fn call(args: CallArgs) -> ExitCode {
     if let (Some(url), Some(user), Some(pass)) = (&args.turn, &args.turn_user, &args.turn_pass) {
         ice.push((vec![url.clone()], user.clone(), pass.clone()));
     }
-    let options = CallOptions {
+    match std::fs::metadata(&args.download_dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return fail(
+                2,
+                format!(
+                    "--download-dir {}: not a directory",
+                    args.download_dir.display()
+                ),
+            );
+        }
+        Err(e) => {
+            return fail(
+                2,
+                format!("--download-dir {}: {e}", args.download_dir.display()),
+            );
+        }
+    }
+    let mut options = CallOptions {
         source,
         sink,
         duration: args.duration.map(Duration::from_secs_f64),
@@ -247,6 +280,14 @@ fn call(args: CallArgs) -> ExitCode {
         loopback_only: args.loopback,
         stats_interval: Duration::from_secs(1),
         ca_file: args.ca_file.clone(),
+        input: None,
+        files: FileOptions {
+            download_dir: args.download_dir.clone(),
+            limits: Limits {
+                accept_below: args.accept_below,
+                max_size: args.max_file_size,
+            },
+        },
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -272,8 +313,14 @@ fn call(args: CallArgs) -> ExitCode {
             (Err(e), _) | (_, Err(e)) => return fail(1, format!("cannot catch Ctrl-C: {e}")),
         }
     };
+    // The terminal is changed only now that Ctrl-C is caught (and so puts it back).
     let json = args.json;
-    let mut screen = Screen::new(!json && std::io::stdout().is_terminal());
+    let editor = Arc::new(Mutex::new(LineEditor::default()));
+    let screen = Arc::new(Mutex::new(Screen::new(
+        !json && std::io::stdout().is_terminal(),
+        Arc::clone(&editor),
+    )));
+    options.input = Some(read_input(Arc::clone(&screen), editor));
     let result = runtime.block_on(run_call(
         &link,
         options,
@@ -282,13 +329,15 @@ fn call(args: CallArgs) -> ExitCode {
                 if let Ok(line) = serde_json::to_string(&event) {
                     println!("{line}");
                 }
-            } else {
+            } else if let Ok(mut screen) = screen.lock() {
                 screen.show(&event);
             }
         },
         hang_up,
     ));
-    drop(screen);
+    if let Ok(mut screen) = screen.lock() {
+        screen.restore();
+    }
     let (code, message) = match result {
         Ok((outcome, _)) => (exit_code(&outcome), outcome.to_string()),
         Err(e) => (error_code(&e), e.to_string()),
@@ -306,26 +355,69 @@ fn call(args: CallArgs) -> ExitCode {
     fail(code, message)
 }
 
-/// The terminal while a call runs: lines that stay, one status line redrawn in place at the
-/// terminal's width, and typed keys not echoed into it. Plain lines when not a terminal.
+/// The lines the person types during the call, read by a thread of their own (a blocked read
+/// of the terminal must never hold up the call): key by key through the line editor when the
+/// screen is a terminal (the bottom line shows what is typed), else line by line.
+fn read_input(
+    screen: Arc<Mutex<Screen>>,
+    editor: Arc<Mutex<LineEditor>>,
+) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel(16);
+    let keys = screen.lock().is_ok_and(|s| s.saved.is_some());
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        if keys {
+            let mut buf = [0u8; 256];
+            while let Ok(n @ 1..) = stdin.read(&mut buf) {
+                let lines = editor
+                    .lock()
+                    .map(|mut e| e.keys(&buf[..n]))
+                    .unwrap_or_default();
+                if let Ok(mut screen) = screen.lock() {
+                    screen.redraw();
+                }
+                for line in lines {
+                    if tx.blocking_send(line).is_err() {
+                        return;
+                    }
+                }
+            }
+        } else {
+            let mut line = String::new();
+            while stdin.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if tx.blocking_send(std::mem::take(&mut line)).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// The terminal while a call runs: lines that stay, and one bottom line redrawn in place at
+/// the terminal's width: the status, or what the person is typing. Keys come one by one (no
+/// echo, no line editing by the terminal, Ctrl-C still a signal). Plain lines when not a
+/// terminal.
 struct Screen {
     status: Status,
     terminal: bool,
-    /// The terminal's settings before echo was turned off, to put back.
+    editor: Arc<Mutex<LineEditor>>,
+    /// The terminal's settings before they were changed, to put back.
     saved: Option<rustix::termios::Termios>,
 }
 
 impl Screen {
-    fn new(terminal: bool) -> Self {
+    fn new(terminal: bool, editor: Arc<Mutex<LineEditor>>) -> Self {
         let mut saved = None;
         let stdin = std::io::stdin();
         if terminal
             && stdin.is_terminal()
             && let Ok(before) = rustix::termios::tcgetattr(&stdin)
         {
-            let mut quiet = before.clone();
-            quiet.local_modes -= rustix::termios::LocalModes::ECHO;
-            if rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &quiet)
+            let mut keys = before.clone();
+            keys.local_modes -=
+                rustix::termios::LocalModes::ECHO | rustix::termios::LocalModes::ICANON;
+            if rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &keys)
                 .is_ok()
             {
                 saved = Some(before);
@@ -334,6 +426,7 @@ impl Screen {
         Self {
             status: Status::new(terminal),
             terminal,
+            editor,
             saved,
         }
     }
@@ -342,6 +435,34 @@ impl Screen {
         rustix::termios::tcgetwinsize(std::io::stdout())
             .ok()
             .map_or(80, |w| usize::from(w.ws_col).max(1))
+    }
+
+    /// The bottom line: what is being typed, else the status.
+    fn bottom(&self, now: Instant) -> String {
+        let width = Self::width();
+        let typed = self
+            .editor
+            .lock()
+            .map(|e| e.text().to_owned())
+            .unwrap_or_default();
+        if typed.is_empty() {
+            return self.status.render(now, width);
+        }
+        // The end of a long line stays in view.
+        let room = width.saturating_sub(3).max(1);
+        let chars: Vec<char> = typed.chars().collect();
+        let start = chars.len().saturating_sub(room);
+        format!("> {}", chars[start..].iter().collect::<String>())
+    }
+
+    fn redraw(&mut self) {
+        if !self.terminal {
+            return;
+        }
+        let line = self.bottom(Instant::now());
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "\r\x1b[2K{line}");
+        let _ = out.flush();
     }
 
     fn show(&mut self, event: &Event) {
@@ -355,25 +476,31 @@ impl Screen {
             let _ = writeln!(out, "{line}");
         }
         if output.redraw {
-            let _ = write!(out, "{}", self.status.render(now, Self::width()));
+            let _ = write!(out, "{}", self.bottom(now));
         }
         let _ = out.flush();
+    }
+
+    /// Clears the bottom line and gives the terminal its settings back.
+    fn restore(&mut self) {
+        if self.terminal {
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "\r\x1b[2K");
+            let _ = out.flush();
+            self.terminal = false;
+        }
+        if let Some(before) = self.saved.take() {
+            let _ = rustix::termios::tcsetattr(
+                std::io::stdin(),
+                rustix::termios::OptionalActions::Now,
+                &before,
+            );
+        }
     }
 }
 
 impl Drop for Screen {
     fn drop(&mut self) {
-        if self.terminal {
-            let mut out = std::io::stdout().lock();
-            let _ = write!(out, "\r\x1b[2K");
-            let _ = out.flush();
-        }
-        if let Some(before) = &self.saved {
-            let _ = rustix::termios::tcsetattr(
-                std::io::stdin(),
-                rustix::termios::OptionalActions::Now,
-                before,
-            );
-        }
+        self.restore();
     }
 }

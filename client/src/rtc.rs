@@ -8,6 +8,8 @@
 //!   empty and there are no RTCP reports for round-trip time and loss.
 //! - No `ssrc-audio-level` header extension: it would put each packet's level in clear.
 //! - A short ICE check interval: the default 200 ms is the whole set-up delay on a LAN.
+//! - One negotiated data channel (id 0) for messages and files, its send buffer capped at
+//!   1 MiB so a large file never piles up in memory.
 
 use bytes::Bytes;
 use rtc::media::Sample;
@@ -18,6 +20,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::media_stream::MediaStreamTrack;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
@@ -35,6 +38,11 @@ use webrtc::runtime::TokioRuntime;
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(25);
 /// Opus RTP clock rate.
 const OPUS_CLOCK: u32 = 48_000;
+/// Bytes the data channel may hold unsent before a send waits (PROTOCOL.md §3.6: 1 MiB).
+const DATA_SEND_BUFFER: usize = 1024 * 1024;
+/// Received data-channel messages queued for the call loop; when full, the channel's reader
+/// waits, and SCTP's window holds the peer back.
+const DATA_QUEUE: usize = 64;
 
 /// An ICE candidate exactly as the browser's `RTCIceCandidate` gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +86,45 @@ pub enum RtcEvent {
         /// The payload, still SFrame-encrypted.
         payload: Bytes,
     },
+}
+
+/// What the pair's data channel reports.
+#[derive(Debug)]
+pub enum DataEvent {
+    /// The channel is open both ways.
+    Open,
+    /// A binary message from the peer (sealed; the conversation opens it).
+    Message(Vec<u8>),
+    /// A text message: not part of the protocol, refused by the caller.
+    Text,
+    /// The channel closed.
+    Closed,
+}
+
+/// Sends on the pair's data channel, in the order of the calls; a send waits while the
+/// channel holds 1 MiB unsent. Cloneable, so a writer task can own one.
+#[derive(Clone)]
+pub struct DataWriter(Arc<dyn DataChannel>);
+
+impl std::fmt::Debug for DataWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataWriter")
+    }
+}
+
+impl DataWriter {
+    /// Sends one binary message.
+    pub async fn send(&self, bytes: Vec<u8>) -> Result<(), RtcError> {
+        self.0
+            .send(bytes::BytesMut::from(&bytes[..]))
+            .await
+            .map_err(err)
+    }
+
+    /// Closes the channel (after tampering: nothing more is read or sent on it).
+    pub async fn close(&self) {
+        let _ = self.0.close().await;
+    }
 }
 
 /// Network settings for the peer connection.
@@ -185,6 +232,7 @@ fn err(e: impl std::fmt::Display) -> RtcError {
 /// One peer connection with one outgoing Opus track.
 pub struct Rtc {
     pc: Arc<dyn PeerConnection>,
+    data: Arc<dyn DataChannel>,
     audio: Arc<TrackLocalStaticSample>,
     sender: Arc<dyn webrtc::rtp_transceiver::RtpSender>,
     ssrc: u32,
@@ -205,6 +253,8 @@ pub struct RtcEvents {
     pub control: mpsc::UnboundedReceiver<RtcEvent>,
     /// The peer's audio payloads.
     pub audio: mpsc::Receiver<RtcEvent>,
+    /// The data channel's events and messages (bounded).
+    pub data: mpsc::Receiver<DataEvent>,
 }
 
 impl Rtc {
@@ -253,6 +303,7 @@ impl Rtc {
                 audio: audio_tx,
             }))
             .with_udp_addrs(vec![addr])
+            .with_data_channel_send_buffer_limit(DATA_SEND_BUFFER)
             .build()
             .await
             .map_err(err)?;
@@ -291,15 +342,49 @@ impl Rtc {
             .add_track(Arc::clone(&audio_track) as Arc<dyn TrackLocal>)
             .await
             .map_err(err)?;
+        // The pair's one data channel (PROTOCOL.md §3.6): negotiated, id 0, ordered, reliable;
+        // in the offer because it exists before the offer is made.
+        let data = pc
+            .create_data_channel(
+                "sotto",
+                Some(RTCDataChannelInit {
+                    ordered: true,
+                    negotiated: Some(0),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(err)?;
+        let (data_tx, data_events) = mpsc::channel(DATA_QUEUE);
+        let reader = Arc::clone(&data);
+        tokio::spawn(async move {
+            while let Some(event) = reader.poll().await {
+                let event = match event {
+                    DataChannelEvent::OnOpen => DataEvent::Open,
+                    DataChannelEvent::OnMessage(m) if m.is_string => DataEvent::Text,
+                    DataChannelEvent::OnMessage(m) => DataEvent::Message(m.data.to_vec()),
+                    DataChannelEvent::OnClose => DataEvent::Closed,
+                    _ => continue,
+                };
+                if data_tx.send(event).await.is_err() {
+                    break;
+                }
+            }
+        });
         Ok((
             Self {
                 pc,
+                data,
                 audio: audio_track,
                 sender,
                 ssrc,
                 payload_type: None,
             },
-            RtcEvents { control, audio },
+            RtcEvents {
+                control,
+                audio,
+                data: data_events,
+            },
         ))
     }
 
@@ -395,6 +480,11 @@ impl Rtc {
             }
         }
         out
+    }
+
+    /// A sender on the pair's data channel.
+    pub fn data_writer(&self) -> DataWriter {
+        DataWriter(Arc::clone(&self.data))
     }
 
     /// Closes the connection.

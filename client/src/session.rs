@@ -5,8 +5,9 @@
 use crate::ClientError;
 use crate::audio::{Encoder, Playout, Sink, Source};
 use crate::call::{Action, Call, Notice, Outcome};
+use crate::chat::{Chat, ChatEvent, Command, FileOptions};
 use crate::relay::{Endpoint, RelayEvent, RelaySender};
-use crate::rtc::{NetworkConfig, Rtc, RtcEvent, RtcEvents};
+use crate::rtc::{DataEvent, NetworkConfig, Rtc, RtcEvent, RtcEvents};
 use serde::Serialize;
 use sotto_e2ee::{EphemeralKey, FrameDecryptor, FrameEncryptor, Link};
 use sotto_proto::ServerMessage;
@@ -34,6 +35,10 @@ pub struct CallOptions {
     pub stats_interval: Duration,
     /// The relay's certificate must chain to this CA (PEM) instead of the system's roots.
     pub ca_file: Option<PathBuf>,
+    /// Lines the user types during the call: texts and commands (`/send PATH`, ...).
+    pub input: Option<mpsc::Receiver<String>>,
+    /// Where received files go, and which are taken without asking.
+    pub files: FileOptions,
 }
 
 /// Counters of one call.
@@ -98,6 +103,9 @@ pub enum Event {
         /// Final counters.
         counters: Counters,
     },
+    /// Messages and files (`message`, `file-offered`, ...).
+    #[serde(untagged)]
+    Chat(ChatEvent),
 }
 
 /// The media side of a call once its keys exist.
@@ -135,6 +143,9 @@ pub async fn run_call(
         rtc: None,
         control: None,
         audio: None,
+        data: None,
+        chat: None,
+        data_open: false,
         ice: Vec::new(),
         media: None,
         counters: Counters::default(),
@@ -153,6 +164,7 @@ pub async fn run_call(
     stats_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut reconnecting: Option<Reconnecting> = None;
     let far_future = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+    let mut input = options.input.take();
 
     while shell.outcome.is_none() {
         let deadline = match (options.duration, shell.connected_at) {
@@ -233,6 +245,49 @@ pub async fn run_call(
                 }
                 Vec::new()
             }
+            Some(event) = recv_some_bounded(&mut shell.data) => {
+                let mut chat_notify = |e| notify(Event::Chat(e));
+                match (event, shell.chat.as_mut()) {
+                    (DataEvent::Open, chat) => {
+                        shell.data_open = true;
+                        chat_notify(ChatEvent::MessagesReady);
+                        if let Some(chat) = chat {
+                            chat.channel_open();
+                        }
+                    }
+                    (DataEvent::Message(bytes), Some(chat)) => chat.receive(&bytes, &mut chat_notify),
+                    (DataEvent::Text, Some(chat)) => chat.text_frame(&mut chat_notify),
+                    _ => {}
+                }
+                Vec::new()
+            }
+            () = chunk_ready(&shell.chat) => {
+                if let Some(chat) = shell.chat.as_mut() {
+                    chat.send_next_chunk(&mut |e| notify(Event::Chat(e)));
+                }
+                Vec::new()
+            }
+            line = recv_some_bounded(&mut input) => match line.map(|l| Command::parse(&l)) {
+                None => {
+                    input = None; // the user's input closed: the call goes on
+                    Vec::new()
+                }
+                Some(Ok(None)) => Vec::new(),
+                Some(Ok(Some(Command::Quit))) => call.hang_up(),
+                Some(Ok(Some(command))) => {
+                    match shell.chat.as_mut() {
+                        Some(chat) => chat.command(command, &mut |e| notify(Event::Chat(e))),
+                        None => notify(Event::Chat(ChatEvent::MessagesError {
+                            error: "messages and files go once the call is connected".into(),
+                        })),
+                    }
+                    Vec::new()
+                }
+                Some(Err(error)) => {
+                    notify(Event::Chat(ChatEvent::MessagesError { error }));
+                    Vec::new()
+                }
+            },
             () = sleep_until(deadline) => call.hang_up(),
             () = &mut hang_up => call.hang_up(),
         };
@@ -268,6 +323,14 @@ pub async fn run_call(
         counters: shell.counters,
     });
     Ok((outcome, shell.counters))
+}
+
+/// Resolves when the chat wants the next chunk of a file read; never without a chat.
+async fn chunk_ready(chat: &Option<Chat>) {
+    match chat {
+        Some(chat) => chat.chunk_ready().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next event, or never while there is no peer connection yet.
@@ -315,6 +378,11 @@ struct Shell {
     rtc: Option<Rtc>,
     control: Option<mpsc::UnboundedReceiver<RtcEvent>>,
     audio: Option<mpsc::Receiver<RtcEvent>>,
+    data: Option<mpsc::Receiver<DataEvent>>,
+    /// Messages and files, once the keys exist.
+    chat: Option<Chat>,
+    /// The data channel opened (it may before the keys exist).
+    data_open: bool,
     ice: Vec<(Vec<String>, String, String)>,
     media: Option<Media>,
     counters: Counters,
@@ -333,11 +401,18 @@ impl Shell {
                 relay_only: options.relay_only,
                 loopback_only: options.loopback_only,
             };
-            let (rtc, RtcEvents { control, audio }) =
-                Rtc::new(&net).await.map_err(|e| e.to_string())?;
+            let (
+                rtc,
+                RtcEvents {
+                    control,
+                    audio,
+                    data,
+                },
+            ) = Rtc::new(&net).await.map_err(|e| e.to_string())?;
             self.rtc = Some(rtc);
             self.control = Some(control);
             self.audio = Some(audio);
+            self.data = Some(data);
         }
         self.rtc
             .as_mut()
@@ -387,11 +462,19 @@ impl Shell {
                     }
                     Vec::new()
                 }
-                Action::StartMedia(encryptor, decryptor) => {
+                Action::StartMedia(encryptor, decryptor, data) => {
                     self.media = Some(Media {
                         encryptor: *encryptor,
                         decryptor: *decryptor,
                     });
+                    if let Some(rtc) = &self.rtc {
+                        self.chat = Some(Chat::new(
+                            *data,
+                            rtc.data_writer(),
+                            self.data_open,
+                            options.files.clone(),
+                        ));
+                    }
                     Vec::new()
                 }
                 Action::ResetPeer => {
@@ -399,6 +482,8 @@ impl Shell {
                         rtc.close().await;
                     }
                     (self.control, self.audio, self.media) = (None, None, None);
+                    // Unfinished incoming files go with the peer's keys.
+                    (self.data, self.chat, self.data_open) = (None, None, false);
                     self.connected_at = None;
                     self.counters = Counters::default();
                     self.peer_reset = true;

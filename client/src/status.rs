@@ -3,6 +3,7 @@
 //! (state, elapsed time, counters, the hang-up key). Pure: events and `now` in, text out; the
 //! CLI writes it, redrawing on a terminal or printing plain lines to a pipe.
 
+use crate::chat::ChatEvent;
 use crate::session::{Counters, Event};
 use std::time::{Duration, Instant};
 
@@ -95,6 +96,7 @@ impl Status {
             }
             // The CLI says once, itself, how the call ended.
             Event::Ended { .. } => {}
+            Event::Chat(e) => out.lines.extend(chat_lines(e)),
         }
         out.redraw = self.terminal;
         out
@@ -351,5 +353,226 @@ mod tests {
             s.event(&stats(), t0 + Duration::from_secs(10)).lines,
             ["connected 00:10 | Ctrl-C hangs up | rtt 12 ms loss 0.0% | sent 1234 received 1200"]
         );
+    }
+}
+
+/// The peer's text made safe for a terminal: control characters (which could move the
+/// cursor, recolour or retitle the terminal) become `?`; line breaks start an indented line.
+fn terminal_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' => "\n  ".to_owned(),
+            '\t' => "\t".to_owned(),
+            c if c.is_control() => "?".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// A size for people: `900 B`, `4.8 MB`.
+fn size(bytes: u64) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} B"),
+        1_000..1_000_000 => format!("{:.1} kB", bytes as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", bytes as f64 / 1e6),
+        _ => format!("{:.2} GB", bytes as f64 / 1e9),
+    }
+}
+
+/// The lines of a message or file event. Progress shows at each quarter.
+fn chat_lines(e: &ChatEvent) -> Vec<String> {
+    match e {
+        ChatEvent::MessagesReady => {
+            vec!["messages: type and press Enter; /send PATH sends a file".to_owned()]
+        }
+        ChatEvent::Message { text, .. } => vec![format!("them: {}", terminal_safe(text))],
+        ChatEvent::MessageSent { .. } => Vec::new(),
+        ChatEvent::MessageDelivered { id } => vec![format!("(message {id} delivered)")],
+        ChatEvent::FileOffered {
+            id,
+            name,
+            size: n,
+            accepted: true,
+        } => {
+            vec![format!(
+                "them: file {id} \"{}\" ({}), receiving",
+                terminal_safe(name),
+                size(*n)
+            )]
+        }
+        ChatEvent::FileOffered {
+            id,
+            name,
+            size: n,
+            accepted: false,
+        } => vec![format!(
+            "them: file {id} \"{}\" ({}): /accept {id} or /decline {id}",
+            terminal_safe(name),
+            size(*n)
+        )],
+        ChatEvent::FileSent { id, name, size: n } => {
+            vec![format!(
+                "you: file {id} \"{}\" ({}), offered",
+                terminal_safe(name),
+                size(*n)
+            )]
+        }
+        ChatEvent::FileProgress {
+            id,
+            direction,
+            done,
+            size: n,
+        } => {
+            let quarter = |x: u64| if *n == 0 { 4 } else { x.saturating_mul(4) / n };
+            let chunk = 16_000u64;
+            if *done < *n && quarter(*done) == quarter(done.saturating_sub(chunk)) {
+                return Vec::new();
+            }
+            let what = if *direction == "incoming" {
+                "receiving"
+            } else {
+                "sending"
+            };
+            vec![format!(
+                "file {id}: {what} {}%",
+                if *n == 0 { 100 } else { done * 100 / n }
+            )]
+        }
+        ChatEvent::FileReceived { id, path } => {
+            vec![format!("file {id} received: {}", terminal_safe(path))]
+        }
+        ChatEvent::FileDelivered { id } => vec![format!("file {id} delivered")],
+        ChatEvent::FileStopped { id, by, reason, .. } => {
+            let who = if *by == "us" {
+                "stopped here"
+            } else {
+                "stopped by the other side"
+            };
+            vec![format!("file {id} {who}: {reason}")]
+        }
+        ChatEvent::MessagesError { error } => vec![format!("messages: {}", terminal_safe(error))],
+    }
+}
+
+/// What the person types during a call, when the terminal gives us keys one by one (echo and
+/// line editing off): printable text, Backspace, Ctrl-U (clear), Enter (done). Pure: bytes in,
+/// finished lines out; the CLI draws [`LineEditor::text`] on the bottom line.
+#[derive(Debug, Default)]
+pub struct LineEditor {
+    text: String,
+    /// Bytes of a UTF-8 character split across reads.
+    partial: Vec<u8>,
+}
+
+/// The longest line kept (a message is at most 4096 bytes; longer input is refused when sent).
+const MAX_LINE: usize = 8192;
+
+impl LineEditor {
+    /// Takes the bytes of some keys; returns the lines Enter finished, in order.
+    pub fn keys(&mut self, bytes: &[u8]) -> Vec<String> {
+        let mut done = Vec::new();
+        let mut escape = false;
+        for &b in bytes {
+            if escape {
+                // Arrow keys and the like (ESC [ ... letter): ignored whole.
+                if b.is_ascii_alphabetic() || b == b'~' {
+                    escape = false;
+                }
+                continue;
+            }
+            match b {
+                b'\r' | b'\n' => {
+                    self.partial.clear();
+                    done.push(std::mem::take(&mut self.text));
+                }
+                0x7f | 0x08 => {
+                    self.partial.clear();
+                    self.text.pop();
+                }
+                0x15 => {
+                    self.partial.clear();
+                    self.text.clear();
+                }
+                0x1b => escape = true,
+                b if b < 0x20 => {}
+                b => {
+                    self.partial.push(b);
+                    match std::str::from_utf8(&self.partial) {
+                        Ok(s) => {
+                            if self.text.len() + s.len() <= MAX_LINE {
+                                self.text.push_str(s);
+                            }
+                            self.partial.clear();
+                        }
+                        Err(e) if e.error_len().is_some() || self.partial.len() >= 4 => {
+                            self.partial.clear();
+                        }
+                        Err(_) => {}
+                    }
+                }
+            }
+        }
+        done
+    }
+
+    /// What is typed so far.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+#[cfg(test)]
+mod chat_tests {
+    use super::*;
+
+    #[test]
+    fn the_editor_builds_lines_from_keys() {
+        let mut e = LineEditor::default();
+        assert!(e.keys(b"hel").is_empty());
+        assert_eq!(e.text(), "hel");
+        assert_eq!(e.keys(b"lo\x7f\x7fp\r"), vec!["help".to_owned()]);
+        assert_eq!(e.text(), "");
+        // A character split across reads, an arrow key, Ctrl-U.
+        assert!(e.keys(&"é".as_bytes()[..1]).is_empty());
+        assert!(e.keys(&"é".as_bytes()[1..]).is_empty());
+        assert!(e.keys(b"\x1b[Dx").is_empty());
+        assert_eq!(e.text(), "éx");
+        assert!(e.keys(b"\x15").is_empty());
+        assert_eq!(e.keys(b"a\nb\n"), vec!["a".to_owned(), "b".to_owned()]);
+    }
+
+    #[test]
+    fn the_peers_text_cannot_drive_the_terminal() {
+        let lines = chat_lines(&ChatEvent::Message {
+            id: 1,
+            text: "hi\x1b]0;pwned\x07\r\nnext".into(),
+        });
+        assert_eq!(lines, vec!["them: hi?]0;pwned??\n  next".to_owned()]);
+        let lines = chat_lines(&ChatEvent::FileOffered {
+            id: 2,
+            name: "a\x1b[2Jb".into(),
+            size: 20_000_000,
+            accepted: false,
+        });
+        assert_eq!(
+            lines,
+            vec!["them: file 2 \"a?[2Jb\" (20.0 MB): /accept 2 or /decline 2".to_owned()]
+        );
+    }
+
+    #[test]
+    fn progress_shows_at_each_quarter_only() {
+        let p = |done| {
+            chat_lines(&ChatEvent::FileProgress {
+                id: 1,
+                direction: "incoming",
+                done,
+                size: 160_000,
+            })
+        };
+        assert!(p(16_000).is_empty());
+        assert_eq!(p(48_000), vec!["file 1: receiving 30%".to_owned()]);
+        assert!(p(64_000).is_empty());
+        assert_eq!(p(160_000), vec!["file 1: receiving 100%".to_owned()]);
     }
 }

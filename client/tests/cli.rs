@@ -213,10 +213,12 @@ fn without_a_sound_card_the_call_says_so_and_names_the_alternatives() {
     assert!(err.contains("--tone") && err.contains("--input"), "{err}");
 }
 
-/// A `sotto call` process whose JSON events are read line by line.
+/// A `sotto call` process whose JSON events are read line by line, and whose standard input
+/// takes typed lines.
 struct CallProcess {
     child: std::process::Child,
     lines: std::sync::mpsc::Receiver<String>,
+    stdin: std::process::ChildStdin,
 }
 
 impl CallProcess {
@@ -238,9 +240,11 @@ impl CallProcess {
                 &wav_out(),
             ])
             .args(more)
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -253,7 +257,37 @@ impl CallProcess {
                 }
             }
         });
-        Self { child, lines }
+        Self {
+            child,
+            lines,
+            stdin,
+        }
+    }
+
+    /// Waits (20 s at most) for one line with each of `needles`, in any order; returns them in
+    /// the order of `needles`.
+    fn wait_for_each(&self, needles: &[&str]) -> Vec<String> {
+        let mut found: Vec<Option<String>> = vec![None; needles.len()];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while found.iter().any(Option::is_none) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                panic!("within 20 s, no line for {needles:?}: found {found:?}");
+            };
+            if let Some(i) =
+                (0..needles.len()).find(|&i| found[i].is_none() && line.contains(needles[i]))
+            {
+                found[i] = Some(line);
+            }
+        }
+        found.into_iter().flatten().collect()
+    }
+
+    /// Types a line, as a person would during the call.
+    fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
     }
 
     /// Waits (20 s at most) for an event line containing `needle`; returns it.
@@ -627,7 +661,8 @@ impl Drop for Terminal {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_a_60_column_terminal_the_status_line_is_redrawn_in_place_and_keys_do_not_echo() {
+async fn on_a_60_column_terminal_the_status_line_is_redrawn_in_place_and_typed_messages_go_from_the_bottom_line()
+ {
     let addr = start_relay().await;
     tokio::task::spawn_blocking(move || {
         let link = format!("http://{addr}/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
@@ -637,10 +672,14 @@ async fn on_a_60_column_terminal_the_status_line_is_redrawn_in_place_and_keys_do
             wav_out()
         ));
         term.wait_for("waiting for the other person | Ctrl-C hangs up");
-        let other = CallProcess::start(&link, "880");
-        other.wait_for(r#""state":"receiving-audio""#);
+        let mut other = CallProcess::start(&link, "880");
+        other.wait_for_each(&[
+            r#""state":"receiving-audio""#,
+            r#""event":"messages-ready""#,
+        ]);
         term.wait_for("in the call 00:0");
         assert!(!term.echoes(), "typed keys would echo into the status line");
+        term.wait_for("messages: type and press Enter");
         // Three more seconds of status updates, each a redraw of the same line.
         term.wait_for("in the call 00:04");
         let screen = term.screen();
@@ -651,8 +690,9 @@ async fn on_a_60_column_terminal_the_status_line_is_redrawn_in_place_and_keys_do
                 "wider than the terminal: {line:?}\n{text}"
             );
         }
-        // relay, two lines of safety code, connected, the status line: nothing piles up.
-        assert_eq!(screen.len(), 5, "{text}");
+        // relay, two lines of safety code, connected, how to send messages, the status line:
+        // nothing piles up.
+        assert_eq!(screen.len(), 6, "{text}");
         assert_eq!(
             screen
                 .iter()
@@ -660,6 +700,23 @@ async fn on_a_60_column_terminal_the_status_line_is_redrawn_in_place_and_keys_do
                 .count(),
             1,
             "{text}"
+        );
+        // Typing shows on the bottom line (drawn by the program, not echoed); Enter sends it.
+        term.keys("hello there");
+        term.wait_for("> hello there");
+        term.keys("Enter");
+        assert_eq!(
+            field(&other.wait_for(r#""event":"message""#), "text"),
+            "hello there"
+        );
+        term.wait_for("(message 0 delivered)");
+        // A message from the other side lands above the status line, its escapes defused.
+        other.type_line("hi \x1b[2J back");
+        let screen = term.wait_for("them: hi");
+        assert!(
+            screen.iter().any(|l| l == "them: hi ?[2J back"),
+            "{}",
+            screen.join("\n")
         );
         // The other side vanishes: the news gets its own line, not glued to the status line.
         drop(other);
@@ -679,6 +736,162 @@ async fn on_a_60_column_terminal_the_status_line_is_redrawn_in_place_and_keys_do
             1
         );
         assert!(term.echoes(), "the terminal's echo was not given back");
+    })
+    .await
+    .unwrap();
+}
+
+/// A file of `len` bytes that no two calls of this test share, and its path.
+fn test_file(dir: &std::path::Path, name: &str, len: usize, seed: u32) -> std::path::PathBuf {
+    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
+    let bytes: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sotto-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The JSON value of `field` in an event line.
+fn field(line: &str, field: &str) -> serde_json::Value {
+    serde_json::from_str::<serde_json::Value>(line).unwrap()[field].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_and_files_go_both_ways_with_receipts_and_arrive_byte_identical() {
+    let addr = start_relay().await;
+    tokio::task::spawn_blocking(move || {
+        let link = format!("http://{addr}/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
+        let (dir_a, dir_b) = (temp_dir("chat-a"), temp_dir("chat-b"));
+        let src = temp_dir("chat-src");
+        let dl_a = dir_a.to_str().unwrap().to_owned();
+        let dl_b = dir_b.to_str().unwrap().to_owned();
+        let mut a = CallProcess::start_with(&link, "440", &["--download-dir", &dl_a]);
+        a.wait_for("waiting-for-peer");
+        let mut b = CallProcess::start_with(&link, "880", &["--download-dir", &dl_b]);
+        // Both data channels open (webrtc 0.21.1 drops what arrives on a negotiated stream
+        // before its own side saw the association come up).
+        a.wait_for(r#""event":"messages-ready""#);
+        b.wait_for(r#""event":"messages-ready""#);
+
+        // Text both ways, each turning delivered.
+        a.type_line("hello from A — <b>not markup</b>");
+        let sent = a.wait_for(r#""event":"message-sent""#);
+        let got = b.wait_for(r#""event":"message""#);
+        assert_eq!(field(&got, "text"), "hello from A — <b>not markup</b>");
+        assert_eq!(
+            field(&a.wait_for(r#""event":"message-delivered""#), "id"),
+            field(&sent, "id")
+        );
+        b.type_line("and back from B");
+        assert_eq!(
+            field(&a.wait_for(r#""event":"message""#), "text"),
+            "and back from B"
+        );
+        b.wait_for(r#""event":"message-delivered""#);
+
+        // 5 MB each way, at the same time: both arrive whole under their own names.
+        let fa = test_file(&src, "from-a.bin", 5_000_000, 1);
+        let fb = test_file(&src, "from-b.bin", 5_000_000, 2);
+        a.type_line(&format!("/send {}", fa.display()));
+        b.type_line(&format!("/send {}", fb.display()));
+        // Above the default 10 MB nothing would be taken unasked; 5 MB is.
+        assert_eq!(
+            field(&b.wait_for(r#""event":"file-offered""#), "accepted"),
+            true
+        );
+        let at_a = a.wait_for_each(&[r#""event":"file-received""#, r#""event":"file-delivered""#]);
+        let at_b = b.wait_for_each(&[r#""event":"file-received""#, r#""event":"file-delivered""#]);
+        let (at_a, at_b) = (&at_a[0], &at_b[0]);
+        let path_b = field(at_b, "path").as_str().unwrap().to_owned();
+        let path_a = field(at_a, "path").as_str().unwrap().to_owned();
+        assert_eq!(path_b, dir_b.join("from-a.bin").display().to_string());
+        assert_eq!(std::fs::read(&path_b).unwrap(), std::fs::read(&fa).unwrap());
+        assert_eq!(std::fs::read(&path_a).unwrap(), std::fs::read(&fb).unwrap());
+
+        // The same name again never overwrites the first.
+        a.type_line(&format!("/send {}", fa.display()));
+        let again = b.wait_for(r#""event":"file-received""#);
+        assert_eq!(
+            field(&again, "path"),
+            dir_b.join("from-a (1).bin").display().to_string()
+        );
+
+        // A bad command is said, and the call goes on.
+        a.type_line("/send /no/such/file");
+        assert!(
+            a.wait_for(r#""event":"messages-error""#)
+                .contains("cannot send /no/such/file")
+        );
+        a.type_line("/quit");
+        assert!(a.wait_for(r#""event":"ended""#).contains("you hung up"));
+        b.wait_for(r#""event":"ended""#);
+        assert_eq!(a.child.wait().unwrap().code(), Some(0));
+        for d in [dir_a, dir_b, src] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_file_waits_for_accept_and_a_cancel_midway_leaves_nothing_behind() {
+    let addr = start_relay().await;
+    tokio::task::spawn_blocking(move || {
+        let link = format!("http://{addr}/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
+        let (dir_b, src) = (temp_dir("cancel-b"), temp_dir("cancel-src"));
+        let dl_b = dir_b.to_str().unwrap().to_owned();
+        let mut a = CallProcess::start(&link, "440");
+        a.wait_for("waiting-for-peer");
+        let mut b = CallProcess::start_with(
+            &link,
+            "880",
+            &["--download-dir", &dl_b, "--accept-below", "1000"],
+        );
+        a.wait_for(r#""event":"messages-ready""#);
+        b.wait_for(r#""event":"messages-ready""#);
+        let big = test_file(&src, "big.bin", 30_000_000, 3);
+        a.type_line(&format!("/send {}", big.display()));
+        let offer = b.wait_for(r#""event":"file-offered""#);
+        assert_eq!(field(&offer, "accepted"), false);
+        let id = field(&offer, "id");
+        b.type_line(&format!("/accept {id}"));
+        b.wait_for(r#""direction":"incoming""#);
+        b.type_line(&format!("/decline {id}"));
+        let stopped = a.wait_for(r#""event":"file-stopped""#);
+        assert_eq!(field(&stopped, "by"), "peer");
+        assert!(
+            b.wait_for(r#""event":"file-stopped""#)
+                .contains(r#""by":"us""#)
+        );
+        // Nothing of it stays in the download directory, not even the part file.
+        let left: Vec<_> = std::fs::read_dir(&dir_b)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        // The call goes on: a message still arrives.
+        a.type_line("still here");
+        assert_eq!(
+            field(&b.wait_for(r#""event":"message""#), "text"),
+            "still here"
+        );
+        for d in [dir_b, src] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
     })
     .await
     .unwrap();

@@ -35,6 +35,17 @@ pub struct DataChannel {
     broken: bool,
 }
 
+/// Shows the sequence numbers only.
+impl std::fmt::Debug for DataChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "DataChannel(out {}, in {}, broken {})",
+            self.seq_out, self.seq_in, self.broken
+        )
+    }
+}
+
 /// `"sotto v1 data" || room_id_raw || seq`.
 fn data_aad(room: &RoomId, seq: u64) -> [u8; 13 + 16 + 8] {
     let mut aad = [0u8; 37];

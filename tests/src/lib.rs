@@ -276,6 +276,14 @@ async fn run_client_options(
         loopback_only: true,
         stats_interval: Duration::from_millis(500),
         ca_file: None,
+        input: None,
+        files: sotto_client::chat::FileOptions {
+            download_dir: std::env::temp_dir(),
+            limits: sotto_client::conversation::Limits {
+                accept_below: 0,
+                max_size: 0,
+            },
+        },
     };
     let result = tokio::time::timeout(
         WAIT,
