@@ -5,6 +5,7 @@ import { b64u } from './crypto/bytes.js';
 import { generateSecret, LinkError, parseSecret, relayBase } from './crypto/link.js';
 import { missingFeatures } from './call.js';
 import { Room } from './room.js';
+import { ChatPanel } from './chat.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -193,12 +194,25 @@ async function call(secret) {
     },
     onEvent: (e) => {
       if (current !== me) return;
-      events.push(e.type === 'track' ? { type: 'track', kind: e.track.kind } : e);
+      // The log holds no message text, file name or content: kinds and ids only.
+      if (e.type === 'chat') events.push({ type: 'chat', kind: e.event.type, id: e.event.id, ...(e.event.direction && { direction: e.event.direction }), ...(e.event.accepted !== undefined && { accepted: e.event.accepted }) });
+      else events.push(e.type === 'track' ? { type: 'track', kind: e.track.kind } : e);
       onEvent(e);
     },
   });
   me.room = room;
   current = me;
+  const messages = () => {
+    const m = room.call?.messages;
+    if (!m?.ready) throw new Error('Messages and files work once the call is connected.');
+    return m;
+  };
+  const chat = new ChatPanel({
+    sendText: async (text) => messages().sendText(text),
+    sendFile: async (file) => messages().sendFile(file),
+    accept: async (id) => messages().accept(id),
+    cancel: async (id, direction) => messages().cancel(id, direction),
+  });
   // The page's event log (states, and the safety code it shows), which the browser tests read.
   // Nothing else of the call is reachable from a page global: no key, SDP or candidate.
   window.sotto = { events };
@@ -213,6 +227,7 @@ async function call(secret) {
     } else if (e.type === 'peer-lost-relay') {
       $('status').textContent = 'Connected (the other person lost the relay; the call goes on)';
     } else if (e.type === 'call-reset') {
+      chat.setReady(false);
       // The call with the peer is gone (they left, or the relay went before it connected): a
       // new one brings a new safety code, to be compared again.
       for (const t of remote.getTracks()) remote.removeTrack(t);
@@ -226,11 +241,14 @@ async function call(secret) {
       $('sas').hidden = false;
       $('sas-code').textContent = `${e.code.slice(0, 3)} ${e.code.slice(3)}`;
       badge('encrypted', 'Encrypted');
+    } else if (e.type === 'chat') {
+      chat.onEvent(e.event);
     } else if (e.type === 'track') {
       remote.addTrack(e.track);
       $(e.track.kind === 'video' ? 'remote-video' : 'remote-audio').srcObject = remote;
     } else if (e.type === 'ended') {
       clearInterval(me.statsTimer);
+      chat.end();
       $('status').textContent = 'Call ended';
       $('ended-reason').textContent = endedText(e.reason);
       $('ended').hidden = false;

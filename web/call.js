@@ -8,6 +8,7 @@ import { Handshake, HandshakeError, generateKeyPair } from './crypto/handshake.j
 import { dtlsFingerprint } from './crypto/sdp.js';
 import { importBaseKey } from './crypto/sframe.js';
 import { AUDIO_LEVEL, withoutAudioLevel, withoutStrayCodecLines } from './sdp.js';
+import { Messages } from './messages.js';
 
 /** Always true in a relay built for use. Only the relay's `bench-no-e2ee` build, which the set-up
  *  benchmark compares against, rewrites this line (bench/README.md). */
@@ -53,7 +54,8 @@ export class PeerCall {
    * @param {MediaStream} o.stream   local camera/microphone
    * @param {object[]} o.ice     the relay's ICE servers
    * @param {(peer: string, bytes: Uint8Array) => void} o.send   to the relay
-   * @param {(e: object) => void} o.onEvent   `state`, `sas`, `track`, `bye`, `failed`
+   * @param {(e: object) => void} o.onEvent   `state`, `sas`, `track`, `bye`, `failed`, and
+   *   `chat` ({ event }) for messages and files (messages.js)
    */
   constructor({ secret, peer, role, stream, ice, send, onEvent }) {
     Object.assign(this, { secret, peer, role, stream, ice, send, onEvent });
@@ -213,6 +215,10 @@ export class PeerCall {
       if (pc.connectionState === 'failed') this.emit({ type: 'failed', reason: 'could not reach the other side directly (ICE/DTLS failed); a TURN server on the relay would help' });
     };
     pc.ontrack = (e) => this.emit({ type: 'track', track: e.track });
+    // The pair's one data channel (PROTOCOL.md §3.6), made before the offer or answer so that
+    // both describe it: negotiated, id 0, ordered and reliable.
+    const channel = pc.createDataChannel('sotto', { negotiated: true, id: 0, ordered: true });
+    this.messages = new Messages(channel, (event) => this.emit({ type: 'chat', event }));
     this.pc = pc;
     return pc;
   }
@@ -307,6 +313,7 @@ export class PeerCall {
     bytes.receive.fill(0);
     this.worker.postMessage({ type: 'keys', keys });
     this.mediaKeysSet = true;
+    await this.messages.start(this.hs.room, await this.hs.dataKeyBytes(fpO, fpA));
   }
 
   async workerStats() {
@@ -331,6 +338,7 @@ export class PeerCall {
   close() {
     if (this.closed) return;
     this.closed = true;
+    this.messages?.close();
     this.pc?.close();
     this.worker.terminate();
     for (const w of this.statsWaiters.values()) w({});

@@ -153,13 +153,23 @@ export function launchFirefox({ userDataDir } = {}) {
   });
 }
 
-/** Waits until `fn(arg)` is truthy in the page, in a Chromium (playwright) or a Firefox
- *  (puppeteer) page alike; returns its value. */
+/** Waits until `fn(arg)` (which may be async) is truthy in the page, in a Chromium
+ *  (playwright) or a Firefox (puppeteer) page alike; returns its value. Polled from here:
+ *  playwright's waitForFunction takes the promise of an async function for a truthy value. */
 export async function waitFn(page, fn, arg, { timeout = 20000, polling = 100 } = {}) {
-  const handle = isPlaywright(page)
-    ? await page.waitForFunction(fn, arg, { timeout, polling })
-    : await page.waitForFunction(fn, { timeout, polling }, arg);
-  return handle.jsonValue();
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    let value;
+    try {
+      value = await page.evaluate(fn, arg);
+    } catch (e) {
+      // The page navigated meanwhile (a reload): ask the new one.
+      if (!/context|destroyed|navigat|detached/i.test(e.message)) throw e;
+    }
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`waited ${timeout} ms for ${fn.name || fn.toString().slice(0, 120)}`);
+    await new Promise((resolve) => setTimeout(resolve, polling));
+  }
 }
 
 /** Waits until the page's peer connection has decoded `n` more frames of the other side's
@@ -233,7 +243,7 @@ export async function openPage(browser, url, { init, viewport = { width: 1280, h
   return page;
 }
 
-const isPlaywright = (browserOrPage) => typeof browserOrPage.newContext === 'function' || typeof browserOrPage.context === 'function';
+const isPlaywright = (browser) => typeof browser.newContext === 'function';
 
 // What the tests read of a page, the same for a playwright and a puppeteer page.
 
@@ -258,10 +268,11 @@ export const inView = (page, selector) =>
     return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight && r.left >= 0 && r.right <= window.innerWidth;
   }, selector);
 
-/** Runs `sotto call`; resolves events as they come. */
-export function nativeCall(link, args) {
+/** Runs `sotto call`; resolves events as they come. With `stdin`, `type(line)` types a line
+ *  into it (a message or a command). */
+export function nativeCall(link, args, { stdin = false } = {}) {
   const bin = process.env.SOTTO_BIN ?? path.join(ROOT, 'target/debug/sotto');
-  const child = spawn(bin, ['call', link, '--json', '--loopback', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(bin, ['call', link, '--json', '--loopback', ...args], { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'] });
   const events = [];
   const waiters = [];
   readline.createInterface({ input: child.stdout }).on('line', (line) => {
@@ -281,7 +292,8 @@ export function nativeCall(link, args) {
       if (gone === 'exited' && !events.find(pred)) throw new Error(`native client exited without a matching event: ${JSON.stringify(events)}`);
     }
   };
-  return { child, events, waitFor, exited };
+  const type = (line) => child.stdin.write(`${line}\n`);
+  return { child, events, waitFor, exited, type };
 }
 
 
