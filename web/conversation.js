@@ -284,8 +284,9 @@ export class Conversation {
 
   async #peerBrokeRules(id, direction, what) {
     this.#event({ type: 'peer-error', error: `the other side broke the file rules: ${what}` });
-    if (direction === 'incoming') await this.#stopIncoming(id, REASON.protocolViolation);
-    else await this.#stopOutgoing(id, REASON.protocolViolation);
+    // Only a file this side knows is stopped; an id it never saw is reported, nothing more.
+    if (direction === 'incoming' && this.#incoming.has(id)) await this.#stopIncoming(id, REASON.protocolViolation);
+    else if (direction === 'outgoing' && this.#outgoing.has(id)) await this.#stopOutgoing(id, REASON.protocolViolation);
   }
 
   async #handle(msg) {
@@ -353,12 +354,14 @@ export class Conversation {
       this.#event({ type: 'peer-error', error: `file ${id} offered twice; the second offer was dropped` });
       return;
     }
+    const safe = safeFileName(name);
     if (this.#incoming.size >= MAX_INCOMING) {
       remember(this.#endedIncoming, id, ENDED_MEMORY);
+      this.#event({ type: 'file-offered', id, name: safe, size, accepted: false });
       await this.#sendQuietly({ kind: 'file-decline', id, reason: REASON.tooManyFiles });
+      this.#event({ type: 'file-stopped', id, direction: 'incoming', by: 'us', reason: REASON.tooManyFiles });
       return;
     }
-    const safe = safeFileName(name);
     if (size > this.#limits.maxSize) {
       remember(this.#endedIncoming, id, ENDED_MEMORY);
       this.#event({ type: 'file-offered', id, name: safe, size, accepted: false });

@@ -480,8 +480,12 @@ impl Conversation {
         out.push(Output::Event(Event::PeerError(format!(
             "the other side broke the file rules: {what}"
         ))));
+        // Only a file this side knows is stopped; an id it never saw is reported, nothing more.
         match direction {
-            Direction::Incoming => self.stop_incoming(id, StopReason::ProtocolViolation, out),
+            Direction::Incoming if self.incoming.contains_key(&id) => {
+                self.stop_incoming(id, StopReason::ProtocolViolation, out);
+            }
+            Direction::Incoming => {}
             Direction::Outgoing => self.stop_outgoing(id, StopReason::ProtocolViolation, out),
         }
     }
@@ -574,19 +578,15 @@ impl Conversation {
             ))));
             return;
         }
-        if self.incoming.len() >= MAX_INCOMING {
-            remember(&mut self.ended_incoming, id, ENDED_MEMORY);
-            let _ = self.send(
-                &DataMessage::FileDecline {
-                    id,
-                    reason: StopReason::TooManyFiles,
-                },
-                out,
-            );
-            return;
-        }
         let name = safe_file_name(name);
-        if size > self.limits.max_size {
+        let refused = if self.incoming.len() >= MAX_INCOMING {
+            Some(StopReason::TooManyFiles)
+        } else if size > self.limits.max_size {
+            Some(StopReason::TooLarge)
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
             remember(&mut self.ended_incoming, id, ENDED_MEMORY);
             out.push(Output::Event(Event::FileOffered {
                 id,
@@ -594,18 +594,12 @@ impl Conversation {
                 size,
                 accepted: false,
             }));
-            let _ = self.send(
-                &DataMessage::FileDecline {
-                    id,
-                    reason: StopReason::TooLarge,
-                },
-                out,
-            );
+            let _ = self.send(&DataMessage::FileDecline { id, reason }, out);
             out.push(Output::Event(Event::FileStopped {
                 id,
                 direction: Direction::Incoming,
                 by: By::Us,
-                reason: StopReason::TooLarge,
+                reason,
             }));
             return;
         }
@@ -1208,8 +1202,10 @@ mod tests {
                 reason: StopReason::TooLarge
             }
         );
+        // File 1 and 15 more make 16 under way; the 17th is declined, and the person told so.
+        let mut last = Vec::new();
         for id in 3..(3 + MAX_INCOMING as u32) {
-            send_raw(
+            last = send_raw(
                 &mut peer,
                 &mut me,
                 DataMessage::FileOffer {
@@ -1219,6 +1215,24 @@ mod tests {
                 },
             );
         }
+        let id = 2 + MAX_INCOMING as u32;
+        assert_eq!(
+            events(&last),
+            vec![
+                Event::FileOffered {
+                    id,
+                    name: "x".into(),
+                    size: 1_000_000,
+                    accepted: false
+                },
+                Event::FileStopped {
+                    id,
+                    direction: Direction::Incoming,
+                    by: By::Us,
+                    reason: StopReason::TooManyFiles
+                },
+            ]
+        );
         assert_eq!(me.incoming.len(), MAX_INCOMING, "bounded");
     }
 

@@ -292,11 +292,14 @@ test('hostile names land as plain names, too large or too many files are decline
     { kind: 'file-accept', id: 1 },
     { kind: 'file-decline', id: 2, reason: REASON.tooLarge },
   ]);
-  // File 1 and 15 more make 16 under way; the 17th is declined without troubling the person.
+  // File 1 and 15 more make 16 under way; the 17th is declined, and the person told so.
   let last;
   for (let id = 3; id < 3 + MAX_INCOMING; id++) last = await sendRaw(peer, me, { kind: 'file-offer', id, size: 1_000_000, name: 'x' });
   const lastId = 2 + MAX_INCOMING;
-  assert.deepEqual(eventsOf(last), [], 'bounded');
+  assert.deepEqual(eventsOf(last), [
+    { type: 'file-offered', id: lastId, name: 'x', size: 1_000_000, accepted: false },
+    { type: 'file-stopped', id: lastId, direction: 'incoming', by: 'us', reason: REASON.tooManyFiles },
+  ], 'bounded');
   assert.deepEqual((await heard(peer)).at(-1), { kind: 'file-decline', id: lastId, reason: REASON.tooManyFiles });
   await assert.rejects(me.accept(lastId), refused('no-such-file'));
   await me.accept(lastId - 1);
