@@ -129,5 +129,9 @@ step "call set-up: Chromium to Chromium, $CALLS calls with and $CALLS without th
 node bench/browser-setup.mjs target/release/sotto-relay "$PEERS/sotto-relay-no-e2ee" "$CALLS" |
   while read -r line; do emit "$line"; done
 
+step "file transfer in the browser: sealed and raw over the same data channel, Chromium and Firefox"
+node bench/file-transfer.mjs target/release/sotto-relay 64 "$ROUNDS" |
+  while read -r line; do emit "$line"; done
+
 step "table (medians of $ROUNDS rounds; machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
 python3 bench/table.py "$RESULTS"

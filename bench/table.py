@@ -101,6 +101,12 @@ def main(path):
         print(f"| call set-up, Chromium to Chromium: second page opened to first remote video "
               f"frame (median of {browser['e2ee']['calls']}) | E2EE {e:.0f} ms, without the "
               f"transform {p:.0f} ms: **{(e / p - 1) * 100:+.1f}%** | {browser['e2ee']['load']} |")
+    for r in (r for r in rows if r["scenario"] == "file-transfer"):
+        raw, sealed = float(r["raw_mbps"]), float(r["sealed_mbps"])
+        print(f"| file transfer in {r['browser'].capitalize()}, one data channel between two peer "
+              f"connections of a page ({r['megabytes']} MB, median of {r['rounds']}) | raw "
+              f"{raw:.1f} MB/s, sealed {sealed:.1f} MB/s: **{sealed / raw * 100:.0f}%** "
+              f"| {r['load']} |")
 
 
 if __name__ == "__main__":
