@@ -16,6 +16,10 @@ function size(n) {
   return `${(n / 1e9).toFixed(2)} GB`;
 }
 
+/** The Save links of received files: they stay usable after the call ends, and are released
+ *  when the page starts its next call. */
+let savedUrls = [];
+
 const clock = () => new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 
 function el(tag, props = {}, ...children) {
@@ -39,6 +43,7 @@ export class ChatPanel {
     this.unread = 0;
     this.sent = new Map(); // text id -> its state element
     this.files = new Map(); // `${direction}:${id}` -> { item, progress, actions, state }
+    for (const url of savedUrls.splice(0)) URL.revokeObjectURL(url);
     $('chat-log').replaceChildren();
     $('chat-error').hidden = true;
     this.setReady(false);
@@ -216,6 +221,7 @@ export class ChatPanel {
       case 'file-ready': {
         const f = this.files.get(`incoming:${e.id}`);
         if (!f) break;
+        savedUrls.push(e.url);
         f.state.textContent = 'received, checked';
         f.progress.value = f.progress.max;
         f.buttons.replaceChildren(el('a', { href: e.url, download: e.name, class: 'save' }, `Save ${e.name}`));
