@@ -43,7 +43,7 @@ step "building (release)"
 cargo build --quiet --release --locked -p sotto-signaling --features bench-no-e2ee
 cp target/release/sotto-relay "$PEERS/sotto-relay-no-e2ee"
 cargo build --quiet --release --locked --bin sotto-relay --bin sotto \
-  --bin relay-load --bin call-setup --bin frame-overhead
+  --bin relay-load --bin call-setup --bin frame-overhead --bin file-transfer
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 : >"$RESULTS"
 emit() { echo "$1 load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$RESULTS"; }
@@ -129,7 +129,8 @@ step "call set-up: Chromium to Chromium, $CALLS calls with and $CALLS without th
 node bench/browser-setup.mjs target/release/sotto-relay "$PEERS/sotto-relay-no-e2ee" "$CALLS" |
   while read -r line; do emit "$line"; done
 
-step "file transfer in the browser: sealed and raw over the same data channel, Chromium and Firefox"
+step "file transfer: sealed and raw over the same data channel, native, Chromium and Firefox"
+emit "$(target/release/file-transfer --megabytes 64 --rounds "$ROUNDS")"
 node bench/file-transfer.mjs target/release/sotto-relay 64 "$ROUNDS" |
   while read -r line; do emit "$line"; done
 

@@ -103,8 +103,11 @@ def main(path):
               f"transform {p:.0f} ms: **{(e / p - 1) * 100:+.1f}%** | {browser['e2ee']['load']} |")
     for r in (r for r in rows if r["scenario"] == "file-transfer"):
         raw, sealed = float(r["raw_mbps"]), float(r["sealed_mbps"])
-        print(f"| file transfer in {r['browser'].capitalize()}, one data channel between two peer "
-              f"connections of a page ({r['megabytes']} MB, median of {r['rounds']}) | raw "
+        where = ("the native client (webrtc 0.21.1), two peer connections of one process"
+                 if r["browser"] == "native" else
+                 f"{r['browser'].capitalize()}, two peer connections of a page")
+        print(f"| file transfer in {where}, one data channel ({r['megabytes']} MB, median of "
+              f"{r['rounds']}) | raw "
               f"{raw:.1f} MB/s, sealed {sealed:.1f} MB/s: **{sealed / raw * 100:.0f}%** "
               f"| {r['load']} |")
 
