@@ -84,7 +84,7 @@ pub enum ChatEvent {
     /// A text from the other side.
     Message { id: u32, text: String },
     /// Our text went out with this id.
-    MessageSent { id: u32 },
+    MessageSent { id: u32, text: String },
     /// Our text `id` arrived.
     MessageDelivered { id: u32 },
     /// The other side offers a file: taken at once (`accepted`), or waiting for `/accept N`.
@@ -252,7 +252,7 @@ impl Chat {
             Command::Text(text) => self
                 .conversation
                 .send_text(&text, &mut out)
-                .map(|id| Some(ChatEvent::MessageSent { id })),
+                .map(|id| Some(ChatEvent::MessageSent { id, text })),
             Command::Send(path) => self.offer(&path, &mut out, notify).map(|()| None),
             Command::Accept(id) => self.conversation.accept(id, &mut out).map(|()| None),
             Command::Decline(id) => self

@@ -386,7 +386,9 @@ fn chat_lines(e: &ChatEvent) -> Vec<String> {
             vec!["messages: type and press Enter; /send PATH sends a file".to_owned()]
         }
         ChatEvent::Message { text, .. } => vec![format!("them: {}", terminal_safe(text))],
-        ChatEvent::MessageSent { .. } => Vec::new(),
+        ChatEvent::MessageSent { id, text } => {
+            vec![format!("you ({id}): {}", terminal_safe(text))]
+        }
         ChatEvent::MessageDelivered { id } => vec![format!("(message {id} delivered)")],
         ChatEvent::FileOffered {
             id,

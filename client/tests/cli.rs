@@ -709,6 +709,8 @@ async fn on_a_60_column_terminal_the_status_line_is_redrawn_in_place_and_typed_m
             field(&other.wait_for(r#""event":"message""#), "text"),
             "hello there"
         );
+        // What was sent stays on the screen, numbered for its receipt.
+        term.wait_for("you (0): hello there");
         term.wait_for("(message 0 delivered)");
         // A message from the other side lands above the status line, its escapes defused.
         other.type_line("hi \x1b[2J back");
