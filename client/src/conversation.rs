@@ -438,23 +438,23 @@ impl Conversation {
                 out.push(Output::CloseChannel);
                 out.push(Output::Event(Event::Tampered(e.to_string())));
                 // Nothing half-received may be presented: every incoming file is dropped.
-                for id in self.incoming.keys().copied().collect::<Vec<_>>() {
-                    self.incoming.remove(&id);
-                    out.push(Output::Event(Event::FileStopped {
+                let incoming: Vec<u32> = self.incoming.keys().copied().collect();
+                let outgoing: Vec<u32> = self.outgoing.keys().copied().collect();
+                for id in incoming {
+                    self.stopped_by_peer(
                         id,
-                        direction: Direction::Incoming,
-                        by: By::Peer,
-                        reason: StopReason::ProtocolViolation,
-                    }));
+                        Direction::Incoming,
+                        StopReason::ProtocolViolation,
+                        out,
+                    );
                 }
-                for id in self.outgoing.keys().copied().collect::<Vec<_>>() {
-                    self.outgoing.remove(&id);
-                    out.push(Output::Event(Event::FileStopped {
+                for id in outgoing {
+                    self.stopped_by_peer(
                         id,
-                        direction: Direction::Outgoing,
-                        by: By::Peer,
-                        reason: StopReason::ProtocolViolation,
-                    }));
+                        Direction::Outgoing,
+                        StopReason::ProtocolViolation,
+                        out,
+                    );
                 }
                 return;
             }
@@ -547,27 +547,41 @@ impl Conversation {
                 ),
             },
             DataMessage::FileAbort { id, reason } => {
-                if self.incoming.remove(&id).is_some() {
-                    remember(&mut self.ended_incoming, id, ENDED_MEMORY);
-                    out.push(Output::Event(Event::FileStopped {
-                        id,
-                        direction: Direction::Incoming,
-                        by: By::Peer,
-                        reason,
-                    }));
-                }
+                self.stopped_by_peer(id, Direction::Incoming, reason, out);
             }
             DataMessage::FileDecline { id, reason } => {
-                if self.outgoing.remove(&id).is_some() {
-                    remember(&mut self.ended_outgoing, id, ENDED_MEMORY);
-                    out.push(Output::Event(Event::FileStopped {
-                        id,
-                        direction: Direction::Outgoing,
-                        by: By::Peer,
-                        reason,
-                    }));
-                }
+                self.stopped_by_peer(id, Direction::Outgoing, reason, out);
             }
+        }
+    }
+
+    /// The peer ended file `id` (or broke the channel): forgotten, remembered as ended, told.
+    /// Nothing happens for a file this side does not have under way.
+    fn stopped_by_peer(
+        &mut self,
+        id: u32,
+        direction: Direction,
+        reason: StopReason,
+        out: &mut Vec<Output>,
+    ) {
+        let (had, ended) = match direction {
+            Direction::Incoming => (
+                self.incoming.remove(&id).is_some(),
+                &mut self.ended_incoming,
+            ),
+            Direction::Outgoing => (
+                self.outgoing.remove(&id).is_some(),
+                &mut self.ended_outgoing,
+            ),
+        };
+        if had {
+            remember(ended, id, ENDED_MEMORY);
+            out.push(Output::Event(Event::FileStopped {
+                id,
+                direction,
+                by: By::Peer,
+                reason,
+            }));
         }
     }
 
