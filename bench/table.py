@@ -105,7 +105,7 @@ def main(path):
         raw, sealed = float(r["raw_mbps"]), float(r["sealed_mbps"])
         where = ("the native client (webrtc 0.21.1), two peer connections of one process"
                  if r["browser"] == "native" else
-                 f"{r['browser'].capitalize()}, two peer connections of a page")
+                 f"{r['browser'].capitalize()}, page to page (each its own browser context)")
         print(f"| file transfer in {where}, one data channel ({r['megabytes']} MB, median of "
               f"{r['rounds']}) | raw "
               f"{raw:.1f} MB/s, sealed {sealed:.1f} MB/s: **{sealed / raw * 100:.0f}%** "

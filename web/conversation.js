@@ -21,6 +21,8 @@ export const MAX_INCOMING = 16;
 const ENDED_MEMORY = 64;
 /** Texts remembered until their receipt arrives. */
 const PENDING_TEXTS = 1024;
+/** File chunks sealed at once (at most 128 KB beside what the channel holds). */
+const SEALING_AHEAD = 8;
 
 /** A request this side cannot make; `code` is 'text-length', 'name-length', 'no-such-file' or
  *  'channel-closed', the message says it to the person. */
@@ -74,6 +76,10 @@ export class Conversation {
   #endedOutgoing = [];
   #endedIncoming = [];
   #queue = Promise.resolve();
+  // Messages go out in this order (see #send).
+  #outputs = Promise.resolve();
+  // File chunks being sealed and not yet out; wantsChunk() asks for no more than SEALING_AHEAD.
+  #sealing = 0;
 
   /**
    * @param {import('./crypto/data.js').DataSeal} seal  the pair's sealed channel
@@ -103,17 +109,32 @@ export class Conversation {
     this.#onOutput({ type: 'event', event });
   }
 
-  async #send(msg) {
-    if (!this.#open) throw channelClosed();
-    let bytes;
-    try {
-      // Every message built here is within the limits encode() checks (callers check the
-      // person's input first), and a channel never runs out of its 2^64 sequence numbers.
-      bytes = await this.#seal.seal(encode(msg));
-    } catch {
-      throw channelClosed();
-    }
-    this.#onOutput({ type: 'send', bytes });
+  /** Seals `msg` and hands it out; resolves once it is out. Its sequence number is taken now,
+   *  and the sealing starts now, beside that of the messages before it (WebCrypto works off
+   *  the page's thread: waiting for each message in turn left the channel idle between them),
+   *  but messages go out in the order they were sent. */
+  #send(msg) {
+    if (!this.#open) return Promise.reject(channelClosed());
+    // Every message built here is within the limits encode() checks (callers check the
+    // person's input first), and a channel never runs out of its 2^64 sequence numbers.
+    const sealed = this.#seal.seal(encode(msg));
+    sealed.catch(() => {}); // handled in turn below
+    const out = this.#outputs.then(async () => {
+      let bytes;
+      try {
+        bytes = await sealed;
+      } catch {
+        throw channelClosed();
+      }
+      this.#onOutput({ type: 'send', bytes });
+    });
+    this.#outputs = out.catch(() => {});
+    return out;
+  }
+
+  /** Resolves once every message sent so far is out (file chunks are not waited for). */
+  settled() {
+    return this.#outputs;
   }
 
   // For answers and stops: if the channel is gone, there is no one to tell.
@@ -152,9 +173,12 @@ export class Conversation {
   }
 
   /** The next chunk the shell should read and hand to sendChunk(): `{ id, offset, max }` (the
-   *  most bytes to read), lowest id first; null while nothing accepted is left unsent. It reads
-   *  the state as of the requests that have completed: await sendChunk() before asking again. */
+   *  most bytes to read), lowest id first; null while nothing accepted is left unsent, or while
+   *  SEALING_AHEAD chunks are still being sealed (the next outgoing `file-progress` event says
+   *  when to ask again). It reads the state as of the requests that have completed: await
+   *  sendChunk() before asking again. */
   wantsChunk() {
+    if (this.#sealing >= SEALING_AHEAD) return null;
     let want = null;
     for (const [id, f] of this.#outgoing) {
       // `sent < size`: a file whose last chunk is being sealed has nothing more to give.
@@ -180,8 +204,18 @@ export class Conversation {
       f.hash.update(data);
       f.sent += data.length;
       const done = f.sent;
-      await this.#send({ kind: 'file-chunk', id, offset, data });
-      this.#event({ type: 'file-progress', id, direction: 'outgoing', done, size });
+      // Not waited for: the next chunk is read and sealed while this one is. Its progress
+      // (which is also when the shell may be asked for more) follows once it is out.
+      this.#sealing += 1;
+      this.#send({ kind: 'file-chunk', id, offset, data }).then(
+        () => {
+          this.#sealing -= 1;
+          this.#event({ type: 'file-progress', id, direction: 'outgoing', done, size });
+        },
+        () => {
+          this.#sealing -= 1;
+        },
+      );
       if (done === size) await this.#finishSending(id);
     });
   }
@@ -243,11 +277,14 @@ export class Conversation {
   /** Bytes from the data channel (a Uint8Array, or the ArrayBuffer a channel delivers). */
   receive(bytes) {
     const msg = bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes;
+    // Opening starts now, beside the handling of earlier messages; its result waits its turn.
+    const opened = this.#seal.open(msg);
+    opened.catch(() => {}); // handled in turn below
     return this.#run(async () => {
       if (!this.#open) return; // closed after tampering: nothing more is read
       let plain;
       try {
-        plain = await this.#seal.open(msg);
+        plain = await opened;
       } catch (e) {
         this.#tampered(e);
         return;

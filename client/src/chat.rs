@@ -173,7 +173,9 @@ impl Chat {
         let (open, mut opened) = watch::channel(open);
         let (w, q, d) = (writer.clone(), Arc::clone(&queued), Arc::clone(&drained));
         tokio::spawn(async move {
-            // What is typed before the channel opens waits for it, in order.
+            // Nothing is written before the channel opens (the session refuses typed lines
+            // until then, and answers only follow the peer's messages); should anything be,
+            // it waits here, in order.
             if opened.wait_for(|open| *open).await.is_err() {
                 return;
             }

@@ -161,6 +161,18 @@ pub fn open(
     Ok((mic, speaker, devices))
 }
 
+/// A device's trouble, on a line of its own: on a terminal the status line is cleared first
+/// (it is drawn again with the next event), so the two never run into each other.
+fn report(device: &str, line: &str) {
+    use std::io::IsTerminal;
+    let clear = if std::io::stderr().is_terminal() {
+        "\r\x1b[2K"
+    } else {
+        ""
+    };
+    eprintln!("{clear}sotto: {device}: {line}");
+}
+
 fn config(channels: u16) -> StreamConfig {
     StreamConfig {
         channels,
@@ -178,7 +190,7 @@ fn input_stream(device: &cpal::Device, queue: SampleQueue) -> Result<cpal::Strea
     let mut throttle = Throttle::default();
     let on_error = move |e: cpal::Error| {
         if let Some(line) = throttle.report(&e.to_string(), std::time::Instant::now()) {
-            eprintln!("\rsotto: microphone: {line}");
+            report("microphone", &line);
         }
     };
     let stream = match default.sample_format() {
@@ -221,7 +233,7 @@ fn output_stream(device: &cpal::Device, queue: SampleQueue) -> Result<cpal::Stre
     let mut throttle = Throttle::default();
     let on_error = move |e: cpal::Error| {
         if let Some(line) = throttle.report(&e.to_string(), std::time::Instant::now()) {
-            eprintln!("\rsotto: speakers: {line}");
+            report("speakers", &line);
         }
     };
     let stream = match default.sample_format() {

@@ -284,6 +284,14 @@ impl Rtc {
             // most of call set-up on loopback (1.1 s from start to connected; 0.1 s without;
             // docs/benchmarks.md). Server-reflexive and relayed pairs keep their waits.
             .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
+            // Answering, be the DTLS server, and with it the SCTP server: the association is
+            // up here when the peer's COOKIE ECHO arrives, a round trip before the peer may
+            // send on the data channel. As the DTLS client, this side would learn it from a
+            // COOKIE ACK that the peer's first messages can share a read burst with, and
+            // webrtc 0.21.1 drops user data that reaches a negotiated stream before its side
+            // has handled the association coming up (its driver reads a burst of datagrams
+            // before it passes events on).
+            .with_answering_dtls_role(rtc::peer_connection::transport::RTCDtlsRole::Server)
             .build();
         let (control_tx, control) = mpsc::unbounded_channel();
         let (audio_tx, audio) = mpsc::channel(512);

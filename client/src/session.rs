@@ -275,7 +275,11 @@ pub async fn run_call(
                 Some(Ok(None)) => Vec::new(),
                 Some(Ok(Some(Command::Quit))) => call.hang_up(),
                 Some(Ok(Some(command))) => {
-                    match shell.chat.as_mut() {
+                    // Only once the channel is open (`messages-ready`), as the page's message
+                    // box: webrtc 0.21.1 drops what arrives on a negotiated stream before its
+                    // side has handled the association coming up, so a line sent the instant
+                    // the channel opens could be lost and break the sequence (PROTOCOL.md §3.6).
+                    match shell.chat.as_mut().filter(|_| shell.data_open) {
                         Some(chat) => chat.command(command, &mut |e| notify(Event::Chat(e))),
                         None => notify(Event::Chat(ChatEvent::MessagesError {
                             error: "messages and files go once the call is connected".into(),

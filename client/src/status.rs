@@ -5,6 +5,7 @@
 
 use crate::chat::ChatEvent;
 use crate::session::{Counters, Event};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// How often a pipe gets a line of counters (a terminal redraws every second).
@@ -27,6 +28,8 @@ pub struct Status {
     connected_at: Option<Instant>,
     counters: Option<Counters>,
     last_plain_stats: Option<Instant>,
+    /// Files under way, for the status line's progress bars: (direction, id) -> (done, size).
+    transfers: BTreeMap<(&'static str, u32), (u64, u64)>,
 }
 
 impl Status {
@@ -39,6 +42,7 @@ impl Status {
             connected_at: None,
             counters: None,
             last_plain_stats: None,
+            transfers: BTreeMap::new(),
         }
     }
 
@@ -55,6 +59,8 @@ impl Status {
                 if state == "peer-left" || state == "waiting-for-peer" {
                     self.connected_at = None;
                     self.counters = None;
+                    // The peer's channel, and every file on it, is gone.
+                    self.transfers.clear();
                 }
                 if line || !self.terminal {
                     out.lines.push(text.to_owned());
@@ -96,10 +102,35 @@ impl Status {
             }
             // The CLI says once, itself, how the call ended.
             Event::Ended { .. } => {}
-            Event::Chat(e) => out.lines.extend(chat_lines(e)),
+            Event::Chat(e) => {
+                self.track(e);
+                out.lines.extend(chat_lines(e));
+            }
         }
         out.redraw = self.terminal;
         out
+    }
+
+    /// Keeps the files under way up to date.
+    fn track(&mut self, e: &ChatEvent) {
+        match e {
+            ChatEvent::FileProgress {
+                id,
+                direction,
+                done,
+                size,
+            } if done < size => {
+                self.transfers.insert((direction, *id), (*done, *size));
+            }
+            ChatEvent::FileProgress { id, direction, .. }
+            | ChatEvent::FileStopped { id, direction, .. } => {
+                self.transfers.remove(&(*direction, *id));
+            }
+            ChatEvent::FileReceived { id, .. } => {
+                self.transfers.remove(&("incoming", *id));
+            }
+            _ => {}
+        }
     }
 
     /// The status line, at most `width - 1` characters (a line as wide as the terminal would
@@ -119,8 +150,13 @@ impl Status {
                 );
             }
         }
-        // Most useful first; dropped from the end until the line fits.
-        let mut parts = vec![head, "Ctrl-C hangs up".to_owned()];
+        // Most useful first; dropped from the end until the line fits. A file under way is
+        // what the person watches: its bar comes right after the call's state.
+        let mut parts = vec![head];
+        for ((direction, id), (done, size)) in &self.transfers {
+            parts.push(progress_bar(direction, *id, *done, *size));
+        }
+        parts.push("Ctrl-C hangs up".to_owned());
         if let Some(c) = &self.counters {
             parts.push(format!(
                 "rtt {} loss {}",
@@ -154,6 +190,22 @@ impl Status {
             cut
         }
     }
+}
+
+/// `file 3 sending [#####.....] 52%`: ten steps of the bar, the percentage rounded down.
+fn progress_bar(direction: &str, id: u32, done: u64, size: u64) -> String {
+    let percent = (u128::from(done) * 100 / u128::from(size.max(1))).min(100) as u64;
+    let filled = (percent / 10) as usize;
+    let what = if direction == "incoming" {
+        "receiving"
+    } else {
+        "sending"
+    };
+    format!(
+        "file {id} {what} [{}{}] {percent}%",
+        "#".repeat(filled),
+        ".".repeat(10 - filled)
+    )
 }
 
 /// A state's words, and whether it deserves a line of its own on a terminal.
@@ -560,6 +612,51 @@ mod chat_tests {
             lines,
             vec!["them: file 2 \"a?[2Jb\" (20.0 MB): /accept 2 or /decline 2".to_owned()]
         );
+    }
+
+    #[test]
+    fn a_file_under_way_has_a_progress_bar_on_the_status_line_until_it_ends() {
+        let now = Instant::now();
+        let mut status = Status::new(true);
+        let progress = |direction, done| {
+            Event::Chat(ChatEvent::FileProgress {
+                id: 3,
+                direction,
+                done,
+                size: 1_000_000,
+            })
+        };
+        status.event(&progress("outgoing", 520_000), now);
+        status.event(&progress("incoming", 16_000), now);
+        let line = status.render(now, 200);
+        assert!(
+            line.starts_with(
+                "connecting to the relay | file 3 receiving [..........] 1% \
+                 | file 3 sending [#####.....] 52% | Ctrl-C hangs up"
+            ),
+            "{line}"
+        );
+        // Finished either way, or stopped: the bar goes.
+        status.event(&progress("outgoing", 1_000_000), now);
+        status.event(
+            &Event::Chat(ChatEvent::FileReceived {
+                id: 3,
+                path: "x".into(),
+            }),
+            now,
+        );
+        assert!(!status.render(now, 200).contains("file 3"));
+        status.event(&progress("incoming", 16_000), now);
+        status.event(
+            &Event::Chat(ChatEvent::FileStopped {
+                id: 3,
+                direction: "incoming",
+                by: "peer",
+                reason: "cancelled",
+            }),
+            now,
+        );
+        assert!(!status.render(now, 200).contains("file 3"));
     }
 
     #[test]

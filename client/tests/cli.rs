@@ -782,6 +782,15 @@ async fn messages_and_files_go_both_ways_with_receipts_and_arrive_byte_identical
         let dl_b = dir_b.to_str().unwrap().to_owned();
         let mut a = CallProcess::start_with(&link, "440", &["--download-dir", &dl_a]);
         a.wait_for("waiting-for-peer");
+        // Nothing is sent, or kept to be sent, before the channel is open: it says so.
+        a.type_line("too early");
+        let early = a.wait_for(r#""event":"messages-error""#);
+        assert!(
+            field(&early, "error")
+                .as_str()
+                .is_some_and(|e| e.contains("once the call is connected")),
+            "{early}"
+        );
         let mut b = CallProcess::start_with(&link, "880", &["--download-dir", &dl_b]);
         // Both data channels open (webrtc 0.21.1 drops what arrives on a negotiated stream
         // before its own side saw the association come up).

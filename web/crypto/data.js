@@ -45,8 +45,11 @@ export class DataSeal {
   #receive;
   #seqOut = 0n;
   #seqIn = 0n;
+  // A message arrived that cannot open: every later one is refused at once.
   #broken = false;
-  // Opening is sequential: each message waits for the one before it.
+  // One of the results handed out so far failed: every later result fails too.
+  #failed = false;
+  // Results come out in order: each waits for the one before it.
   #opening = Promise.resolve();
 
   constructor(room, send, receive) {
@@ -74,32 +77,38 @@ export class DataSeal {
     return concat(u64be(seq), ct);
   }
 
-  /** Opens the peer's next message; anything else is DataTampered, now and for every later one. */
+  /** Opens the peer's next message; anything else is DataTampered, now and for every later one.
+   *  Messages are taken in the order they arrive: the sequence number is checked at once and the
+   *  decryption starts at once (so several run while earlier ones are handled), but results
+   *  come out in order, and none after the first that fails. */
   open(msg) {
-    const result = this.#opening.then(() => this.#open(msg));
-    this.#opening = result.catch(() => {});
-    return result;
-  }
-
-  async #open(msg) {
-    if (this.#broken) throw new DataTampered('the channel was closed after tampering');
+    let decrypted;
     try {
+      if (this.#broken) throw new DataTampered('the channel was closed after tampering');
       if (msg.length < DATA_OVERHEAD) throw new DataTampered('message too short');
       if (msg.length > DATA_OVERHEAD + MAX_PLAINTEXT) throw new DataTampered('message longer than any the protocol sends');
       const seq = new DataView(msg.buffer, msg.byteOffset, 8).getBigUint64(0);
       if (seq !== this.#seqIn) throw new DataTampered('message out of sequence (dropped, replayed or reordered)');
-      let plain;
-      try {
-        plain = new Uint8Array(await subtle.decrypt({ name: 'AES-GCM', iv: nonce(seq), additionalData: this.#aad(seq) }, this.#receive, msg.subarray(8)));
-      } catch {
-        throw new DataTampered('message failed authentication');
-      }
       this.#seqIn += 1n;
-      return plain;
+      decrypted = subtle.decrypt({ name: 'AES-GCM', iv: nonce(seq), additionalData: this.#aad(seq) }, this.#receive, msg.subarray(8));
     } catch (e) {
       this.#broken = true;
-      throw e;
+      decrypted = Promise.reject(e);
     }
+    // Unhandled until its turn comes: that is the chain below, not a lost rejection.
+    decrypted.catch(() => {});
+    const result = this.#opening.then(async () => {
+      if (this.#failed) throw new DataTampered('the channel was closed after tampering');
+      try {
+        return new Uint8Array(await decrypted);
+      } catch (e) {
+        this.#broken = true;
+        this.#failed = true;
+        throw e instanceof DataTampered ? e : new DataTampered('message failed authentication');
+      }
+    });
+    this.#opening = result.catch(() => {});
+    return result;
   }
 }
 

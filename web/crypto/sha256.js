@@ -20,48 +20,69 @@ const K = Int32Array.from([
 // §5.3.3: the initial hash value.
 const H0 = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
-/** §6.2.2: folds the 64-byte block of `p` at `at` into the state `h`; `w` is scratch. */
-function compress(h, w, p, at) {
-  for (let i = 0; i < 16; i++, at += 4) w[i] = (p[at] << 24) | (p[at + 1] << 16) | (p[at + 2] << 8) | p[at + 3];
-  for (let i = 16; i < 64; i++) {
-    const x = w[i - 15];
-    const y = w[i - 2];
-    const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
-    const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
-    w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
+/** §6.2.2: folds the 64-byte blocks of `p` from `at` up to `end` into the state `h` (`w` is
+ *  scratch); returns where the blocks stopped. The state lives in locals across the blocks,
+ *  and Ch and Maj take the forms with one operation fewer (`g ^ (e & (f ^ g))`,
+ *  `(a & b) | (c & (a | b))`): this loop is what a file's hashing costs. */
+function compress(h, w, p, at, end) {
+  let h0 = h[0];
+  let h1 = h[1];
+  let h2 = h[2];
+  let h3 = h[3];
+  let h4 = h[4];
+  let h5 = h[5];
+  let h6 = h[6];
+  let h7 = h[7];
+  for (; at + 64 <= end; at += 64) {
+    for (let i = 0, j = at; i < 16; i++, j += 4) w[i] = (p[j] << 24) | (p[j + 1] << 16) | (p[j + 2] << 8) | p[j + 3];
+    for (let i = 16; i < 64; i++) {
+      const x = w[i - 15];
+      const y = w[i - 2];
+      const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
+      const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
+      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
+    }
+    let a = h0;
+    let b = h1;
+    let c = h2;
+    let d = h3;
+    let e = h4;
+    let f = h5;
+    let g = h6;
+    let hh = h7;
+    for (let i = 0; i < 64; i++) {
+      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+      // Five int32s add up to less than 2^53: exact before `| 0` takes them mod 2^32.
+      const t1 = (hh + S1 + (g ^ (e & (f ^ g))) + K[i] + w[i]) | 0;
+      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+      const t2 = (S0 + ((a & b) | (c & (a | b)))) | 0;
+      hh = g;
+      g = f;
+      f = e;
+      e = (d + t1) | 0;
+      d = c;
+      c = b;
+      b = a;
+      a = (t1 + t2) | 0;
+    }
+    h0 = (h0 + a) | 0;
+    h1 = (h1 + b) | 0;
+    h2 = (h2 + c) | 0;
+    h3 = (h3 + d) | 0;
+    h4 = (h4 + e) | 0;
+    h5 = (h5 + f) | 0;
+    h6 = (h6 + g) | 0;
+    h7 = (h7 + hh) | 0;
   }
-  let a = h[0];
-  let b = h[1];
-  let c = h[2];
-  let d = h[3];
-  let e = h[4];
-  let f = h[5];
-  let g = h[6];
-  let hh = h[7];
-  for (let i = 0; i < 64; i++) {
-    const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-    const ch = (e & f) ^ (~e & g);
-    // Five int32s add up to less than 2^53: exact before `| 0` takes them mod 2^32.
-    const t1 = (hh + S1 + ch + K[i] + w[i]) | 0;
-    const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-    const maj = (a & b) ^ (a & c) ^ (b & c);
-    hh = g;
-    g = f;
-    f = e;
-    e = (d + t1) | 0;
-    d = c;
-    c = b;
-    b = a;
-    a = (t1 + S0 + maj) | 0;
-  }
-  h[0] = (h[0] + a) | 0;
-  h[1] = (h[1] + b) | 0;
-  h[2] = (h[2] + c) | 0;
-  h[3] = (h[3] + d) | 0;
-  h[4] = (h[4] + e) | 0;
-  h[5] = (h[5] + f) | 0;
-  h[6] = (h[6] + g) | 0;
-  h[7] = (h[7] + hh) | 0;
+  h[0] = h0;
+  h[1] = h1;
+  h[2] = h2;
+  h[3] = h3;
+  h[4] = h4;
+  h[5] = h5;
+  h[6] = h6;
+  h[7] = h7;
+  return at;
 }
 
 export class Sha256 {
@@ -87,10 +108,10 @@ export class Sha256 {
       this.#buffered += take;
       at = take;
       if (this.#buffered < 64) return this;
-      compress(this.#h, this.#w, this.#block, 0);
+      compress(this.#h, this.#w, this.#block, 0, 64);
       this.#buffered = 0;
     }
-    for (; at + 64 <= n; at += 64) compress(this.#h, this.#w, bytes, at);
+    at = compress(this.#h, this.#w, bytes, at, n);
     if (at < n) {
       this.#block.set(bytes.subarray(at), 0);
       this.#buffered = n - at;
@@ -108,7 +129,7 @@ export class Sha256 {
     block[n++] = 0x80;
     if (n > 56) {
       block.fill(0, n);
-      compress(this.#h, this.#w, block, 0);
+      compress(this.#h, this.#w, block, 0, 64);
       n = 0;
     }
     block.fill(0, n, 56);
@@ -118,7 +139,7 @@ export class Sha256 {
       block[56 + i] = hi >>> (24 - 8 * i);
       block[60 + i] = lo >>> (24 - 8 * i);
     }
-    compress(this.#h, this.#w, block, 0);
+    compress(this.#h, this.#w, block, 0, 64);
     const out = new Uint8Array(32);
     for (let i = 0; i < 8; i++) {
       const v = this.#h[i];

@@ -59,6 +59,7 @@ async function run(tx, rx, content, first) {
       const want = tx.wantsChunk();
       if (!want) break;
       await tx.sendChunk(want.id, content.subarray(want.offset, want.offset + want.max));
+      await tx.settled();
       toRx = take(tx);
     }
   }
@@ -151,6 +152,7 @@ test('either side cancels midway and nothing half-received is presented', async 
     for (let i = 0; i < 2; i++) {
       const { offset, max } = o.wantsChunk();
       await o.sendChunk(id, new Uint8Array(max).fill(1));
+      await o.settled();
       assert.equal(offset % MAX_CHUNK, 0);
       const { reply } = await deliver(take(o), a);
       rxEvents.push(...eventsOf(reply));
