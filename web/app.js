@@ -2,7 +2,7 @@
 // never touches keys. No inline script, no innerHTML (the relay's CSP enforces Trusted Types).
 
 import { b64u } from './crypto/bytes.js';
-import { generateSecret, LinkError, parseSecret, relayBase } from './crypto/link.js';
+import { generateSecret, LinkError, parseFragment, relayBase } from './crypto/link.js';
 import { missingFeatures } from './call.js';
 import { Room } from './room.js';
 import { ChatPanel } from './chat.js';
@@ -313,16 +313,22 @@ function route() {
     leave();
     return home();
   }
-  let secret;
+  let link;
   try {
-    secret = parseSecret(fragment);
+    link = parseFragment(fragment);
   } catch (e) {
     leave();
     resetCallView();
     $('new-call-after').onclick = newCall;
     return cannotCall('This link is not valid.', `This link is not valid: ${e instanceof LinkError ? e.message : e}. Ask for the link again, or start a new call.`);
   }
-  return call(secret);
+  if (link.group !== null) {
+    leave();
+    resetCallView();
+    $('new-call-after').onclick = newCall;
+    return cannotCall('This is a link to a group call.', `This link is for a group call of up to ${link.group} people, which this version of Sotto cannot join yet: it makes one-to-one calls.`);
+  }
+  return call(link.secret);
 }
 
 window.addEventListener('hashchange', route);

@@ -161,6 +161,7 @@ impl Server {
                 let mut ws = connect(&format!("ws://{addr}/ws")).await?;
                 let join = ClientMessage::Join {
                     room: sotto_room(room),
+                    max: None,
                 };
                 send_text(&mut ws, join.encode()).await?;
                 let text = next_text(&mut ws).await?;

@@ -280,6 +280,7 @@ impl Call {
                 self.state = State::AwaitingWelcome { key, attempt };
                 out.push(Action::Relay(ClientMessage::Join {
                     room: sotto_proto::RoomId::from_bytes(self.secret.room_id().as_bytes()),
+                    max: None,
                 }));
             }
             Err(e) => self.end(Outcome::LocalFailure(e.to_string()), out),
@@ -732,6 +733,7 @@ mod tests {
             you: peer(9),
             peers,
             ice: vec![],
+            max: 2,
         }
     }
 

@@ -45,6 +45,10 @@ enum Command {
         /// Print the link without checking that the relay answers.
         #[arg(long)]
         no_check: bool,
+        /// A group call for up to N people (3 to 16; the relay may allow fewer, 6 by default)
+        /// instead of a one-to-one call.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(3..=16))]
+        group: Option<u8>,
     },
     /// Join the call a link leads to.
     Call(CallArgs),
@@ -169,12 +173,18 @@ fn main() -> ExitCode {
             relay,
             ca_file,
             no_check,
-        } => new_link(&relay, ca_file.as_deref(), no_check),
+            group,
+        } => new_link(&relay, ca_file.as_deref(), no_check, group),
         Command::Call(args) => call(args),
     }
 }
 
-fn new_link(relay: &str, ca_file: Option<&std::path::Path>, no_check: bool) -> ExitCode {
+fn new_link(
+    relay: &str,
+    ca_file: Option<&std::path::Path>,
+    no_check: bool,
+    group: Option<u8>,
+) -> ExitCode {
     if !relay.starts_with("http://") && !relay.starts_with("https://") {
         return fail(
             2,
@@ -185,7 +195,7 @@ fn new_link(relay: &str, ca_file: Option<&std::path::Path>, no_check: bool) -> E
         );
     }
     let link = match LinkSecret::generate() {
-        Ok(secret) => match Link::new(relay, secret) {
+        Ok(secret) => match Link::new(relay, secret).and_then(|link| link.with_group(group)) {
             Ok(link) => link,
             Err(e) => return fail(2, format!("--relay {relay}: {e}")),
         },
@@ -214,6 +224,15 @@ fn call(args: CallArgs) -> ExitCode {
         Ok(link) => link,
         Err(e) => return fail(2, format!("not a valid Sotto link: {e}")),
     };
+    if let Some(n) = link.group() {
+        return fail(
+            2,
+            format!(
+                "this is a link to a group call (up to {n} people): join it from a browser; \
+                 this version of the terminal client makes one-to-one calls only"
+            ),
+        );
+    }
     // Checked before any device opens: a wrong CA file is the user's to fix.
     if let Err(e) = Endpoint::new(link.relay_url(), args.ca_file.as_deref()) {
         return fail(error_code(&e), e);

@@ -77,6 +77,32 @@ async fn new_prints_a_link_to_a_relay_that_answers() {
 }
 
 #[test]
+fn new_group_prints_a_group_link_and_refuses_a_size_out_of_range() {
+    let (code, out, err) = sotto(&[
+        "new",
+        "--relay",
+        "https://call.example.org",
+        "--no-check",
+        "--group",
+        "5",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let link = out.trim();
+    assert!(link.starts_with("https://call.example.org/#"), "{link}");
+    assert!(link.ends_with(".5"), "{link}");
+    assert_eq!(link.len(), "https://call.example.org/#".len() + 43 + 2);
+    for bad in ["2", "17", "x"] {
+        let (code, _, err) = sotto(&["new", "--no-check", "--group", bad]);
+        assert_eq!(code, Some(2), "--group {bad}: {err}");
+        assert!(err.contains("--group"), "{err}");
+    }
+    // Until the terminal makes group calls, it says so instead of joining as one-to-one.
+    let (code, _, err) = sotto(&["call", link, "--tone", "440"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("group call (up to 5 people)"), "{err}");
+}
+
+#[test]
 fn new_refuses_a_relay_that_does_not_answer_unless_told_not_to_check() {
     let relay = format!("http://127.0.0.1:{}", free_port());
     let (code, out, err) = sotto(&["new", "--relay", &relay]);

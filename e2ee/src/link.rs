@@ -76,12 +76,31 @@ impl RoomId {
     }
 }
 
+/// The fewest people a group link may name (a call of 2 is a one-to-one link).
+pub const MIN_GROUP: u8 = 3;
+/// The most people a group link may name.
+pub const MAX_GROUP: u8 = 16;
+
 /// A parsed call link.
 #[derive(Clone)]
 pub struct Link {
     /// `https://HOST[:PORT]/[PATH/]` (or `http://`): the relay's base, always ending in `/`.
     base: String,
     secret: LinkSecret,
+    /// `#S.N`: a group call for up to N people; `None` for a one-to-one link (`#S`).
+    group: Option<u8>,
+}
+
+/// The `N` of `#S.N`: decimal without sign or leading zero, 3 to 16.
+fn parse_group(n: &str) -> Result<u8, Error> {
+    let bad = Error::LinkMalformed("the group size after the secret must be a number from 3 to 16");
+    if n.is_empty() || n.len() > 2 || n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad);
+    }
+    match n.parse::<u8>() {
+        Ok(n) if (MIN_GROUP..=MAX_GROUP).contains(&n) => Ok(n),
+        _ => Err(bad),
+    }
 }
 
 /// Shows the relay's base only: the secret is the call.
@@ -99,26 +118,50 @@ impl Link {
         Ok(Self {
             base: relay_base(relay)?,
             secret,
+            group: None,
         })
     }
 
-    /// Parses `https://HOST[:PORT][/PATH]#S` (or `http://`).
+    /// The same call as a group call for up to `n` people (3 to 16), or one-to-one (`None`).
+    pub fn with_group(mut self, n: Option<u8>) -> Result<Self, Error> {
+        self.group = match n {
+            None => None,
+            Some(n) => Some(parse_group(&n.to_string())?),
+        };
+        Ok(self)
+    }
+
+    /// Parses `https://HOST[:PORT][/PATH]#S` or, for a group call, `...#S.N` (or `http://`).
     pub fn parse(text: &str) -> Result<Self, Error> {
         let text = text.trim();
         let (before, fragment) = text
             .split_once('#')
             .ok_or(Error::LinkMalformed("no #secret at the end of the link"))?;
-        let secret = LinkSecret::parse(fragment)?;
-        Self::new(before, secret)
+        let (secret, group) = match fragment.split_once('.') {
+            Some((secret, n)) => (secret, Some(parse_group(n)?)),
+            None => (fragment, None),
+        };
+        let secret = LinkSecret::parse(secret)?;
+        Ok(Self {
+            group,
+            ..Self::new(before, secret)?
+        })
     }
 
-    /// The link as text: `BASE#S`. Contains the secret: share it, never log it.
+    /// The link as text: `BASE#S`, or `BASE#S.N` for a group. Contains the secret: share it,
+    /// never log it.
     pub fn to_text(&self) -> Zeroizing<String> {
+        let group = self.group.map(|n| format!(".{n}")).unwrap_or_default();
         Zeroizing::new(format!(
-            "{}#{}",
+            "{}#{}{group}",
             self.base,
             self.secret.to_base64url().as_str()
         ))
+    }
+
+    /// `Some(N)` for a group call of up to N people; `None` for a one-to-one call.
+    pub fn group(&self) -> Option<u8> {
+        self.group
     }
 
     /// `https://HOST[:PORT]/[PATH/]` (or `http://`): where the relay serves its page.

@@ -78,6 +78,9 @@ fn default_inputs() -> Value {
             "100000000100000000000000050000", "10000000010000000000000005036162",
             "12000000010000000000000000", "1300000001", "16000000"
         ],
+        "group_fragments": [
+            ".3", ".6", ".16", "", ".2", ".17", ".03", ".", ".6x", "..6", ".+6", ". 6", ".-3", ".100"
+        ],
         "file_names": [
             "../../etc/passwd", "..\\..\\windows\\system.ini", "..", ".", "a/..", "", "/",
             ".hidden", "report. ", "bell\u{7}\u{1b}[31mred.txt", "line\nbreak\u{85}.txt",
@@ -306,6 +309,19 @@ fn build(inputs: &Value) -> Value {
                 panic!("{p} must be malformed")
             };
             json!({"plaintext": p, "fault": fault.code()})
+        }).collect::<Vec<_>>(),
+        // A group link is the one-to-one link with `.N` after the secret: the same room.
+        "group_links": inputs["group_fragments"].as_array().unwrap().iter().map(|f| {
+            let text = format!("{}{}", link.to_text().as_str(), f.as_str().unwrap());
+            match Link::parse(&text) {
+                Ok(parsed) => json!({
+                    "link": text,
+                    "group": parsed.group(),
+                    "room_id_b64u": parsed.secret().room_id().to_base64url(),
+                    "relay_url": parsed.relay_url(),
+                }),
+                Err(_) => json!({"link": text, "valid": false}),
+            }
         }).collect::<Vec<_>>(),
         "file_names": inputs["file_names"].as_array().unwrap().iter().map(|n| {
             json!({"name": n, "safe": safe_file_name(n.as_str().unwrap())})

@@ -1,7 +1,7 @@
 //! Messages a client sends to the relay.
 
 use crate::ids::ID_CHARS;
-use crate::{DecodeError, Payload, PeerId, RoomId};
+use crate::{DecodeError, GroupSize, Payload, PeerId, RoomId};
 use serde::{Deserialize, Serialize};
 
 /// One message from a client to the relay, decoded and checked.
@@ -9,10 +9,15 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "type", rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum ClientMessage {
-    /// `{"type":"join","room":R}`: enter room `R` (created on first join).
+    /// `{"type":"join","room":R}` or, from a group link, `{"type":"join","room":R,"max":N}`:
+    /// enter room `R`. The join that creates the room fixes how many it holds: `max`, or 2
+    /// without; a later join's `max` changes nothing.
     Join {
         /// The room to enter.
         room: RoomId,
+        /// The group size its link asks for; `None` for a one-to-one link.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max: Option<GroupSize>,
     },
     /// `{"type":"signal","to":P,"data":D}`: relay opaque bytes to peer `P` of the same room.
     Signal {
@@ -32,6 +37,7 @@ struct RawClientMessage {
     #[serde(rename = "type")]
     kind: String,
     room: Option<String>,
+    max: Option<u64>,
     to: Option<String>,
     data: Option<String>,
 }
@@ -86,16 +92,19 @@ impl ClientMessage {
                 absent(&raw.to, "to")?;
                 absent(&raw.data, "data")?;
                 let room = RoomId::parse(&required(raw.room, "room")?)?;
-                Ok(Self::Join { room })
+                let max = raw.max.map(GroupSize::new).transpose()?;
+                Ok(Self::Join { room, max })
             }
             "signal" => {
                 absent(&raw.room, "room")?;
+                absent(&raw.max, "max")?;
                 let to = PeerId::parse(&required(raw.to, "to")?)?;
                 let data = Payload::parse(required(raw.data, "data")?)?;
                 Ok(Self::Signal { to, data })
             }
             "leave" => {
                 absent(&raw.room, "room")?;
+                absent(&raw.max, "max")?;
                 absent(&raw.to, "to")?;
                 absent(&raw.data, "data")?;
                 Ok(Self::Leave)
@@ -154,7 +163,15 @@ mod tests {
         assert_eq!(
             ClientMessage::decode(&format!(r#"{{"type":"join","room":"{ROOM}"}}"#)),
             Ok(ClientMessage::Join {
-                room: RoomId::parse(ROOM).unwrap()
+                room: RoomId::parse(ROOM).unwrap(),
+                max: None
+            })
+        );
+        assert_eq!(
+            ClientMessage::decode(&format!(r#"{{"type":"join","room":"{ROOM}","max":6}}"#)),
+            Ok(ClientMessage::Join {
+                room: RoomId::parse(ROOM).unwrap(),
+                max: Some(GroupSize::new(6).unwrap())
             })
         );
         assert_eq!(
@@ -177,6 +194,11 @@ mod tests {
         for msg in [
             ClientMessage::Join {
                 room: RoomId::parse(ROOM).unwrap(),
+                max: None,
+            },
+            ClientMessage::Join {
+                room: RoomId::parse(ROOM).unwrap(),
+                max: Some(GroupSize::new(16).unwrap()),
             },
             ClientMessage::Signal {
                 to: PeerId::parse(PEER).unwrap(),
@@ -199,6 +221,19 @@ mod tests {
                 SenderAddedField("to"),
             ),
             (r#"{"type":"join","room":"short"}"#, SenderSentInvalidRoomId),
+            (
+                &format!(r#"{{"type":"join","room":"{ROOM}","max":2}}"#),
+                SenderSentInvalidGroupSize,
+            ),
+            (
+                &format!(r#"{{"type":"join","room":"{ROOM}","max":17}}"#),
+                SenderSentInvalidGroupSize,
+            ),
+            (
+                &format!(r#"{{"type":"join","room":"{ROOM}","max":300}}"#),
+                SenderSentInvalidGroupSize,
+            ),
+            (r#"{"type":"leave","max":6}"#, SenderAddedField("max")),
             (
                 &format!(r#"{{"type":"signal","to":"{PEER}"}}"#),
                 SenderOmittedField("data"),
@@ -227,6 +262,9 @@ mod tests {
             r#"{"type":"leave","extra":1}"#,
             r#"{"type":"leave"} {"type":"leave"}"#,
             r#"{"type":"leave"}x"#,
+            r#"{"type":"join","room":"AAAAAAAAAAAAAAAAAAAAAA","max":6.5}"#,
+            r#"{"type":"join","room":"AAAAAAAAAAAAAAAAAAAAAA","max":-3}"#,
+            r#"{"type":"join","room":"AAAAAAAAAAAAAAAAAAAAAA","max":"6"}"#,
             r#"{"type":"join","room":"AAAAAAAAAAAAAAAAAAAAAA","room":"AAAAAAAAAAAAAAAAAAAAAA"}"#,
         ] {
             assert!(

@@ -20,6 +20,8 @@ pub enum DecodeError {
     SenderSentInvalidPeerId,
     /// The sender's `data` is not canonical base64url.
     SenderSentInvalidPayload,
+    /// The sender's `max` is not a whole number from 3 to 16.
+    SenderSentInvalidGroupSize,
 }
 
 impl fmt::Display for DecodeError {
@@ -36,6 +38,9 @@ impl fmt::Display for DecodeError {
                 f.write_str("peer id must be canonical base64url of 16 bytes")
             }
             Self::SenderSentInvalidPayload => f.write_str("`data` must be canonical base64url"),
+            Self::SenderSentInvalidGroupSize => {
+                f.write_str("`max` must be a whole number of people from 3 to 16")
+            }
         }
     }
 }

@@ -258,3 +258,34 @@ mod tests {
         assert_eq!(format!("{p:?}"), "Payload(8 chars)");
     }
 }
+
+/// How many people a group room holds, as its link says (`#S.N`): 3 to 16. A one-to-one room
+/// (a link without `.N`, a `join` without `max`) holds 2 and has no `GroupSize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupSize(u8);
+
+impl GroupSize {
+    /// The smallest group: a room of 2 is a one-to-one call.
+    pub const MIN: u8 = 3;
+    /// The largest group a link may name.
+    pub const MAX: u8 = 16;
+
+    /// `n` people, if `n` is 3 to 16.
+    pub fn new(n: u64) -> Result<Self, DecodeError> {
+        match u8::try_from(n) {
+            Ok(n) if (Self::MIN..=Self::MAX).contains(&n) => Ok(Self(n)),
+            _ => Err(DecodeError::SenderSentInvalidGroupSize),
+        }
+    }
+
+    /// The number of people.
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl Serialize for GroupSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(self.0)
+    }
+}

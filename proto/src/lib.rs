@@ -16,8 +16,11 @@ mod server;
 
 pub use client::ClientMessage;
 pub use error::DecodeError;
-pub use ids::{Payload, PeerId, RoomId, is_canonical_base64url};
+pub use ids::{GroupSize, Payload, PeerId, RoomId, is_canonical_base64url};
 pub use server::{ErrorCode, IceServer, ServerMessage};
+
+/// How many people a room holds when its `join` has no `max`: a one-to-one call.
+pub const ONE_TO_ONE: u8 = 2;
 
 /// The largest WebSocket message either side may send, in bytes (PROTOCOL.md, "Limits").
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;

@@ -41,6 +41,9 @@ pub enum ErrorCode {
     TooLarge,
     /// The room already holds its maximum of peers: the connection is closed.
     RoomFull,
+    /// The link asks for a larger group than this relay allows (`--max-peers`): the
+    /// connection is closed.
+    GroupTooLarge,
     /// Too many messages: this one was dropped; sustained excess closes the connection.
     RateLimited,
     /// The recipient is not in the sender's room.
@@ -61,10 +64,11 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code this version sends, for metrics.
-    pub const KNOWN: [ErrorCode; 10] = [
+    pub const KNOWN: [ErrorCode; 11] = [
         ErrorCode::BadMessage,
         ErrorCode::TooLarge,
         ErrorCode::RoomFull,
+        ErrorCode::GroupTooLarge,
         ErrorCode::RateLimited,
         ErrorCode::UnknownPeer,
         ErrorCode::NotJoined,
@@ -80,6 +84,7 @@ impl ErrorCode {
             Self::BadMessage => "bad-message",
             Self::TooLarge => "too-large",
             Self::RoomFull => "room-full",
+            Self::GroupTooLarge => "group-too-large",
             Self::RateLimited => "rate-limited",
             Self::UnknownPeer => "unknown-peer",
             Self::NotJoined => "not-joined",
@@ -125,6 +130,8 @@ pub enum ServerMessage {
         peers: Vec<PeerId>,
         /// STUN/TURN servers; empty when the relay has none configured.
         ice: Vec<IceServer>,
+        /// How many people the room holds: 2 for a one-to-one call, or its group size.
+        max: u8,
     },
     /// Another peer entered the room.
     PeerJoined {
@@ -161,6 +168,7 @@ struct RawServerMessage {
     you: Option<String>,
     peers: Option<Vec<String>>,
     ice: Option<Vec<IceServer>>,
+    max: Option<u64>,
     peer: Option<String>,
     from: Option<String>,
     data: Option<String>,
@@ -186,6 +194,14 @@ impl ServerMessage {
                     .map(|p| PeerId::parse(p))
                     .collect::<Result<_, _>>()?,
                 ice: raw.ice.unwrap_or_default(),
+                // A relay from before group calls sends none: its rooms hold 2.
+                max: match raw.max {
+                    None => crate::ONE_TO_ONE,
+                    Some(n) => u8::try_from(n)
+                        .ok()
+                        .filter(|n| (crate::ONE_TO_ONE..=crate::GroupSize::MAX).contains(n))
+                        .ok_or(DecodeError::SenderSentInvalidGroupSize)?,
+                },
             },
             "peer-joined" => Self::PeerJoined {
                 peer: PeerId::parse(&required(raw.peer, "peer")?)?,
@@ -271,10 +287,11 @@ mod tests {
                 username: Some("1700000000".into()),
                 credential: Some("c2VjcmV0".into()),
             }],
+            max: 6,
         };
         assert_eq!(
             welcome.encode(),
-            r#"{"type":"welcome","you":"AQEBAQEBAQEBAQEBAQEBAQ","peers":["AgICAgICAgICAgICAgICAg"],"ice":[{"urls":["turn:t.example:3478"],"username":"1700000000","credential":"c2VjcmV0"}]}"#
+            r#"{"type":"welcome","you":"AQEBAQEBAQEBAQEBAQEBAQ","peers":["AgICAgICAgICAgICAgICAg"],"ice":[{"urls":["turn:t.example:3478"],"username":"1700000000","credential":"c2VjcmV0"}],"max":6}"#
         );
         assert_eq!(
             ServerMessage::error(ErrorCode::RoomFull, "room is full").encode(),
@@ -297,6 +314,7 @@ mod tests {
                     username: None,
                     credential: None,
                 }],
+                max: 2,
             },
             ServerMessage::PeerJoined { peer: peer(2) },
             ServerMessage::PeerLeft { peer: peer(2) },
@@ -311,6 +329,26 @@ mod tests {
         }
         for code in ErrorCode::KNOWN {
             assert_eq!(ErrorCode::from_wire(code.as_str()), code);
+        }
+    }
+
+    #[test]
+    fn a_welcome_without_max_is_a_room_of_two_and_a_bad_max_is_refused() {
+        let welcome = |max: &str| {
+            ServerMessage::decode(&format!(
+                r#"{{"type":"welcome","you":"AQEBAQEBAQEBAQEBAQEBAQ","peers":[]{max}}}"#
+            ))
+        };
+        assert!(matches!(
+            welcome(""),
+            Ok(Some(ServerMessage::Welcome { max: 2, .. }))
+        ));
+        assert!(matches!(
+            welcome(r#","max":16"#),
+            Ok(Some(ServerMessage::Welcome { max: 16, .. }))
+        ));
+        for bad in [r#","max":1"#, r#","max":17"#, r#","max":-1"#] {
+            assert!(welcome(bad).is_err(), "{bad}");
         }
     }
 

@@ -39,10 +39,11 @@ impl fmt::Debug for TurnSecret {
 /// Everything `run` needs. `Config::default()` is the relay with no flags.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
-    /// How many peers one room (one call) holds. A call is one-to-one unless configured.
-    #[arg(long, env = "SOTTO_MAX_PEERS", default_value_t = 2,
-          value_parser = clap::value_parser!(u16).range(2..=64))]
-    pub max_peers: u16,
+    /// The largest group call a link may ask for, in people (a group link says its size:
+    /// `#S.N`). Rooms from one-to-one links hold 2 whatever this is; 2 allows no groups.
+    #[arg(long, env = "SOTTO_MAX_PEERS", default_value_t = 6,
+          value_parser = clap::value_parser!(u8).range(2..=16))]
+    pub max_peers: u8,
 
     /// Most WebSocket connections at once; past it a client gets `server-full` and is closed.
     #[arg(long, env = "SOTTO_MAX_CONNECTIONS", default_value_t = 10_000)]
@@ -116,7 +117,7 @@ impl Default for Config {
     /// The defaults of the flags, without reading the environment.
     fn default() -> Self {
         Self {
-            max_peers: 2,
+            max_peers: 6,
             max_connections: 10_000,
             max_message_bytes: sotto_proto::DEFAULT_MAX_MESSAGE_BYTES,
             rate: 20.0,

@@ -4,50 +4,94 @@
 //! a plain number in tests). The table never blocks and never does I/O, so the relay holds its
 //! lock only for a few map operations.
 
-use sotto_proto::{PeerId, RoomId};
+use sotto_proto::{GroupSize, ONE_TO_ONE, PeerId, RoomId};
 use std::collections::HashMap;
 
-/// The room is at its capacity; the newcomer is refused.
+/// Why a newcomer was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RoomFull;
+pub(crate) enum Refused {
+    /// The room already holds as many people as it was made for.
+    RoomFull,
+    /// The link asks for a group larger than this relay allows; no room was made.
+    GroupTooLarge {
+        /// The most people this relay puts in one room.
+        limit: u8,
+    },
+}
+
+/// One room: how many it holds (fixed by the join that made it) and who is in it, oldest first.
+#[derive(Debug)]
+struct Room<H> {
+    capacity: u8,
+    members: Vec<(PeerId, H)>,
+}
 
 /// All rooms of one relay.
 #[derive(Debug)]
 pub(crate) struct Hub<H> {
-    rooms: HashMap<RoomId, Vec<(PeerId, H)>>,
-    max_peers: usize,
+    rooms: HashMap<RoomId, Room<H>>,
+    /// The largest group a link may ask for (`--max-peers`).
+    max_group: u8,
+}
+
+/// What a newcomer learns on joining: who was there, and how many the room holds.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Joined<H> {
+    /// The peers already in the room, oldest first, each with its handle (they must be told).
+    pub(crate) before: Vec<(PeerId, H)>,
+    /// The room's capacity.
+    pub(crate) capacity: u8,
 }
 
 impl<H: Clone> Hub<H> {
-    /// An empty table whose rooms hold at most `max_peers` peers each.
-    pub(crate) fn new(max_peers: usize) -> Self {
+    /// An empty table; a group link may ask for rooms of up to `max_group` people.
+    pub(crate) fn new(max_group: u8) -> Self {
         Self {
             rooms: HashMap::new(),
-            max_peers,
+            max_group,
         }
     }
 
-    /// Adds `peer` to `room`, creating the room on first join. Returns the peers that were
-    /// already there, oldest first, each with its handle (they must be told of the newcomer).
+    /// Adds `peer` to `room`. The join that creates the room fixes its capacity: `max`, or 2
+    /// without (a one-to-one link); a later join's `max` changes nothing. Checked and done
+    /// in one step under the caller's lock, so two newcomers never both take the last place.
     pub(crate) fn join(
         &mut self,
         room: &RoomId,
         peer: PeerId,
         handle: H,
-    ) -> Result<Vec<(PeerId, H)>, RoomFull> {
-        let members = self.rooms.entry(room.clone()).or_default();
-        if members.len() >= self.max_peers {
-            return Err(RoomFull);
+        max: Option<GroupSize>,
+    ) -> Result<Joined<H>, Refused> {
+        let target = match self.rooms.get_mut(room) {
+            Some(existing) => existing,
+            None => {
+                let capacity = max.map_or(ONE_TO_ONE, GroupSize::get);
+                if capacity > self.max_group.max(ONE_TO_ONE) {
+                    return Err(Refused::GroupTooLarge {
+                        limit: self.max_group,
+                    });
+                }
+                self.rooms.entry(room.clone()).or_insert(Room {
+                    capacity,
+                    members: Vec::new(),
+                })
+            }
+        };
+        if target.members.len() >= usize::from(target.capacity) {
+            return Err(Refused::RoomFull);
         }
-        let before = members.clone();
-        members.push((peer, handle));
-        Ok(before)
+        let before = target.members.clone();
+        target.members.push((peer, handle));
+        Ok(Joined {
+            before,
+            capacity: target.capacity,
+        })
     }
 
     /// Removes `peer` from `room`, and the room once empty. Returns the handles of the peers
     /// still in the room (they must be told).
     pub(crate) fn leave(&mut self, room: &RoomId, peer: &PeerId) -> Vec<H> {
-        let Some(members) = self.rooms.get_mut(room) else {
+        let Some(Room { members, .. }) = self.rooms.get_mut(room) else {
             return Vec::new();
         };
         members.retain(|(id, _)| id != peer);
@@ -65,6 +109,7 @@ impl<H: Clone> Hub<H> {
         }
         self.rooms
             .get(room)?
+            .members
             .iter()
             .find(|(id, _)| id == to)
             .map(|(_, h)| h.clone())
@@ -87,12 +132,22 @@ mod tests {
         RoomId::from_bytes(&[b; 16])
     }
 
+    fn joined(before: Vec<(PeerId, i32)>, capacity: u8) -> Result<Joined<i32>, Refused> {
+        Ok(Joined { before, capacity })
+    }
+    fn group(n: u64) -> Option<GroupSize> {
+        Some(GroupSize::new(n).unwrap())
+    }
+
     #[test]
     fn rooms_are_created_on_first_join_and_removed_when_empty() {
-        let mut hub = Hub::new(2);
-        assert_eq!(hub.join(&room(1), peer(1), 1), Ok(vec![]));
+        let mut hub = Hub::new(6);
+        assert_eq!(hub.join(&room(1), peer(1), 1, None), joined(vec![], 2));
         assert_eq!(hub.room_count(), 1);
-        assert_eq!(hub.join(&room(1), peer(2), 2), Ok(vec![(peer(1), 1)]));
+        assert_eq!(
+            hub.join(&room(1), peer(2), 2, None),
+            joined(vec![(peer(1), 1)], 2)
+        );
         assert_eq!(hub.leave(&room(1), &peer(1)), vec![2]);
         assert_eq!(hub.room_count(), 1);
         assert_eq!(hub.leave(&room(1), &peer(2)), Vec::<i32>::new());
@@ -100,23 +155,64 @@ mod tests {
     }
 
     #[test]
-    fn a_room_refuses_peers_past_its_capacity() {
-        let mut hub = Hub::new(2);
-        hub.join(&room(1), peer(1), 1).unwrap();
-        hub.join(&room(1), peer(2), 2).unwrap();
-        assert_eq!(hub.join(&room(1), peer(3), 3), Err(RoomFull));
+    fn a_room_without_max_refuses_a_third_and_a_freed_place_is_taken_again() {
+        let mut hub = Hub::new(6);
+        hub.join(&room(1), peer(1), 1, None).unwrap();
+        hub.join(&room(1), peer(2), 2, None).unwrap();
+        assert_eq!(hub.join(&room(1), peer(3), 3, None), Err(Refused::RoomFull));
+        // A group link cannot widen a room a one-to-one link made.
+        assert_eq!(
+            hub.join(&room(1), peer(3), 3, group(6)),
+            Err(Refused::RoomFull)
+        );
         // Another room is unaffected, and a freed place can be taken again.
-        assert!(hub.join(&room(2), peer(3), 3).is_ok());
+        assert!(hub.join(&room(2), peer(3), 3, None).is_ok());
         hub.leave(&room(1), &peer(2));
-        assert_eq!(hub.join(&room(1), peer(4), 4), Ok(vec![(peer(1), 1)]));
+        assert_eq!(
+            hub.join(&room(1), peer(4), 4, None),
+            joined(vec![(peer(1), 1)], 2)
+        );
+    }
+
+    #[test]
+    fn the_first_join_fixes_a_groups_capacity_and_later_maxes_change_nothing() {
+        let mut hub = Hub::new(6);
+        assert_eq!(hub.join(&room(1), peer(1), 1, group(3)), joined(vec![], 3));
+        assert_eq!(
+            hub.join(&room(1), peer(2), 2, group(6)).unwrap().capacity,
+            3
+        );
+        assert_eq!(hub.join(&room(1), peer(3), 3, None).unwrap().capacity, 3);
+        assert_eq!(
+            hub.join(&room(1), peer(4), 4, group(6)),
+            Err(Refused::RoomFull)
+        );
+    }
+
+    #[test]
+    fn a_group_above_the_relays_limit_is_refused_and_makes_no_room() {
+        let mut hub = Hub::new(6);
+        assert_eq!(
+            hub.join(&room(1), peer(1), 1, group(7)),
+            Err(Refused::GroupTooLarge { limit: 6 })
+        );
+        assert_eq!(hub.room_count(), 0);
+        assert_eq!(hub.join(&room(1), peer(1), 1, group(6)), joined(vec![], 6));
+        // A relay whose limit is 2 takes one-to-one calls only.
+        let mut small = Hub::new(2);
+        assert_eq!(
+            small.join(&room(1), peer(1), 1, group(3)),
+            Err(Refused::GroupTooLarge { limit: 2 })
+        );
+        assert!(small.join(&room(1), peer(1), 1, None).is_ok());
     }
 
     #[test]
     fn peers_are_found_only_in_their_own_room_and_never_as_themselves() {
-        let mut hub = Hub::new(3);
-        hub.join(&room(1), peer(1), 1).unwrap();
-        hub.join(&room(1), peer(2), 2).unwrap();
-        hub.join(&room(2), peer(3), 3).unwrap();
+        let mut hub = Hub::new(6);
+        hub.join(&room(1), peer(1), 1, group(3)).unwrap();
+        hub.join(&room(1), peer(2), 2, None).unwrap();
+        hub.join(&room(2), peer(3), 3, None).unwrap();
         assert_eq!(hub.find_other(&room(1), &peer(1), &peer(2)), Some(2));
         assert_eq!(hub.find_other(&room(1), &peer(1), &peer(3)), None);
         assert_eq!(hub.find_other(&room(1), &peer(1), &peer(1)), None);

@@ -4,7 +4,7 @@
 //! [`Effect`]s; it decides nothing itself. Everything about the protocol (join, signal, leave,
 //! rate limits, deadlines, keepalive) is here and is tested without a socket.
 
-use crate::hub::{Hub, RoomFull};
+use crate::hub::{Hub, Joined, Refused};
 use sotto_proto::{ClientMessage, ErrorCode, IceServer, PeerId, RoomId, ServerMessage};
 use std::time::{Duration, Instant};
 
@@ -329,9 +329,9 @@ impl<H: Clone> Session<H> {
 
     fn on_message(&mut self, msg: ClientMessage, hub: &mut Hub<H>, out: &mut Vec<Effect<H>>) {
         match (&self.state, msg) {
-            (State::AwaitingJoin { .. }, ClientMessage::Join { room }) => {
-                match hub.join(&room, self.peer.clone(), self.handle.clone()) {
-                    Ok(before) => {
+            (State::AwaitingJoin { .. }, ClientMessage::Join { room, max }) => {
+                match hub.join(&room, self.peer.clone(), self.handle.clone(), max) {
+                    Ok(Joined { before, capacity }) => {
                         for (_, handle) in &before {
                             out.push(Effect::Deliver(
                                 handle.clone(),
@@ -344,15 +344,27 @@ impl<H: Clone> Session<H> {
                             you: self.peer.clone(),
                             peers: before.into_iter().map(|(id, _)| id).collect(),
                             ice: self.ice.clone(),
+                            max: capacity,
                         }));
                         self.state = State::InRoom { room };
                     }
-                    Err(RoomFull) => {
+                    Err(Refused::RoomFull) => {
                         out.push(Effect::Reply(ServerMessage::error(
                             ErrorCode::RoomFull,
                             "this call already has all its participants: closing",
                         )));
                         self.close(hub, CloseCode::Policy, "room full", out);
+                    }
+                    Err(Refused::GroupTooLarge { limit }) => {
+                        let asked = max.map_or(0, |m| m.get());
+                        out.push(Effect::Reply(ServerMessage::error(
+                            ErrorCode::GroupTooLarge,
+                            format!(
+                                "this link asks for a group of {asked}; this relay allows at most \
+                                 {limit} people in a call: closing"
+                            ),
+                        )));
+                        self.close(hub, CloseCode::Policy, "group too large", out);
                     }
                 }
             }
@@ -446,7 +458,11 @@ mod tests {
     }
 
     fn join_text() -> String {
-        ClientMessage::Join { room: room() }.encode()
+        ClientMessage::Join {
+            room: room(),
+            max: None,
+        }
+        .encode()
     }
 
     fn signal_text(to: &PeerId) -> String {
@@ -475,7 +491,7 @@ mod tests {
 
     fn joined_pair() -> Pair {
         let now = Instant::now();
-        let mut hub = Hub::new(2);
+        let mut hub = Hub::new(6);
         let mut a = Session::new(peer(1), 1, vec![], limits(), now);
         let mut b = Session::new(peer(2), 2, vec![], limits(), now);
         let mut out = Vec::new();
@@ -487,7 +503,7 @@ mod tests {
     #[test]
     fn join_welcomes_the_newcomer_and_tells_the_room() {
         let now = Instant::now();
-        let mut hub = Hub::new(2);
+        let mut hub = Hub::new(6);
         let ice = vec![IceServer {
             urls: vec!["stun:s".into()],
             username: None,
@@ -502,7 +518,8 @@ mod tests {
             vec![Effect::Reply(ServerMessage::Welcome {
                 you: peer(1),
                 peers: vec![],
-                ice: ice.clone()
+                ice: ice.clone(),
+                max: 2
             })]
         );
         out.clear();
@@ -514,7 +531,8 @@ mod tests {
                 Effect::Reply(ServerMessage::Welcome {
                     you: peer(2),
                     peers: vec![peer(1)],
-                    ice
+                    ice,
+                    max: 2
                 }),
             ]
         );
@@ -575,6 +593,60 @@ mod tests {
             Some(&Effect::Close(CloseCode::Policy, "room full"))
         );
         assert!(c.is_closing());
+    }
+
+    #[test]
+    fn a_group_room_holds_its_max_and_its_welcome_says_so() {
+        let now = Instant::now();
+        let mut hub = Hub::new(6);
+        let join = |n| {
+            ClientMessage::Join {
+                room: room(),
+                max: Some(sotto_proto::GroupSize::new(n).unwrap()),
+            }
+            .encode()
+        };
+        let mut out = Vec::new();
+        let mut sessions: Vec<_> = (1..=4)
+            .map(|i| Session::new(peer(i), i, vec![], limits(), now))
+            .collect();
+        for s in &mut sessions {
+            s.on_text(&join(3), now, &mut hub, &mut out);
+        }
+        let welcomes: Vec<_> = out
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Reply(ServerMessage::Welcome { peers, max, .. }) => {
+                    Some((peers.len(), *max))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(welcomes, vec![(0, 3), (1, 3), (2, 3)]);
+        assert_eq!(error_codes(&out), vec![ErrorCode::RoomFull]);
+        assert!(sessions[3].is_closing());
+    }
+
+    #[test]
+    fn a_group_above_the_relays_limit_is_refused_by_name_and_closed() {
+        let now = Instant::now();
+        let mut hub = Hub::new(6);
+        let mut s = Session::new(peer(1), 1u8, vec![], limits(), now);
+        let mut out = Vec::new();
+        let join = ClientMessage::Join {
+            room: room(),
+            max: Some(sotto_proto::GroupSize::new(8).unwrap()),
+        };
+        s.on_text(&join.encode(), now, &mut hub, &mut out);
+        assert_eq!(error_codes(&out), vec![ErrorCode::GroupTooLarge]);
+        assert!(out.iter().any(|e| matches!(e,
+            Effect::Reply(ServerMessage::Error { message, .. })
+                if message.contains("group of 8") && message.contains("at most 6"))));
+        assert_eq!(
+            out.last(),
+            Some(&Effect::Close(CloseCode::Policy, "group too large"))
+        );
+        assert_eq!(hub.room_count(), 0);
     }
 
     #[test]
@@ -659,7 +731,7 @@ mod tests {
     #[test]
     fn an_unjoined_connection_is_closed_at_the_join_deadline() {
         let now = Instant::now();
-        let mut hub = Hub::new(2);
+        let mut hub = Hub::new(6);
         let mut s = Session::new(peer(1), 1u8, vec![], limits(), now);
         assert_eq!(s.next_deadline(), now + Duration::from_secs(10));
         let mut out = Vec::new();

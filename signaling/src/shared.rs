@@ -25,7 +25,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub fn new(config: Config) -> Self {
         Self {
-            hub: Mutex::new(Hub::new(usize::from(config.max_peers))),
+            hub: Mutex::new(Hub::new(config.max_peers)),
             metrics: Metrics::default(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),

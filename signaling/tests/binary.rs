@@ -296,7 +296,11 @@ async fn the_log_says_who_closed_each_connection() {
     let (mut a, _, mut b, _) = pair(&relay, 41).await;
     // A third person is refused: the log gives the reason.
     let mut c = Client::connect(&relay).await;
-    c.send(&ClientMessage::Join { room: room(41) }).await;
+    c.send(&ClientMessage::Join {
+        room: room(41),
+        max: None,
+    })
+    .await;
     c.expect_error(ErrorCode::RoomFull).await;
     process.wait_log("refused by the relay: room full");
     // A hangs up.
@@ -311,7 +315,11 @@ async fn the_log_says_who_closed_each_connection() {
     process.wait_log("timeout: no join in time");
     // E is there when the operator stops the relay.
     let mut e = Client::connect(&relay).await;
-    e.send(&ClientMessage::Join { room: room(42) }).await;
+    e.send(&ClientMessage::Join {
+        room: room(42),
+        max: None,
+    })
+    .await;
     e.recv().await;
     process.signal("TERM");
     process.wait_log("relay shutting down");

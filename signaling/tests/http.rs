@@ -144,8 +144,11 @@ async fn welcome_lists_the_configured_stun_and_turn_servers() {
     })
     .await;
     let mut a = Client::connect(&relay).await;
-    a.send(&sotto_proto::ClientMessage::Join { room: room(1) })
-        .await;
+    a.send(&sotto_proto::ClientMessage::Join {
+        room: room(1),
+        max: None,
+    })
+    .await;
     let sotto_proto::ServerMessage::Welcome { ice, .. } = a.recv().await else {
         panic!("expected welcome");
     };
@@ -212,7 +215,11 @@ async fn tls_serves_the_page_and_the_websocket() {
         .await
         .unwrap();
     use futures_util::{SinkExt, StreamExt};
-    let join = sotto_proto::ClientMessage::Join { room: room(1) }.encode();
+    let join = sotto_proto::ClientMessage::Join {
+        room: room(1),
+        max: None,
+    }
+    .encode();
     ws.send(tokio_tungstenite::tungstenite::Message::Text(join.into()))
         .await
         .unwrap();

@@ -74,22 +74,66 @@ async fn a_third_peer_gets_room_full_and_is_closed() {
     let relay = Relay::start(Config::default()).await;
     let (_a, _, _b, _) = pair(&relay, 1).await;
     let mut c = Client::connect(&relay).await;
-    c.send(&sotto_proto::ClientMessage::Join { room: room(1) })
-        .await;
+    c.send(&sotto_proto::ClientMessage::Join {
+        room: room(1),
+        max: None,
+    })
+    .await;
     c.expect_error(ErrorCode::RoomFull).await;
     assert_eq!(
         c.expect_close().await.map(|f| u16::from(f.code)),
         Some(1008)
     );
-    // With --max-peers 3 the same third peer is welcome.
+}
+
+#[tokio::test]
+async fn a_group_room_holds_what_its_link_asks_up_to_the_relays_limit() {
+    use sotto_proto::{ClientMessage, GroupSize};
     let relay = Relay::start(Config {
-        max_peers: 3,
+        max_peers: 4,
         ..Config::default()
     })
     .await;
-    let (_a, a_id, _b, b_id) = pair(&relay, 1).await;
-    let mut c = Client::connect(&relay).await;
-    assert_eq!(c.join(&room(1)).await.1, vec![a_id, b_id]);
+    let group = |n| Some(GroupSize::new(n).unwrap());
+    // Four people on a link for 4: each welcome lists those before and says 4.
+    let mut people = Vec::new();
+    for i in 0..4 {
+        let mut c = Client::connect(&relay).await;
+        c.send(&ClientMessage::Join {
+            room: room(3),
+            max: group(4),
+        })
+        .await;
+        match c.recv().await {
+            ServerMessage::Welcome { peers, max, .. } => {
+                assert_eq!((peers.len(), max), (i, 4));
+            }
+            other => panic!("expected welcome, got {other:?}"),
+        }
+        people.push(c);
+    }
+    // A fifth is refused, whatever its link says.
+    let mut e = Client::connect(&relay).await;
+    e.send(&ClientMessage::Join {
+        room: room(3),
+        max: group(16),
+    })
+    .await;
+    e.expect_error(ErrorCode::RoomFull).await;
+    // A link for more than the relay allows gets its own code and makes no room.
+    let mut f = Client::connect(&relay).await;
+    f.send(&ClientMessage::Join {
+        room: room(4),
+        max: group(5),
+    })
+    .await;
+    f.expect_error(ErrorCode::GroupTooLarge).await;
+    assert_eq!(
+        f.expect_close().await.map(|f| u16::from(f.code)),
+        Some(1008)
+    );
+    let (_g, g_id, _h, h_id) = pair(&relay, 4).await;
+    assert_ne!(g_id, h_id, "room 4 was free for a one-to-one call");
 }
 
 #[tokio::test]
@@ -129,8 +173,11 @@ async fn a_second_join_is_already_joined() {
     let relay = Relay::start(Config::default()).await;
     let mut a = Client::connect(&relay).await;
     a.join(&room(1)).await;
-    a.send(&sotto_proto::ClientMessage::Join { room: room(2) })
-        .await;
+    a.send(&sotto_proto::ClientMessage::Join {
+        room: room(2),
+        max: None,
+    })
+    .await;
     a.expect_error(ErrorCode::AlreadyJoined).await;
 }
 

@@ -13,6 +13,7 @@ async fn welcome_ice(relay: &Relay) -> Vec<sotto_proto::IceServer> {
         .unwrap();
     let join = ClientMessage::Join {
         room: sotto_proto::RoomId::from_bytes(&[1; 16]),
+        max: None,
     };
     ws.send(tokio_tungstenite::tungstenite::Message::Text(
         join.encode().into(),

@@ -36,17 +36,35 @@ export function relayBase(url) {
   return `${scheme}://${authority}${path}${path.endsWith('/') ? '' : '/'}`;
 }
 
-/** Parses a link; returns { base, secret }. */
+/** The fewest and the most people a group link may name (`#S.N`); 2 is a one-to-one link. */
+export const MIN_GROUP = 3;
+export const MAX_GROUP = 16;
+
+/** The `N` of `#S.N`: decimal without sign or leading zero, 3 to 16. */
+export function parseGroup(n) {
+  const value = /^[1-9][0-9]?$/.test(n) ? Number(n) : NaN;
+  if (!(value >= MIN_GROUP && value <= MAX_GROUP)) throw new LinkError('the group size after the secret must be a number from 3 to 16');
+  return value;
+}
+
+/** Parses a link's fragment, `S` or `S.N`; returns { secret, group } (group null for `S`). */
+export function parseFragment(fragment) {
+  const dot = fragment.indexOf('.');
+  const group = dot < 0 ? null : parseGroup(fragment.slice(dot + 1));
+  return { secret: parseSecret(dot < 0 ? fragment : fragment.slice(0, dot)), group };
+}
+
+/** Parses a link; returns { base, secret, group } (group: N for `#S.N`, null for one-to-one). */
 export function parseLink(text) {
   const t = text.trim();
   const hash = t.indexOf('#');
   if (hash < 0) throw new LinkError('no #secret at the end of the link');
-  const secret = parseSecret(t.slice(hash + 1));
-  return { base: relayBase(t.slice(0, hash)), secret };
+  return { base: relayBase(t.slice(0, hash)), ...parseFragment(t.slice(hash + 1)) };
 }
 
-export function linkText(base, secret) {
-  return `${relayBase(base)}#${b64u(secret)}`;
+/** `BASE#S`, or `BASE#S.N` for a group of up to N people. */
+export function linkText(base, secret, group = null) {
+  return `${relayBase(base)}#${b64u(secret)}${group === null ? '' : `.${parseGroup(String(group))}`}`;
 }
 
 /** wss://HOST[:PORT]/[PATH/]ws, or ws:// for an http:// base. */

@@ -65,6 +65,21 @@ test('links, room id and relay URL match the vectors', async () => {
   }
 });
 
+test('group links (#S.N) match the vectors: the same room, N from 3 to 16, nothing else', async () => {
+  assert.ok(v1.group_links.some((g) => g.valid === false) && v1.group_links.some((g) => g.group >= 3));
+  for (const want of v1.group_links) {
+    if (want.valid === false) {
+      assert.throws(() => parseLink(want.link), LinkError, want.link);
+      continue;
+    }
+    const { base, secret, group } = parseLink(want.link);
+    assert.equal(group, want.group, want.link);
+    assert.equal(b64u(await roomId(secret)), want.room_id_b64u);
+    assert.equal(relayUrl(base), want.relay_url);
+    assert.equal(linkText(base, secret, group), want.link);
+  }
+});
+
 test('the handshake, sealed messages, safety code and media keys match the vectors', async () => {
   const secret = fromHex(v1.inputs.secret);
   const oKeys = await keyPairFromPrivate(fromHex(v1.inputs.offerer_private));

@@ -143,7 +143,11 @@ impl Client {
 
     /// Joins `room` and returns (my id, peers already there).
     pub async fn join(&mut self, room: &RoomId) -> (PeerId, Vec<PeerId>) {
-        self.send(&ClientMessage::Join { room: room.clone() }).await;
+        self.send(&ClientMessage::Join {
+            room: room.clone(),
+            max: None,
+        })
+        .await;
         match self.recv().await {
             ServerMessage::Welcome { you, peers, .. } => (you, peers),
             other => panic!("expected welcome, got {other:?}"),
