@@ -1,9 +1,10 @@
 //! Sotto's native client: joins a call from a link, runs the handshake over the relay, and
 //! talks through the webrtc crate with every frame SFrame-encrypted.
 //!
-//! Layout: `call` is the protocol, sans-IO; `session` is the one loop that drives it; `rtc` is
-//! the only module that touches the webrtc crate; `relay` owns the WebSocket; `audio` holds
-//! Opus and the sources and sinks.
+//! Layout: `room` is the protocol, sans-IO (the room and a pair with each other person; `call`
+//! its signaling messages and outcomes); `session` is the one loop that drives it; `rtc` is the
+//! only module that touches the webrtc crate; `relay` owns the WebSocket; `audio` holds Opus
+//! and the sources and sinks.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
@@ -13,6 +14,7 @@ pub mod chat;
 pub mod conversation;
 pub mod devices;
 pub mod relay;
+pub mod room;
 pub mod rtc;
 pub mod session;
 pub mod status;

@@ -1,16 +1,18 @@
 //! The I/O shell of a call: the relay connection, the WebRTC stack and the audio, driven by one
-//! loop that feeds [`Call`] and carries out its [`Action`]s. Frames are sealed before they
-//! reach the WebRTC stack and opened before they reach the decoder.
+//! loop that feeds the [`Room`] and carries out its [`Action`]s. Frames are sealed before they
+//! reach the WebRTC stack and opened before they reach the decoder. One peer connection: the
+//! terminal makes one-to-one calls (a group link is refused before it gets here).
 
 use crate::ClientError;
 use crate::audio::{Encoder, Playout, Sink, Source};
-use crate::call::{Action, Call, Notice, Outcome};
+use crate::call::Outcome;
 use crate::chat::{Chat, ChatEvent, Command, FileOptions};
 use crate::relay::{Endpoint, RelayEvent, RelaySender};
+use crate::room::{Action, PairEnd, PeerAction, PeerNotice, Room, RoomNotice};
 use crate::rtc::{DataEvent, NetworkConfig, Rtc, RtcEvent, RtcEvents};
 use serde::Serialize;
 use sotto_e2ee::{EphemeralKey, FrameDecryptor, FrameEncryptor, Link};
-use sotto_proto::ServerMessage;
+use sotto_proto::{GroupSize, PeerId, ServerMessage};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -134,13 +136,19 @@ pub async fn run_call(
     notify(Event::Relay {
         url: endpoint.url().to_owned(),
     });
-    let (mut call, actions) = Call::new(link.secret().clone(), Box::new(EphemeralKey::generate));
+    let group = link.group().and_then(|n| GroupSize::new(u64::from(n)).ok());
+    let (mut room, actions) = Room::new(
+        link.secret().clone(),
+        group,
+        Box::new(EphemeralKey::generate),
+    );
     let mut shell = Shell {
         relay,
         relay_events: Some(relay_events),
         reconnect_at: None,
         peer_reset: false,
         rtc: None,
+        peer: None,
         control: None,
         audio: None,
         data: None,
@@ -153,7 +161,7 @@ pub async fn run_call(
         connected_at: None,
     };
     shell
-        .execute(&mut call, actions, &options, &mut notify)
+        .execute(&mut room, actions, &options, &mut notify)
         .await;
 
     let mut encoder = Encoder::new()?;
@@ -165,6 +173,9 @@ pub async fn run_call(
     let mut reconnecting: Option<Reconnecting> = None;
     let far_future = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
     let mut input = options.input.take();
+    // An error of this computer's (the speakers, the WAV file, the codec) during the call: the
+    // call is hung up properly (bye, leave, the file finished), then it is returned.
+    let mut failure: Option<ClientError> = None;
 
     while shell.outcome.is_none() {
         let deadline = match (options.duration, shell.connected_at) {
@@ -180,11 +191,11 @@ pub async fn run_call(
                             .map(|s| (s.urls.clone(), s.username.clone().unwrap_or_default(), s.credential.clone().unwrap_or_default()))
                             .collect();
                     }
-                    call.relay_message(msg)
+                    room.relay_message(msg, std::time::Instant::now())
                 }
                 Some(RelayEvent::Closed) | None => {
                     shell.relay_events = None;
-                    call.relay_closed()
+                    room.relay_closed()
                 }
             },
             () = sleep_until(shell.reconnect_at.unwrap_or(far_future)) => {
@@ -202,40 +213,53 @@ pub async fn run_call(
                         shell.relay = relay;
                         shell.relay_events = Some(events);
                         notify(Event::Relay { url: endpoint.url().to_owned() });
-                        call.relay_connected()
+                        room.relay_connected()
                     }
-                    Err(ClientError::RelayCertificate(why)) => call.relay_untrusted(why),
-                    Err(_) => call.reconnect_failed(),
+                    Err(ClientError::RelayCertificate(why)) => room.relay_untrusted(why),
+                    Err(_) => room.reconnect_failed(),
                 }
             }
-            Some(event) = recv_some(&mut shell.control) => match event {
-                RtcEvent::LocalCandidate(c) => {
+            Some(event) = recv_some(&mut shell.control) => match (event, shell.peer.clone()) {
+                (RtcEvent::LocalCandidate(c), Some(peer)) => {
                     let typ = c.candidate.split_whitespace().skip_while(|w| *w != "typ").nth(1);
                     notify(Event::Candidate { typ: typ.unwrap_or("unknown").to_owned() });
-                    call.local_candidate(c)
+                    room.local_candidate(&peer, c)
                 }
-                RtcEvent::GatheringComplete => call.gathering_complete(),
-                RtcEvent::State(s) => {
-                    let actions = call.connection_state(s);
-                    if call.is_connected() && shell.connected_at.is_none() {
+                (RtcEvent::GatheringComplete, Some(peer)) => room.gathering_complete(&peer),
+                (RtcEvent::State(s), Some(peer)) => {
+                    let actions = room.connection_state(&peer, s);
+                    if room.is_connected() && shell.connected_at.is_none() {
                         shell.connected_at = Some(Instant::now());
                     }
                     actions
                 }
-                RtcEvent::RemoteAudio { .. } => Vec::new(),
+                _ => Vec::new(),
             },
-            Some(event) = recv_some_bounded(&mut shell.audio) => {
-                if let RtcEvent::RemoteAudio { payload, .. } = event {
+            // A pair still setting up when its time is up is given up (SETUP_TIMEOUT).
+            () = sleep_until(room.poll_timeout().map_or(far_future, Instant::from_std)) => {
+                room.handle_timeout(std::time::Instant::now())
+            }
+            Some(event) = recv_some_bounded(&mut shell.audio) => match event {
+                RtcEvent::RemoteAudio { payload, .. } => {
                     let before = shell.counters.frames_received;
-                    shell.receive_audio(&payload, &mut playout, &options.sink)?;
-                    if before == 0 && shell.counters.frames_received == 1 {
-                        notify(Event::State { state: "receiving-audio".to_owned() });
+                    match shell.receive_audio(&payload, &mut playout, &options.sink) {
+                        Ok(()) => {
+                            if before == 0 && shell.counters.frames_received == 1 {
+                                notify(Event::State { state: "receiving-audio".to_owned() });
+                            }
+                            Vec::new()
+                        }
+                        // The speakers or the WAV file failed: hang up properly, then say so.
+                        Err(e) => {
+                            failure = Some(e);
+                            room.hang_up()
+                        }
                     }
                 }
-                Vec::new()
-            }
+                _ => Vec::new(),
+            },
             _ = media_tick.tick() => {
-                shell.send_audio(&call, &mut options.source, &mut encoder).await;
+                shell.send_audio(&room, &mut options.source, &mut encoder).await;
                 Vec::new()
             }
             _ = stats_tick.tick() => {
@@ -273,7 +297,7 @@ pub async fn run_call(
                     Vec::new()
                 }
                 Some(Ok(None)) => Vec::new(),
-                Some(Ok(Some(Command::Quit))) => call.hang_up(),
+                Some(Ok(Some(Command::Quit))) => room.hang_up(),
                 Some(Ok(Some(command))) => {
                     // Only once the channel is open (`messages-ready`), as the page's message
                     // box: webrtc 0.21.1 drops what arrives on a negotiated stream before its
@@ -292,15 +316,24 @@ pub async fn run_call(
                     Vec::new()
                 }
             },
-            () = sleep_until(deadline) => call.hang_up(),
-            () = &mut hang_up => call.hang_up(),
+            () = sleep_until(deadline) => room.hang_up(),
+            () = &mut hang_up => room.hang_up(),
         };
         shell
-            .execute(&mut call, actions, &options, &mut notify)
+            .execute(&mut room, actions, &options, &mut notify)
             .await;
         if std::mem::take(&mut shell.peer_reset) {
             // A new peer starts its frames and counters from zero.
-            (encoder, playout) = (Encoder::new()?, Playout::new()?);
+            match (Encoder::new(), Playout::new()) {
+                (Ok(e), Ok(p)) => (encoder, playout) = (e, p),
+                (Err(e), _) | (_, Err(e)) => {
+                    failure = Some(e);
+                    let actions = room.hang_up();
+                    shell
+                        .execute(&mut room, actions, &options, &mut notify)
+                        .await;
+                }
+            }
         }
     }
 
@@ -319,7 +352,12 @@ pub async fn run_call(
     if let Some(rtc) = &shell.rtc {
         rtc.close().await;
     }
-    options.sink.finish()?;
+    // The WAV file is finished whatever ended the call; a failure during it is what is told.
+    let finished = options.sink.finish();
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    finished?;
     shell.counters.frames_concealed = playout.concealed;
     let outcome = shell.outcome.unwrap_or(Outcome::HungUp);
     notify(Event::Ended {
@@ -380,6 +418,8 @@ struct Shell {
     /// The peer connection was reset: the codec state goes with it.
     peer_reset: bool,
     rtc: Option<Rtc>,
+    /// Whose pair `rtc` is.
+    peer: Option<PeerId>,
     control: Option<mpsc::UnboundedReceiver<RtcEvent>>,
     audio: Option<mpsc::Receiver<RtcEvent>>,
     data: Option<mpsc::Receiver<DataEvent>>,
@@ -395,7 +435,16 @@ struct Shell {
 }
 
 impl Shell {
-    async fn ensure_rtc(&mut self, options: &CallOptions) -> Result<&mut Rtc, String> {
+    /// The peer connection for `peer`'s pair, made on first use. One at a time: a second
+    /// pair (the terminal makes one-to-one calls) is refused.
+    async fn ensure_rtc(
+        &mut self,
+        peer: &PeerId,
+        options: &CallOptions,
+    ) -> Result<&mut Rtc, String> {
+        if self.peer.as_ref().is_some_and(|p| p != peer) {
+            return Err("this terminal client holds one call at a time".into());
+        }
         if self.rtc.is_none() {
             let net = NetworkConfig {
                 ice_servers: options
@@ -414,6 +463,7 @@ impl Shell {
                 },
             ) = Rtc::new(&net).await.map_err(|e| e.to_string())?;
             self.rtc = Some(rtc);
+            self.peer = Some(peer.clone());
             self.control = Some(control);
             self.audio = Some(audio);
             self.data = Some(data);
@@ -426,7 +476,7 @@ impl Shell {
     /// Carries out actions, and the ones they lead to, until none are left.
     async fn execute(
         &mut self,
-        call: &mut Call,
+        room: &mut Room,
         actions: Vec<Action>,
         options: &CallOptions,
         notify: &mut impl FnMut(Event),
@@ -438,60 +488,8 @@ impl Shell {
                     self.relay.send(msg);
                     Vec::new()
                 }
-                Action::CreateOffer => match self.ensure_rtc(options).await {
-                    Ok(rtc) => match rtc.create_offer().await {
-                        Ok(sdp) => call.offer_created(sdp),
-                        Err(e) => call.rtc_failed(e.to_string()),
-                    },
-                    Err(e) => call.rtc_failed(e),
-                },
-                Action::CreateAnswer(offer) => match self.ensure_rtc(options).await {
-                    Ok(rtc) => match rtc.answer(offer).await {
-                        Ok(sdp) => call.answer_created(sdp),
-                        Err(e) => call.rtc_failed(e.to_string()),
-                    },
-                    Err(e) => call.rtc_failed(e),
-                },
-                Action::AcceptAnswer(answer) => match self.rtc.as_mut() {
-                    Some(rtc) => match rtc.accept_answer(answer).await {
-                        Ok(()) => Vec::new(),
-                        Err(e) => call.rtc_failed(e.to_string()),
-                    },
-                    None => call.rtc_failed("answer before offer".into()),
-                },
-                Action::AddCandidate(c) => {
-                    if let Some(rtc) = &self.rtc {
-                        // A candidate the stack cannot use is not fatal: others may work.
-                        let _ = rtc.add_candidate(c).await;
-                    }
-                    Vec::new()
-                }
-                Action::StartMedia(encryptor, decryptor, data) => {
-                    self.media = Some(Media {
-                        encryptor: *encryptor,
-                        decryptor: *decryptor,
-                    });
-                    if let Some(rtc) = &self.rtc {
-                        self.chat = Some(Chat::new(
-                            *data,
-                            rtc.data_writer(),
-                            self.data_open,
-                            options.files.clone(),
-                        ));
-                    }
-                    Vec::new()
-                }
-                Action::ResetPeer => {
-                    if let Some(rtc) = self.rtc.take() {
-                        rtc.close().await;
-                    }
-                    (self.control, self.audio, self.media) = (None, None, None);
-                    // Unfinished incoming files go with the peer's keys.
-                    (self.data, self.chat, self.data_open) = (None, None, false);
-                    self.connected_at = None;
-                    self.counters = Counters::default();
-                    self.peer_reset = true;
-                    Vec::new()
+                Action::Peer(peer, action) => {
+                    self.for_peer(room, peer, action, options, notify).await
                 }
                 Action::Reconnect(delay) => {
                     // Whatever is left of the old connection goes.
@@ -500,7 +498,7 @@ impl Shell {
                     Vec::new()
                 }
                 Action::Notify(notice) => {
-                    notify(notice_event(notice));
+                    notify(room_event(notice));
                     Vec::new()
                 }
                 Action::End(outcome) => {
@@ -512,13 +510,102 @@ impl Shell {
         }
     }
 
+    /// Carries out one action for the pair with `peer`, on the one peer connection.
+    async fn for_peer(
+        &mut self,
+        room: &mut Room,
+        peer: PeerId,
+        action: PeerAction,
+        options: &CallOptions,
+        notify: &mut impl FnMut(Event),
+    ) -> Vec<Action> {
+        match action {
+            PeerAction::CreateOffer => match self.ensure_rtc(&peer, options).await {
+                Ok(rtc) => match rtc.create_offer().await {
+                    Ok(sdp) => room.offer_created(&peer, sdp),
+                    Err(e) => room.rtc_failed(&peer, e.to_string()),
+                },
+                Err(e) => room.rtc_failed(&peer, e),
+            },
+            PeerAction::CreateAnswer(offer) => match self.ensure_rtc(&peer, options).await {
+                Ok(rtc) => match rtc.answer(offer).await {
+                    Ok(sdp) => room.answer_created(&peer, sdp),
+                    Err(e) => room.rtc_failed(&peer, e.to_string()),
+                },
+                Err(e) => room.rtc_failed(&peer, e),
+            },
+            PeerAction::AcceptAnswer(answer) => match self.rtc_of(&peer) {
+                Some(rtc) => match rtc.accept_answer(answer).await {
+                    Ok(()) => Vec::new(),
+                    Err(e) => room.rtc_failed(&peer, e.to_string()),
+                },
+                None => room.rtc_failed(&peer, "answer before offer".into()),
+            },
+            PeerAction::AddCandidate(c) => {
+                if let Some(rtc) = self.rtc_of(&peer) {
+                    // A candidate the stack cannot use is not fatal: others may work.
+                    let _ = rtc.add_candidate(c).await;
+                }
+                Vec::new()
+            }
+            PeerAction::StartMedia(encryptor, decryptor, data) => {
+                self.media = Some(Media {
+                    encryptor: *encryptor,
+                    decryptor: *decryptor,
+                });
+                if let Some(rtc) = &self.rtc {
+                    self.chat = Some(Chat::new(
+                        *data,
+                        rtc.data_writer(),
+                        self.data_open,
+                        options.files.clone(),
+                    ));
+                }
+                Vec::new()
+            }
+            PeerAction::Close => {
+                if self.peer.as_ref() == Some(&peer) {
+                    self.reset_peer().await;
+                }
+                Vec::new()
+            }
+            PeerAction::Notify(notice) => {
+                if let Some(event) = peer_event(notice) {
+                    notify(event);
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    /// The peer connection of `peer`'s pair, if it is the one this shell holds.
+    fn rtc_of(&mut self, peer: &PeerId) -> Option<&mut Rtc> {
+        self.rtc
+            .as_mut()
+            .filter(|_| self.peer.as_ref() == Some(peer))
+    }
+
+    /// The pair is over: its connection closes, and its keys, chat and counters go with it.
+    async fn reset_peer(&mut self) {
+        if let Some(rtc) = self.rtc.take() {
+            rtc.close().await;
+        }
+        self.peer = None;
+        (self.control, self.audio, self.media) = (None, None, None);
+        // Unfinished incoming files go with the peer's keys.
+        (self.data, self.chat, self.data_open) = (None, None, false);
+        self.connected_at = None;
+        self.counters = Counters::default();
+        self.peer_reset = true;
+    }
+
     /// One 20 ms frame from the source: encoded, sealed, sent. Nothing is sent before the
     /// media key exists and the connection is up.
-    async fn send_audio(&mut self, call: &Call, source: &mut Source, encoder: &mut Encoder) {
+    async fn send_audio(&mut self, room: &Room, source: &mut Source, encoder: &mut Encoder) {
         let (Some(media), Some(rtc)) = (self.media.as_mut(), self.rtc.as_ref()) else {
             return;
         };
-        if !call.is_connected() {
+        if !room.is_connected() {
             return;
         }
         let pcm = source.next_frame();
@@ -586,29 +673,40 @@ fn jittered(delay: Duration) -> Duration {
     delay + delay.mul_f64(f64::from(b[0]) / 255.0 / 5.0)
 }
 
-fn notice_event(notice: Notice) -> Event {
-    let state = |s: &str| Event::State {
+fn state(s: &str) -> Event {
+    Event::State {
         state: s.to_owned(),
-    };
+    }
+}
+
+fn room_event(notice: RoomNotice) -> Event {
     match notice {
-        Notice::WaitingForPeer => state("waiting-for-peer"),
-        Notice::PeerLeft => state("peer-left"),
-        Notice::PeerLostRelay => state("peer-lost-relay"),
-        Notice::Reconnecting { attempt, delay } => Event::Reconnecting {
+        RoomNotice::WaitingForPeers => state("waiting-for-peer"),
+        RoomNotice::Reconnecting { attempt, delay } => Event::Reconnecting {
             attempt,
             delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
         },
-        Notice::PeerFound(_) => state("handshake"),
-        Notice::KeysConfirmed => state("keys-confirmed"),
-        Notice::SafetyCode(code) => Event::Sas {
+    }
+}
+
+/// The event of a notice about the other person. A pair that ends for any reason but their
+/// leaving ends the one-to-one call, which says why itself.
+fn peer_event(notice: PeerNotice) -> Option<Event> {
+    Some(match notice {
+        PeerNotice::Found(_) => state("handshake"),
+        PeerNotice::KeysConfirmed => state("keys-confirmed"),
+        PeerNotice::SafetyCode(code) => Event::Sas {
             code: code.digits(),
         },
-        Notice::Connection(c) => state(match c {
+        PeerNotice::Connection(c) => state(match c {
             crate::rtc::ConnectionState::Connecting => "connecting",
             crate::rtc::ConnectionState::Connected => "connected",
             crate::rtc::ConnectionState::Disconnected => "disconnected",
             crate::rtc::ConnectionState::Failed => "failed",
             crate::rtc::ConnectionState::Closed => "closed",
         }),
-    }
+        PeerNotice::LostRelay => state("peer-lost-relay"),
+        PeerNotice::Gone(PairEnd::Left) => state("peer-left"),
+        PeerNotice::Gone(_) => return None,
+    })
 }

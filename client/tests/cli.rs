@@ -222,6 +222,40 @@ async fn a_full_room_exits_4_with_the_relays_code() {
     assert!(!out.contains("room-full"), "{out}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_finishes_the_handshake_is_given_up_after_the_set_up_deadline() {
+    use futures_util::{SinkExt, StreamExt};
+    let addr = start_relay().await;
+    let secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    let room = sotto_e2ee::LinkSecret::parse(secret)
+        .unwrap()
+        .room_id()
+        .to_base64url();
+    // Someone is in the room first, so the call waits for their commit, which never comes.
+    let (mut silent, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+    let join = format!(r#"{{"type":"join","room":"{room}"}}"#);
+    silent
+        .send(tokio_tungstenite::tungstenite::Message::Text(join.into()))
+        .await
+        .unwrap();
+    silent.next().await.unwrap().unwrap();
+    let link = format!("http://{addr}/#{secret}");
+    let started = std::time::Instant::now();
+    let (code, _, err) =
+        tokio::task::spawn_blocking(move || sotto(&["call", &link, "--tone", "440"]))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(7), "{err}");
+    assert!(
+        err.contains("did not finish setting up the call within 30 s"),
+        "{err}"
+    );
+    assert!(started.elapsed() >= sotto_client::room::SETUP_TIMEOUT);
+    drop(silent);
+}
+
 #[test]
 fn without_a_sound_card_the_call_says_so_and_names_the_alternatives() {
     // An empty ALSA configuration: no device exists, as on a server.

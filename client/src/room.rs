@@ -1,0 +1,1542 @@
+//! The room, sans-IO: everyone this side meets on one link, each over a pair link of their own
+//! (PROTOCOL.md §3, DESIGN §4.9). A one-to-one room holds one pair link; a group room one per
+//! other person. Every pair runs the one-to-one protocol unchanged: its own handshake, keys,
+//! safety code and peer connection, and it can end (the person left, hung up, tampered with the
+//! set-up, timed out) without ending the room. Relay messages, WebRTC results and the clock go
+//! in; [`Action`]s come out, each naming the peer it concerns.
+//!
+//! What ends a room: this side hangs up, the relay is lost for good or refuses us, or, in a
+//! one-to-one room, whatever ends its one pair (the person is the call).
+
+use crate::call::{KeySource, Outcome, PeerSignal, RECONNECT_ATTEMPTS, reconnect_delay};
+use crate::rtc::{Candidate, ConnectionState};
+use sotto_e2ee::{
+    DataChannel, Error as E2eeError, FrameDecryptor, FrameEncryptor, Handshake, LinkSecret,
+    Received, Role, SafetyCode, Stream, dtls_fingerprint,
+};
+use sotto_proto::{ClientMessage, ErrorCode, GroupSize, Payload, PeerId, ServerMessage};
+use std::time::{Duration, Instant};
+
+/// How long a pair has, from meeting to a working connection, before it is given up: a peer
+/// that goes silent mid-handshake is dropped with a clear message instead of being waited for
+/// forever. Generous: ICE through TURN on a slow network takes seconds, not tens of them.
+pub const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the shell must do.
+#[derive(Debug)]
+pub enum Action {
+    /// Send this message to the relay.
+    Relay(ClientMessage),
+    /// Something for the pair with this peer (its peer connection, or the user).
+    Peer(PeerId, PeerAction),
+    /// Connect to the relay again after this delay, then report with
+    /// [`Room::relay_connected`] or [`Room::reconnect_failed`].
+    Reconnect(Duration),
+    /// Tell the user something about the room.
+    Notify(RoomNotice),
+    /// The call is over: every pair's connection closes with it (no [`PeerAction::Close`]
+    /// comes for them, so the shell keeps their last counters to report).
+    End(Outcome),
+}
+
+/// What the shell does for one pair.
+#[derive(Debug)]
+pub enum PeerAction {
+    /// Make this pair's peer connection and its offer (we are O), then report it with
+    /// [`Room::offer_created`].
+    CreateOffer,
+    /// Make this pair's peer connection, apply the offer and create the answer (we are A),
+    /// then report it with [`Room::answer_created`].
+    CreateAnswer(String),
+    /// Apply the peer's answer (O).
+    AcceptAnswer(String),
+    /// Add the peer's candidate.
+    AddCandidate(Candidate),
+    /// The pair's media keys exist: encrypt with the first, decrypt with the second; the data
+    /// channel's messages are sealed and opened with the third.
+    StartMedia(Box<FrameEncryptor>, Box<FrameDecryptor>, Box<DataChannel>),
+    /// Close this pair's peer connection and forget its keys: the pair is over.
+    Close,
+    /// Tell the user about this person.
+    Notify(PeerNotice),
+}
+
+/// What the user is told about the room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomNotice {
+    /// In the room, with no one else: waiting for someone to join.
+    WaitingForPeers,
+    /// The relay connection was lost before any pair connected: this is attempt `attempt`
+    /// to reach it again, after `delay`.
+    Reconnecting {
+        /// 1 for the first attempt.
+        attempt: u32,
+        /// How long the shell waits before it.
+        delay: Duration,
+    },
+}
+
+/// What the user is told about one person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerNotice {
+    /// Someone is here; the handshake with them runs, in this role.
+    Found(Role),
+    /// They proved they hold the same keys.
+    KeysConfirmed,
+    /// The safety code of this pair: compare it aloud with them.
+    SafetyCode(SafetyCode),
+    /// The pair's connection changed state.
+    Connection(ConnectionState),
+    /// The relay says they left while the pair is connected: they may only have lost the
+    /// relay, and the pair goes on while media flows.
+    LostRelay,
+    /// The pair is over; why.
+    Gone(PairEnd),
+}
+
+/// Why a pair ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairEnd {
+    /// They hung up (`bye`).
+    HungUp,
+    /// They left without hanging up (a reload, a crash, a lost connection).
+    Left,
+    /// Wrong link, or the relay tampered with this pair's set-up.
+    WrongLinkOrTamperedRelay,
+    /// Someone between us altered the set-up (the text says how).
+    Tampered(String),
+    /// Their connection failed (ICE or DTLS), or a WebRTC operation for it did.
+    Failed(String),
+    /// The set-up did not finish within [`SETUP_TIMEOUT`].
+    TimedOut,
+}
+
+impl PairEnd {
+    /// What the end of a one-to-one room's only pair makes of the call.
+    fn outcome(self) -> Outcome {
+        match self {
+            Self::HungUp | Self::Left => Outcome::PeerHungUp,
+            Self::WrongLinkOrTamperedRelay => Outcome::WrongLinkOrTamperedRelay,
+            Self::Tampered(why) => Outcome::Tampered(why),
+            Self::Failed(why) => Outcome::ConnectionFailed(why),
+            Self::TimedOut => Outcome::ConnectionFailed(format!(
+                "the other side did not finish setting up the call within {} s",
+                SETUP_TIMEOUT.as_secs()
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for PairEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::HungUp => f.write_str("hung up"),
+            Self::Left => f.write_str("left"),
+            Self::WrongLinkOrTamperedRelay => f.write_str("wrong link or tampered relay"),
+            Self::Tampered(why) => write!(f, "set-up tampered with: {why}"),
+            Self::Failed(why) => write!(f, "connection failed: {why}"),
+            Self::TimedOut => write!(
+                f,
+                "did not finish setting up the call within {} s",
+                SETUP_TIMEOUT.as_secs()
+            ),
+        }
+    }
+}
+
+fn e2ee_end(e: E2eeError) -> PairEnd {
+    match e {
+        E2eeError::WrongLinkOrTamperedRelay => PairEnd::WrongLinkOrTamperedRelay,
+        other => PairEnd::Tampered(other.to_string()),
+    }
+}
+
+/// The pair with one other person.
+struct Pair {
+    peer: PeerId,
+    hs: Handshake,
+    /// The offer's SDP (O: ours; A: the peer's), for its fingerprint.
+    offer: Option<String>,
+    media_started: bool,
+    /// What the pair waits for beyond the handshake's own steps.
+    link: Link,
+}
+
+/// Where a pair's connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// Handshake, offer/answer and ICE under way; given up at this instant.
+    SettingUp { deadline: Instant },
+    /// Media can flow; the peer is on the relay.
+    Connected,
+    /// Media flows, but the relay said the peer left: the pair ends when the connection does.
+    ConnectedOffRelay,
+}
+
+impl Pair {
+    fn new(peer: PeerId, hs: Handshake, now: Instant) -> Self {
+        Self {
+            peer,
+            hs,
+            offer: None,
+            media_started: false,
+            link: Link::SettingUp {
+                deadline: now + SETUP_TIMEOUT,
+            },
+        }
+    }
+
+    fn is_connected(&self) -> bool {
+        !matches!(self.link, Link::SettingUp { .. })
+    }
+
+    fn signal(&self, bytes: &[u8]) -> Action {
+        Action::Relay(ClientMessage::Signal {
+            to: self.peer.clone(),
+            data: Payload::from_bytes(bytes),
+        })
+    }
+
+    fn notify(&self, notice: PeerNotice) -> Action {
+        Action::Peer(self.peer.clone(), PeerAction::Notify(notice))
+    }
+
+    fn act(&self, action: PeerAction) -> Action {
+        Action::Peer(self.peer.clone(), action)
+    }
+
+    fn seal(&mut self, msg: &PeerSignal, out: &mut Vec<Action>) -> Result<(), PairEnd> {
+        let bytes = self
+            .hs
+            .seal(&msg.encode())
+            .map_err(|e| PairEnd::Tampered(e.to_string()))?;
+        out.push(self.signal(&bytes));
+        Ok(())
+    }
+
+    /// Bytes from this peer through the relay.
+    fn receive(&mut self, bytes: &[u8], out: &mut Vec<Action>) -> Result<(), PairEnd> {
+        match self.hs.receive(bytes).map_err(e2ee_end)? {
+            Received::Reply(bytes) => out.push(self.signal(&bytes)),
+            Received::KeysReady { reply } => {
+                if let Some(reveal) = reply {
+                    out.push(self.signal(&reveal));
+                    // O: the handshake is done on this side; make the offer.
+                    out.push(self.act(PeerAction::CreateOffer));
+                }
+            }
+            Received::Message(plain) => {
+                let first = self.offer.is_none()
+                    || (self.hs.role() == Role::Offerer && !self.media_started);
+                let msg = PeerSignal::decode(&plain).map_err(PairEnd::Tampered)?;
+                self.on_signal(msg, first, out)?;
+            }
+            // `Received` is non-exhaustive: a kind this version does not handle is refused.
+            _ => return Err(PairEnd::Tampered("unexpected handshake result".into())),
+        }
+        Ok(())
+    }
+
+    fn on_signal(
+        &mut self,
+        msg: Option<PeerSignal>,
+        first: bool,
+        out: &mut Vec<Action>,
+    ) -> Result<(), PairEnd> {
+        match (self.hs.role(), msg) {
+            (Role::Answerer, Some(PeerSignal::Offer { sdp })) if self.offer.is_none() => {
+                self.confirmed(out);
+                self.offer = Some(sdp.clone());
+                out.push(self.act(PeerAction::CreateAnswer(sdp)));
+            }
+            (Role::Offerer, Some(PeerSignal::Answer { sdp })) if first => {
+                self.confirmed(out);
+                let offer = self.offer.clone().unwrap_or_default();
+                self.start_media(&offer, &sdp, out)?;
+                out.push(self.act(PeerAction::AcceptAnswer(sdp)));
+            }
+            (_, _) if first => {
+                // The first sealed message must be the offer (from O) or the answer (from A).
+                return Err(PairEnd::Tampered(
+                    "the first sealed message is not the offer/answer".into(),
+                ));
+            }
+            (
+                _,
+                Some(PeerSignal::Candidate {
+                    candidate,
+                    sdp_mid,
+                    sdp_mline_index,
+                }),
+            ) => out.push(self.act(PeerAction::AddCandidate(Candidate {
+                candidate,
+                sdp_mid,
+                sdp_mline_index,
+            }))),
+            (_, Some(PeerSignal::Bye)) => return Err(PairEnd::HungUp),
+            (_, Some(PeerSignal::Offer { .. } | PeerSignal::Answer { .. })) => {
+                return Err(PairEnd::Tampered(
+                    "a second offer or answer (v1 never renegotiates)".into(),
+                ));
+            }
+            (_, Some(PeerSignal::EndOfCandidates) | None) => {}
+        }
+        Ok(())
+    }
+
+    /// The peer's first sealed message opened: both sides hold the same keys. Only now is the
+    /// safety code shown (a wrong link never shows one).
+    fn confirmed(&self, out: &mut Vec<Action>) {
+        out.push(self.notify(PeerNotice::KeysConfirmed));
+        if let Some(code) = self.hs.safety_code() {
+            out.push(self.notify(PeerNotice::SafetyCode(code)));
+        }
+    }
+
+    fn start_media(
+        &mut self,
+        offer: &str,
+        answer: &str,
+        out: &mut Vec<Action>,
+    ) -> Result<(), PairEnd> {
+        let fp_o = dtls_fingerprint(offer)
+            .ok_or_else(|| PairEnd::Tampered("the offer has no DTLS fingerprint".into()))?;
+        let fp_a = dtls_fingerprint(answer)
+            .ok_or_else(|| PairEnd::Tampered("the answer has no DTLS fingerprint".into()))?;
+        let keys = self.hs.media_keys(fp_o, fp_a).map_err(e2ee_end)?;
+        let role = self.hs.role();
+        let enc = FrameEncryptor::new(keys.send, role, Stream::Audio, 0).map_err(e2ee_end)?;
+        let dec = FrameDecryptor::new(keys.receive, role.peer(), Stream::Audio);
+        let data = self.hs.data_channel(fp_o, fp_a).map_err(e2ee_end)?;
+        self.media_started = true;
+        out.push(self.act(PeerAction::StartMedia(
+            Box::new(enc),
+            Box::new(dec),
+            Box::new(data),
+        )));
+        Ok(())
+    }
+}
+
+/// What the room waits for.
+enum State {
+    /// The relay connection was lost while no pair was connected; waits for reconnection
+    /// attempt `attempt` (see [`Action::Reconnect`]).
+    AwaitingRelay { attempt: u32 },
+    /// Connected to the relay; `join` sent; waits for `welcome`. `attempt` counts
+    /// reconnections since the last `welcome` (0 on the first connection).
+    AwaitingWelcome { attempt: u32 },
+    /// In the room, with a pair for each other person (none while alone), oldest first.
+    InRoom { pairs: Vec<Pair> },
+    /// Over.
+    Ended,
+}
+
+/// One call's room, from joining to hanging up.
+pub struct Room {
+    secret: LinkSecret,
+    /// `Some(N)`: a group call for up to N people; `None`: one-to-one.
+    group: Option<GroupSize>,
+    keys: KeySource,
+    state: State,
+}
+
+impl std::fmt::Debug for Room {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            State::AwaitingRelay { .. } => "AwaitingRelay".to_owned(),
+            State::AwaitingWelcome { .. } => "AwaitingWelcome".to_owned(),
+            State::InRoom { pairs } => format!("InRoom({} pairs)", pairs.len()),
+            State::Ended => "Ended".to_owned(),
+        };
+        write!(f, "Room({state})")
+    }
+}
+
+impl Room {
+    /// A room on `secret`'s link, on a connected relay: one-to-one, or a group of up to
+    /// `group` people; `keys` gives a fresh key for each pair. Returns the `join` to send.
+    pub fn new(
+        secret: LinkSecret,
+        group: Option<GroupSize>,
+        keys: KeySource,
+    ) -> (Self, Vec<Action>) {
+        let mut room = Self {
+            secret,
+            group,
+            keys,
+            state: State::Ended,
+        };
+        let mut out = Vec::new();
+        room.join(0, &mut out);
+        (room, out)
+    }
+
+    fn join(&mut self, attempt: u32, out: &mut Vec<Action>) {
+        self.state = State::AwaitingWelcome { attempt };
+        out.push(Action::Relay(ClientMessage::Join {
+            room: sotto_proto::RoomId::from_bytes(self.secret.room_id().as_bytes()),
+            max: self.group,
+        }));
+    }
+
+    /// True once the call is over.
+    pub fn is_ended(&self) -> bool {
+        matches!(self.state, State::Ended)
+    }
+
+    /// True while media flows with at least one person.
+    pub fn is_connected(&self) -> bool {
+        matches!(&self.state, State::InRoom { pairs } if pairs.iter().any(Pair::is_connected))
+    }
+
+    /// The people this side has a pair with, oldest first.
+    pub fn peers(&self) -> Vec<PeerId> {
+        match &self.state {
+            State::InRoom { pairs } => pairs.iter().map(|p| p.peer.clone()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// When [`Room::handle_timeout`] must next be called, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let State::InRoom { pairs } = &self.state else {
+            return None;
+        };
+        pairs
+            .iter()
+            .filter_map(|p| match p.link {
+                Link::SettingUp { deadline } => Some(deadline),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// The clock reached `now`: pairs still setting up past their deadline are given up.
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        let expired: Vec<PeerId> = match &self.state {
+            State::InRoom { pairs } => pairs
+                .iter()
+                .filter(|p| matches!(p.link, Link::SettingUp { deadline } if deadline <= now))
+                .map(|p| p.peer.clone())
+                .collect(),
+            _ => Vec::new(),
+        };
+        for peer in expired {
+            self.end_pair(&peer, PairEnd::TimedOut, &mut out);
+        }
+        out
+    }
+
+    fn pairs_mut(&mut self) -> Option<&mut Vec<Pair>> {
+        match &mut self.state {
+            State::InRoom { pairs } => Some(pairs),
+            _ => None,
+        }
+    }
+
+    fn pair_mut(&mut self, peer: &PeerId) -> Option<&mut Pair> {
+        self.pairs_mut()?.iter_mut().find(|p| &p.peer == peer)
+    }
+
+    /// Ends the pair with `peer`. In a one-to-one room the person is the call: their leaving
+    /// before the call connected is waited out (a reload, a crash: they may come back on the
+    /// same link); anything else ends the call. In a group the room goes on.
+    fn end_pair(&mut self, peer: &PeerId, why: PairEnd, out: &mut Vec<Action>) {
+        let Some(pairs) = self.pairs_mut() else {
+            return;
+        };
+        let Some(i) = pairs.iter().position(|p| &p.peer == peer) else {
+            return;
+        };
+        let pair = pairs.remove(i);
+        let alone = pairs.is_empty();
+        if self.group.is_none() && why != PairEnd::Left {
+            // The call ends with the pair, and closes its connection with it.
+            out.push(pair.notify(PeerNotice::Gone(why.clone())));
+            return self.end(why.outcome(), out);
+        }
+        out.push(pair.act(PeerAction::Close));
+        out.push(pair.notify(PeerNotice::Gone(why)));
+        if alone {
+            out.push(Action::Notify(RoomNotice::WaitingForPeers));
+        }
+    }
+
+    fn end(&mut self, outcome: Outcome, out: &mut Vec<Action>) {
+        if let State::InRoom { pairs } = &mut self.state {
+            for pair in pairs.iter_mut() {
+                if matches!(outcome, Outcome::HungUp) && pair.hs.is_established() {
+                    // A pair whose keys never worked gets no `bye`: nothing could open it.
+                    let _ = pair.seal(&PeerSignal::Bye, out);
+                }
+            }
+        }
+        if !matches!(self.state, State::Ended | State::AwaitingRelay { .. }) {
+            out.push(Action::Relay(ClientMessage::Leave));
+        }
+        self.state = State::Ended;
+        out.push(Action::End(outcome));
+    }
+
+    /// The user hangs up: `bye` to every pair, then `leave`.
+    pub fn hang_up(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !self.is_ended() {
+            self.end(Outcome::HungUp, &mut out);
+        }
+        out
+    }
+
+    /// A new pair with `peer` in `role`, with a fresh key (a handshake's key is never used
+    /// twice). O commits at once; A waits for the commit.
+    fn add_pair(&mut self, peer: PeerId, role: Role, now: Instant, out: &mut Vec<Action>) {
+        let key = match (self.keys)() {
+            Ok(key) => key,
+            Err(e) => return self.end(Outcome::LocalFailure(e.to_string()), out),
+        };
+        let pair = match role {
+            Role::Offerer => {
+                let (hs, commit) = Handshake::offerer(&self.secret, key);
+                let pair = Pair::new(peer, hs, now);
+                out.push(pair.notify(PeerNotice::Found(Role::Offerer)));
+                out.push(pair.signal(&commit));
+                pair
+            }
+            Role::Answerer => {
+                let pair = Pair::new(peer, Handshake::answerer(&self.secret, key), now);
+                out.push(pair.notify(PeerNotice::Found(Role::Answerer)));
+                pair
+            }
+        };
+        if let Some(pairs) = self.pairs_mut() {
+            pairs.push(pair);
+        }
+    }
+
+    /// A message from the relay.
+    pub fn relay_message(&mut self, msg: ServerMessage, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        match (&mut self.state, msg) {
+            (State::Ended, _) => {}
+            // A signal in flight to a peer who just left: expected, and harmless.
+            (
+                _,
+                ServerMessage::Error {
+                    code: ErrorCode::UnknownPeer,
+                    ..
+                },
+            ) => {}
+            // Back after losing the relay, whose old connection of ours it has not yet noticed
+            // is gone (it holds our place until its keepalive fails): try again.
+            (
+                &mut State::AwaitingWelcome { attempt },
+                ServerMessage::Error {
+                    code: ErrorCode::RoomFull,
+                    ..
+                },
+            ) if attempt > 0 => self.retry(attempt + 1, &mut out),
+            (_, ServerMessage::Error { code, message }) => {
+                self.end(Outcome::RelayError(code, message), &mut out);
+            }
+            (State::AwaitingWelcome { .. }, ServerMessage::Welcome { peers, .. }) => {
+                if self.group.is_none() && peers.len() > 1 {
+                    self.state = State::InRoom { pairs: Vec::new() };
+                    self.end(
+                        Outcome::ProtocolViolation(
+                            "more than one peer in a one-to-one call".into(),
+                        ),
+                        &mut out,
+                    );
+                    return out;
+                }
+                self.state = State::InRoom { pairs: Vec::new() };
+                if peers.is_empty() {
+                    out.push(Action::Notify(RoomNotice::WaitingForPeers));
+                }
+                // Those here first are O of their pair with us: each commits to us.
+                for peer in peers {
+                    self.add_pair(peer, Role::Answerer, now, &mut out);
+                }
+            }
+            (State::InRoom { pairs }, ServerMessage::PeerJoined { peer }) => {
+                if self.group.is_none()
+                    && let Some(old) = pairs.first()
+                {
+                    if old.link != Link::ConnectedOffRelay {
+                        self.end(
+                            Outcome::ProtocolViolation(
+                                "a third peer joined a one-to-one call".into(),
+                            ),
+                            &mut out,
+                        );
+                        return out;
+                    }
+                    // The one who left the relay is back (a reload): a new pair with them.
+                    let old = pairs.remove(0);
+                    out.push(old.act(PeerAction::Close));
+                }
+                self.add_pair(peer, Role::Offerer, now, &mut out);
+            }
+            (State::InRoom { pairs }, ServerMessage::PeerLeft { peer }) => {
+                let Some(pair) = pairs.iter_mut().find(|p| p.peer == peer) else {
+                    return out;
+                };
+                if pair.is_connected() {
+                    // Media flows peer to peer: they may only have lost the relay. The pair
+                    // goes on; it is over when the connection drops, or when they join again.
+                    pair.link = Link::ConnectedOffRelay;
+                    out.push(pair.notify(PeerNotice::LostRelay));
+                } else {
+                    self.end_pair(&peer, PairEnd::Left, &mut out);
+                }
+            }
+            (State::InRoom { pairs }, ServerMessage::Signal { from, data }) => {
+                match pairs.iter_mut().find(|p| p.peer == from) {
+                    Some(pair) => {
+                        if let Err(why) = pair.receive(&data.decode(), &mut out) {
+                            self.end_pair(&from, why, &mut out);
+                        }
+                    }
+                    None if self.group.is_none() => self.end(
+                        Outcome::ProtocolViolation(
+                            "a signal from a peer we are not talking to".into(),
+                        ),
+                        &mut out,
+                    ),
+                    // In a group, bytes from someone without a pair (one whose pair just
+                    // ended) can only be dropped: they open nothing.
+                    None => {}
+                }
+            }
+            (
+                State::AwaitingRelay { .. } | State::AwaitingWelcome { .. },
+                ServerMessage::Signal { .. },
+            ) => {
+                self.end(
+                    Outcome::ProtocolViolation("a signal before the welcome".into()),
+                    &mut out,
+                );
+            }
+            // Anything else (a second welcome, ...) changes nothing.
+            _ => {}
+        }
+        out
+    }
+
+    /// The relay connection ended. Media is peer to peer: pairs that are connected go on
+    /// without the relay. With none connected, the room tries to reach the relay again and
+    /// joins afresh (handshakes under way are lost with the relay's peer ids).
+    pub fn relay_closed(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        match &mut self.state {
+            State::Ended | State::AwaitingRelay { .. } => {}
+            // Closed before it let us in: the same attempt count goes on, so a relay that
+            // keeps accepting and closing is given up like one that refuses.
+            &mut State::AwaitingWelcome { attempt } => self.retry(attempt + 1, &mut out),
+            State::InRoom { pairs } => {
+                if pairs.iter().any(Pair::is_connected) {
+                    // The connected go on; the others cannot finish without the relay.
+                    let unfinished: Vec<PeerId> = pairs
+                        .iter()
+                        .filter(|p| !p.is_connected())
+                        .map(|p| p.peer.clone())
+                        .collect();
+                    for peer in unfinished {
+                        self.end_pair(&peer, PairEnd::Left, &mut out);
+                    }
+                } else {
+                    for pair in pairs.drain(..) {
+                        out.push(pair.act(PeerAction::Close));
+                    }
+                    self.retry(1, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn retry(&mut self, attempt: u32, out: &mut Vec<Action>) {
+        if attempt > RECONNECT_ATTEMPTS {
+            self.state = State::Ended;
+            out.push(Action::End(Outcome::RelayLost));
+            return;
+        }
+        let delay = reconnect_delay(attempt);
+        self.state = State::AwaitingRelay { attempt };
+        out.push(Action::Notify(RoomNotice::Reconnecting { attempt, delay }));
+        out.push(Action::Reconnect(delay));
+    }
+
+    /// The shell reached the relay again: join the room afresh.
+    pub fn relay_connected(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        if let State::AwaitingRelay { attempt } = self.state {
+            self.join(attempt, &mut out);
+        }
+        out
+    }
+
+    /// The shell could not reach the relay: try again later, or give up.
+    pub fn reconnect_failed(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        if let State::AwaitingRelay { attempt } = self.state {
+            self.retry(attempt + 1, &mut out);
+        }
+        out
+    }
+
+    /// The relay's certificate was refused on a reconnection: that is no outage to wait out
+    /// (it may be someone in the way), the call ends.
+    pub fn relay_untrusted(&mut self, why: String) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !self.is_ended() {
+            self.end(Outcome::RelayCertificate(why), &mut out);
+        }
+        out
+    }
+
+    /// Seals `msg` to `peer`'s pair; a failure ends that pair.
+    fn seal_to(&mut self, peer: &PeerId, msg: &PeerSignal, out: &mut Vec<Action>) {
+        let Some(pair) = self.pair_mut(peer) else {
+            return;
+        };
+        if let Err(why) = pair.seal(msg, out) {
+            self.end_pair(peer, why, out);
+        }
+    }
+
+    /// O's offer for `peer` exists: seal and send it.
+    pub fn offer_created(&mut self, peer: &PeerId, sdp: String) -> Vec<Action> {
+        let mut out = Vec::new();
+        if let Some(pair) = self.pair_mut(peer) {
+            pair.offer = Some(sdp.clone());
+        }
+        self.seal_to(peer, &PeerSignal::Offer { sdp }, &mut out);
+        out
+    }
+
+    /// A's answer for `peer` exists: the media keys can be made (both fingerprints are known);
+    /// then seal and send the answer.
+    pub fn answer_created(&mut self, peer: &PeerId, sdp: String) -> Vec<Action> {
+        let mut out = Vec::new();
+        let Some(pair) = self.pair_mut(peer) else {
+            return out;
+        };
+        let offer = pair.offer.clone().unwrap_or_default();
+        if let Err(why) = pair.start_media(&offer, &sdp, &mut out) {
+            self.end_pair(peer, why, &mut out);
+            return out;
+        }
+        self.seal_to(peer, &PeerSignal::Answer { sdp }, &mut out);
+        out
+    }
+
+    /// A local candidate of `peer`'s connection, to trickle to them (sealed).
+    pub fn local_candidate(&mut self, peer: &PeerId, c: Candidate) -> Vec<Action> {
+        let mut out = Vec::new();
+        let msg = PeerSignal::Candidate {
+            candidate: c.candidate,
+            sdp_mid: c.sdp_mid,
+            sdp_mline_index: c.sdp_mline_index,
+        };
+        self.seal_to(peer, &msg, &mut out);
+        out
+    }
+
+    /// Gathering for `peer`'s connection finished.
+    pub fn gathering_complete(&mut self, peer: &PeerId) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.seal_to(peer, &PeerSignal::EndOfCandidates, &mut out);
+        out
+    }
+
+    /// `peer`'s connection changed state.
+    pub fn connection_state(&mut self, peer: &PeerId, state: ConnectionState) -> Vec<Action> {
+        let mut out = Vec::new();
+        let Some(pair) = self.pair_mut(peer) else {
+            return out;
+        };
+        out.push(pair.notify(PeerNotice::Connection(state)));
+        match (pair.link, state) {
+            (Link::SettingUp { .. }, ConnectionState::Connected) => pair.link = Link::Connected,
+            // Off the relay and now off the connection too: they are gone.
+            (
+                Link::ConnectedOffRelay,
+                ConnectionState::Disconnected | ConnectionState::Failed | ConnectionState::Closed,
+            ) => self.end_pair(peer, PairEnd::Left, &mut out),
+            (_, ConnectionState::Failed) => self.end_pair(
+                peer,
+                PairEnd::Failed(
+                    "could not reach the other side directly (ICE or DTLS failed); \
+                     try a TURN server (--turn) or --relay-only"
+                        .into(),
+                ),
+                &mut out,
+            ),
+            _ => {}
+        }
+        out
+    }
+
+    /// A WebRTC operation for `peer`'s connection failed.
+    pub fn rtc_failed(&mut self, peer: &PeerId, why: String) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.end_pair(peer, PairEnd::Failed(why), &mut out);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sotto_e2ee::EphemeralKey;
+    use std::collections::{BTreeMap, VecDeque};
+
+    fn secret() -> LinkSecret {
+        LinkSecret::from_bytes([7; 32])
+    }
+
+    fn peer(b: u8) -> PeerId {
+        PeerId::from_bytes(&[b; 16])
+    }
+
+    /// Keys from a counter: each pair of each person gets its own.
+    fn keys(person: u8) -> KeySource {
+        let mut next = 0u8;
+        Box::new(move || {
+            next += 1;
+            Ok(EphemeralKey::from_bytes(
+                [person.wrapping_mul(40).wrapping_add(next); 32],
+            ))
+        })
+    }
+
+    fn group(n: u64) -> Option<GroupSize> {
+        Some(GroupSize::new(n).unwrap())
+    }
+
+    /// An SDP that carries only what the room reads of it: the DTLS fingerprint of `who`'s
+    /// connection to `to`.
+    fn sdp(who: &PeerId, to: &PeerId) -> String {
+        let fp: Vec<String> = who
+            .as_str()
+            .bytes()
+            .chain(to.as_str().bytes())
+            .take(32)
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        format!("v=0\r\na=fingerprint:sha-256 {}\r\n", fp.join(":"))
+    }
+
+    /// One person: their room, and what the fake WebRTC stack holds per pair.
+    struct Person {
+        id: PeerId,
+        room: Room,
+        media: BTreeMap<PeerId, (FrameEncryptor, FrameDecryptor)>,
+        codes: BTreeMap<PeerId, SafetyCode>,
+        gone: Vec<(PeerId, PairEnd)>,
+        connected: Vec<PeerId>,
+        ended: Option<Outcome>,
+        waiting: bool,
+    }
+
+    /// A relay and a WebRTC stack without I/O: rooms of people, messages delivered in order.
+    struct World {
+        people: Vec<Person>,
+        members: Vec<PeerId>,
+        /// (to, message) from the relay; (from, to) for a peer connection to report connected.
+        relay: VecDeque<(PeerId, ServerMessage)>,
+        now: Instant,
+        capacity: usize,
+    }
+
+    impl World {
+        fn new(capacity: usize) -> Self {
+            Self {
+                people: Vec::new(),
+                members: Vec::new(),
+                relay: VecDeque::new(),
+                now: Instant::now(),
+                capacity,
+            }
+        }
+
+        fn index(&self, id: &PeerId) -> usize {
+            self.people
+                .iter()
+                .position(|p| &p.id == id)
+                .expect("a person of this world")
+        }
+
+        /// Someone opens the link.
+        fn join(&mut self, n: u8, max: Option<GroupSize>) -> PeerId {
+            let id = peer(n);
+            let (room, actions) = Room::new(secret(), max, keys(n));
+            self.people.push(Person {
+                id: id.clone(),
+                room,
+                media: BTreeMap::new(),
+                codes: BTreeMap::new(),
+                gone: Vec::new(),
+                connected: Vec::new(),
+                ended: None,
+                waiting: false,
+            });
+            self.carry_out(&id, actions);
+            self.run();
+            id
+        }
+
+        /// Delivers everything in flight, then connects every pair whose both ends have keys.
+        fn run(&mut self) {
+            loop {
+                while let Some((to, msg)) = self.relay.pop_front() {
+                    let i = self.index(&to);
+                    let now = self.now;
+                    let actions = self.people[i].room.relay_message(msg, now);
+                    self.carry_out(&to, actions);
+                }
+                // A pair connects once both ends started media (the fake ICE and DTLS).
+                let mut connect = Vec::new();
+                for p in &self.people {
+                    for other in p.media.keys() {
+                        let o = &self.people[self.index(other)];
+                        if o.media.contains_key(&p.id) && !p.connected.contains(other) {
+                            connect.push((p.id.clone(), other.clone()));
+                        }
+                    }
+                }
+                if connect.is_empty() && self.relay.is_empty() {
+                    return;
+                }
+                for (who, other) in connect {
+                    let i = self.index(&who);
+                    self.people[i].connected.push(other.clone());
+                    let actions = self.people[i]
+                        .room
+                        .connection_state(&other, ConnectionState::Connected);
+                    self.carry_out(&who, actions);
+                }
+            }
+        }
+
+        fn carry_out(&mut self, who: &PeerId, actions: Vec<Action>) {
+            let mut queue: VecDeque<Action> = actions.into();
+            while let Some(action) = queue.pop_front() {
+                let i = self.index(who);
+                match action {
+                    Action::Relay(msg) => self.relay_in(who, msg),
+                    Action::Peer(other, PeerAction::CreateOffer) => {
+                        let more = self.people[i].room.offer_created(&other, sdp(who, &other));
+                        queue.extend(more);
+                    }
+                    Action::Peer(other, PeerAction::CreateAnswer(_)) => {
+                        let more = self.people[i].room.answer_created(&other, sdp(who, &other));
+                        queue.extend(more);
+                    }
+                    Action::Peer(other, PeerAction::StartMedia(enc, dec, _data)) => {
+                        self.people[i].media.insert(other, (*enc, *dec));
+                    }
+                    Action::Peer(other, PeerAction::Close) => {
+                        self.people[i].media.remove(&other);
+                        self.people[i].connected.retain(|c| c != &other);
+                    }
+                    Action::Peer(other, PeerAction::Notify(PeerNotice::SafetyCode(code))) => {
+                        self.people[i].codes.insert(other, code);
+                    }
+                    Action::Peer(other, PeerAction::Notify(PeerNotice::Gone(why))) => {
+                        self.people[i].gone.push((other, why));
+                    }
+                    Action::Notify(RoomNotice::WaitingForPeers) => self.people[i].waiting = true,
+                    Action::End(outcome) => self.people[i].ended = Some(outcome),
+                    _ => {}
+                }
+            }
+        }
+
+        /// The relay's part (sans-IO, the real relay's rules: capacity, order, `from`).
+        fn relay_in(&mut self, from: &PeerId, msg: ClientMessage) {
+            match msg {
+                ClientMessage::Join { max, .. } => {
+                    if self.members.len()
+                        >= max
+                            .map_or(self.capacity.min(2), |m| usize::from(m.get()))
+                            .min(self.capacity)
+                    {
+                        self.relay.push_back((
+                            from.clone(),
+                            ServerMessage::error(ErrorCode::RoomFull, "full"),
+                        ));
+                        return;
+                    }
+                    for m in &self.members {
+                        self.relay.push_back((
+                            m.clone(),
+                            ServerMessage::PeerJoined { peer: from.clone() },
+                        ));
+                    }
+                    let peers = self.members.clone();
+                    self.members.push(from.clone());
+                    self.relay.push_back((
+                        from.clone(),
+                        ServerMessage::Welcome {
+                            you: from.clone(),
+                            peers,
+                            ice: vec![],
+                            max: 6,
+                        },
+                    ));
+                }
+                ClientMessage::Signal { to, data } if self.members.contains(&to) => {
+                    self.relay.push_back((
+                        to,
+                        ServerMessage::Signal {
+                            from: from.clone(),
+                            data,
+                        },
+                    ));
+                }
+                ClientMessage::Leave => self.leave(from),
+                _ => {}
+            }
+        }
+
+        fn leave(&mut self, who: &PeerId) {
+            self.members.retain(|m| m != who);
+            for m in &self.members {
+                self.relay
+                    .push_back((m.clone(), ServerMessage::PeerLeft { peer: who.clone() }));
+            }
+        }
+
+        fn person(&self, id: &PeerId) -> &Person {
+            &self.people[self.index(id)]
+        }
+
+        /// Every two connected people share a safety code, and what one seals the other opens.
+        fn assert_pairs_work(&mut self, ids: &[PeerId]) {
+            for a in ids {
+                for b in ids.iter().filter(|b| *b != a) {
+                    let (pa, pb) = (self.person(a), self.person(b));
+                    assert!(pa.connected.contains(b), "{a} is not connected to {b}");
+                    assert_eq!(
+                        pa.codes.get(b).map(SafetyCode::digits),
+                        pb.codes.get(a).map(SafetyCode::digits),
+                        "{a} and {b} see different codes"
+                    );
+                    let (ia, ib) = (self.index(a), self.index(b));
+                    let frame = self.people[ia]
+                        .media
+                        .get_mut(b)
+                        .unwrap()
+                        .0
+                        .encrypt(&[0xfc, 1, 2, 3])
+                        .unwrap();
+                    let opened = self.people[ib].media.get_mut(a).unwrap().1.decrypt(&frame);
+                    assert_eq!(
+                        opened.unwrap(),
+                        vec![0xfc, 1, 2, 3],
+                        "{b} cannot open what {a} sealed for it"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn two_people_on_a_one_to_one_link_connect_with_one_safety_code() {
+        let mut w = World::new(6);
+        let a = w.join(1, None);
+        assert!(w.person(&a).waiting);
+        let b = w.join(2, None);
+        w.assert_pairs_work(&[a.clone(), b.clone()]);
+        assert!(w.person(&a).room.is_connected() && w.person(&b).room.is_connected());
+        assert_eq!(
+            w.person(&a).room.poll_timeout(),
+            None,
+            "a connected pair has no deadline"
+        );
+    }
+
+    #[test]
+    fn three_people_in_a_group_each_pair_with_its_own_keys_and_code() {
+        let mut w = World::new(6);
+        let ids: Vec<PeerId> = (1..=3).map(|n| w.join(n, group(3))).collect();
+        w.assert_pairs_work(&ids);
+        for id in &ids {
+            assert_eq!(w.person(id).room.peers().len(), 2);
+            assert!(w.person(id).ended.is_none());
+        }
+        // Each pair's keys are its own: what 1 sealed for 2 does not open at 3.
+        let (i1, i3) = (w.index(&ids[0]), w.index(&ids[2]));
+        let frame = w.people[i1]
+            .media
+            .get_mut(&ids[1])
+            .unwrap()
+            .0
+            .encrypt(&[0xfc, 9])
+            .unwrap();
+        assert!(
+            w.people[i3]
+                .media
+                .get_mut(&ids[0])
+                .unwrap()
+                .1
+                .decrypt(&frame)
+                .is_err()
+        );
+        // The room refuses a fourth.
+        let d = w.join(4, group(3));
+        assert!(matches!(
+            &w.person(&d).ended,
+            Some(Outcome::RelayError(ErrorCode::RoomFull, _))
+        ));
+    }
+
+    #[test]
+    fn someone_who_hangs_up_leaves_the_group_and_the_others_go_on() {
+        let mut w = World::new(6);
+        let ids: Vec<PeerId> = (1..=3).map(|n| w.join(n, group(4))).collect();
+        let i = w.index(&ids[2]);
+        let actions = w.people[i].room.hang_up();
+        w.carry_out(&ids[2].clone(), actions);
+        w.run();
+        assert_eq!(w.person(&ids[2]).ended, Some(Outcome::HungUp));
+        for id in &ids[..2] {
+            assert_eq!(w.person(id).gone, vec![(ids[2].clone(), PairEnd::HungUp)]);
+            assert!(w.person(id).ended.is_none());
+            assert!(
+                !w.person(id).media.contains_key(&ids[2]),
+                "the pair's keys are gone"
+            );
+        }
+        w.assert_pairs_work(&ids[..2]);
+        // Someone new joins mid-call and meets both.
+        let d = w.join(4, group(4));
+        w.assert_pairs_work(&[ids[0].clone(), ids[1].clone(), d]);
+    }
+
+    #[test]
+    fn in_a_one_to_one_call_the_peer_hanging_up_ends_it() {
+        let mut w = World::new(6);
+        let a = w.join(1, None);
+        let b = w.join(2, None);
+        let i = w.index(&b);
+        let actions = w.people[i].room.hang_up();
+        w.carry_out(&b, actions);
+        w.run();
+        assert_eq!(w.person(&a).ended, Some(Outcome::PeerHungUp));
+    }
+
+    #[test]
+    fn a_peer_that_goes_silent_mid_handshake_is_dropped_at_the_deadline() {
+        for max in [None, group(3)] {
+            let mut w = World::new(6);
+            let a = w.join(1, max);
+            // Someone joins, but never answers: their messages are lost.
+            let (_ghost, actions) = Room::new(secret(), max, keys(9));
+            assert!(matches!(
+                &actions[..],
+                [Action::Relay(ClientMessage::Join { .. })]
+            ));
+            let ia = w.index(&a);
+            let now = w.now;
+            let actions = w.people[ia]
+                .room
+                .relay_message(ServerMessage::PeerJoined { peer: peer(9) }, now);
+            assert!(
+                actions
+                    .iter()
+                    .any(|x| matches!(x, Action::Relay(ClientMessage::Signal { .. }))),
+                "a commits"
+            );
+            let deadline = w.people[ia].room.poll_timeout().expect("a set-up deadline");
+            assert_eq!(deadline, now + SETUP_TIMEOUT);
+            assert!(
+                w.people[ia]
+                    .room
+                    .handle_timeout(deadline - Duration::from_millis(1))
+                    .is_empty()
+            );
+            let actions = w.people[ia].room.handle_timeout(deadline);
+            w.carry_out(&a, actions);
+            assert_eq!(w.person(&a).gone, vec![(peer(9), PairEnd::TimedOut)]);
+            match max {
+                // One-to-one: the person is the call, and it ends saying why.
+                None => assert!(
+                    matches!(&w.person(&a).ended, Some(Outcome::ConnectionFailed(why)) if why.contains("within 30 s"))
+                ),
+                // A group goes on, alone again.
+                Some(_) => {
+                    assert!(w.person(&a).ended.is_none());
+                    assert!(w.person(&a).waiting);
+                    assert_eq!(w.people[ia].room.poll_timeout(), None);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_tampered_pair_ends_alone_in_a_group_and_ends_a_one_to_one_call() {
+        for max in [None, group(3)] {
+            let mut w = World::new(6);
+            let a = w.join(1, max);
+            let ia = w.index(&a);
+            let now = w.now;
+            w.people[ia]
+                .room
+                .relay_message(ServerMessage::PeerJoined { peer: peer(5) }, now);
+            // A KEY of the wrong length from the newcomer: tampering with this pair.
+            let actions = w.people[ia].room.relay_message(
+                ServerMessage::Signal {
+                    from: peer(5),
+                    data: Payload::from_bytes(&[0x02, 1, 2]),
+                },
+                now,
+            );
+            w.carry_out(&a, actions);
+            assert!(matches!(&w.person(&a).gone[..], [(p, PairEnd::Tampered(_))] if p == &peer(5)));
+            assert_eq!(w.person(&a).ended.is_some(), max.is_none());
+        }
+    }
+
+    #[test]
+    fn a_one_to_one_link_refuses_a_welcome_with_two_peers_and_a_third_peer() {
+        let (mut room, _) = Room::new(secret(), None, keys(1));
+        let now = Instant::now();
+        let a = room.relay_message(
+            ServerMessage::Welcome {
+                you: peer(1),
+                peers: vec![peer(2), peer(3)],
+                ice: vec![],
+                max: 6,
+            },
+            now,
+        );
+        assert!(matches!(
+            a.last(),
+            Some(Action::End(Outcome::ProtocolViolation(_)))
+        ));
+        let mut w = World::new(6);
+        w.join(1, None);
+        w.join(2, None);
+        let ia = w.index(&peer(1));
+        let now = w.now;
+        let a = w.people[ia]
+            .room
+            .relay_message(ServerMessage::PeerJoined { peer: peer(3) }, now);
+        assert!(matches!(
+            a.last(),
+            Some(Action::End(Outcome::ProtocolViolation(_)))
+        ));
+    }
+
+    #[test]
+    fn a_group_joins_with_its_size_and_a_one_to_one_link_without() {
+        let (_, a) = Room::new(secret(), group(5), keys(1));
+        assert!(
+            matches!(&a[..], [Action::Relay(ClientMessage::Join { max: Some(m), .. })] if m.get() == 5)
+        );
+        let (_, a) = Room::new(secret(), None, keys(1));
+        assert!(matches!(
+            &a[..],
+            [Action::Relay(ClientMessage::Join { max: None, .. })]
+        ));
+    }
+
+    // The one-to-one rules the call always had, now as a room with one pair.
+
+    fn one_to_one() -> Room {
+        Room::new(secret(), None, keys(1)).0
+    }
+
+    fn welcome(peers: Vec<PeerId>) -> ServerMessage {
+        ServerMessage::Welcome {
+            you: peer(9),
+            peers,
+            ice: vec![],
+            max: 2,
+        }
+    }
+
+    fn ended(actions: &[Action]) -> Option<&Outcome> {
+        actions.iter().find_map(|a| match a {
+            Action::End(o) => Some(o),
+            _ => None,
+        })
+    }
+
+    fn commit_to(actions: &[Action], to: &PeerId) -> Option<Vec<u8>> {
+        actions.iter().find_map(|x| match x {
+            Action::Relay(ClientMessage::Signal { to: t, data }) if t == to => Some(data.decode()),
+            _ => None,
+        })
+    }
+
+    fn reconnect_after(actions: &[Action]) -> Option<Duration> {
+        actions.iter().find_map(|a| match a {
+            Action::Reconnect(d) => Some(*d),
+            _ => None,
+        })
+    }
+
+    /// A one-to-one room as the offerer, with peer 3; connected if asked.
+    fn room_with_peer(connected: bool) -> (Room, Option<Vec<u8>>) {
+        let mut room = one_to_one();
+        let now = Instant::now();
+        room.relay_message(welcome(vec![]), now);
+        let commit = commit_to(
+            &room.relay_message(ServerMessage::PeerJoined { peer: peer(3) }, now),
+            &peer(3),
+        );
+        if connected {
+            room.connection_state(&peer(3), ConnectionState::Connected);
+            assert!(room.is_connected());
+        }
+        (room, commit)
+    }
+
+    /// The pair with peer 3 closed because they left, and the room waits for them.
+    fn waits_again(a: &[Action]) -> bool {
+        matches!(
+            a,
+            [
+                Action::Peer(p, PeerAction::Close),
+                Action::Peer(q, PeerAction::Notify(PeerNotice::Gone(PairEnd::Left))),
+                Action::Notify(RoomNotice::WaitingForPeers)
+            ] if p == &peer(3) && q == &peer(3)
+        )
+    }
+
+    #[test]
+    fn the_first_in_the_room_commits_when_the_peer_arrives() {
+        let (_, commit) = room_with_peer(false);
+        assert_eq!(commit.map(|c| (c[0], c.len())), Some((0x01, 33)));
+    }
+
+    #[test]
+    fn relay_errors_end_the_call_with_their_code() {
+        let mut room = one_to_one();
+        let a = room.relay_message(
+            ServerMessage::error(ErrorCode::RoomFull, "full"),
+            Instant::now(),
+        );
+        assert_eq!(
+            ended(&a),
+            Some(&Outcome::RelayError(ErrorCode::RoomFull, "full".into()))
+        );
+    }
+
+    #[test]
+    fn a_failed_ice_or_dtls_connection_ends_a_one_to_one_call_and_says_what_to_try() {
+        let mut room = one_to_one();
+        room.relay_message(welcome(vec![peer(3)]), Instant::now());
+        let a = room.connection_state(&peer(3), ConnectionState::Failed);
+        let Some(Outcome::ConnectionFailed(why)) = ended(&a) else {
+            panic!("{a:?}");
+        };
+        assert!(
+            why.contains("--turn") && why.contains("--relay-only"),
+            "{why}"
+        );
+        assert!(room.is_ended());
+    }
+
+    #[test]
+    fn a_peer_who_leaves_before_the_call_connected_is_waited_for_with_a_fresh_key() {
+        let (mut room, first) = room_with_peer(false);
+        // A reload or a crash: peer-left, no bye.
+        let now = Instant::now();
+        let a = room.relay_message(ServerMessage::PeerLeft { peer: peer(3) }, now);
+        assert!(waits_again(&a), "{a:?}");
+        // They come back (a new peer id): a new handshake on a new key.
+        let again = commit_to(
+            &room.relay_message(ServerMessage::PeerJoined { peer: peer(4) }, now),
+            &peer(4),
+        );
+        assert!(again.is_some() && first.is_some() && again != first);
+    }
+
+    #[test]
+    fn a_connected_call_goes_on_when_the_peer_only_lost_the_relay() {
+        let (mut room, _) = room_with_peer(true);
+        let a = room.relay_message(ServerMessage::PeerLeft { peer: peer(3) }, Instant::now());
+        assert!(
+            matches!(&a[..], [Action::Peer(p, PeerAction::Notify(PeerNotice::LostRelay))] if p == &peer(3)),
+            "{a:?}"
+        );
+        assert!(room.is_connected());
+        // Their media stops too: now they are gone, and the call waits for them.
+        let a = room.connection_state(&peer(3), ConnectionState::Disconnected);
+        assert!(waits_again(&a[1..]), "{a:?}");
+        assert!(!room.is_connected() && !room.is_ended());
+    }
+
+    #[test]
+    fn a_peer_who_left_the_relay_and_joins_again_gets_a_new_handshake() {
+        let (mut room, first) = room_with_peer(true);
+        let now = Instant::now();
+        room.relay_message(ServerMessage::PeerLeft { peer: peer(3) }, now);
+        // A reload: the same person, a new peer id, while the old connection still lingers.
+        let a = room.relay_message(ServerMessage::PeerJoined { peer: peer(4) }, now);
+        assert!(
+            matches!(a.first(), Some(Action::Peer(p, PeerAction::Close)) if p == &peer(3)),
+            "{a:?}"
+        );
+        let again = commit_to(&a, &peer(4));
+        assert!(again.is_some() && again != first);
+        // While the peer is on the relay, a newcomer is still a third person.
+        let a = room.relay_message(ServerMessage::PeerJoined { peer: peer(5) }, now);
+        assert!(matches!(ended(&a), Some(Outcome::ProtocolViolation(_))));
+    }
+
+    #[test]
+    fn a_signal_to_a_peer_who_just_left_is_no_error() {
+        let (mut room, _) = room_with_peer(false);
+        let now = Instant::now();
+        room.relay_message(ServerMessage::PeerLeft { peer: peer(3) }, now);
+        let a = room.relay_message(ServerMessage::error(ErrorCode::UnknownPeer, "gone"), now);
+        assert!(a.is_empty(), "{a:?}");
+        assert!(!room.is_ended());
+    }
+
+    #[test]
+    fn hanging_up_sends_leave_to_the_relay() {
+        let mut room = one_to_one();
+        room.relay_message(welcome(vec![peer(3)]), Instant::now());
+        let a = room.hang_up();
+        assert_eq!(ended(&a), Some(&Outcome::HungUp));
+        assert!(
+            a.iter()
+                .any(|x| matches!(x, Action::Relay(ClientMessage::Leave)))
+        );
+    }
+
+    #[test]
+    fn signals_from_a_stranger_end_a_one_to_one_call() {
+        let mut room = one_to_one();
+        let now = Instant::now();
+        room.relay_message(welcome(vec![peer(3)]), now);
+        let a = room.relay_message(
+            ServerMessage::Signal {
+                from: peer(4),
+                data: Payload::from_bytes(&[1; 33]),
+            },
+            now,
+        );
+        assert!(matches!(ended(&a), Some(Outcome::ProtocolViolation(_))));
+    }
+
+    #[test]
+    fn a_lost_relay_is_tried_again_with_backoff_and_the_room_joined_afresh() {
+        let mut room = one_to_one();
+        room.relay_message(welcome(vec![]), Instant::now());
+        let a = room.relay_closed();
+        assert_eq!(reconnect_after(&a), Some(Duration::from_millis(500)));
+        assert!(ended(&a).is_none());
+        let delays: Vec<u128> = (0..5)
+            .map(|_| {
+                reconnect_after(&room.reconnect_failed())
+                    .unwrap()
+                    .as_millis()
+            })
+            .collect();
+        assert_eq!(delays, [1000, 2000, 4000, 8000, 15000]);
+        let a = room.relay_connected();
+        assert!(
+            matches!(&a[..], [Action::Relay(ClientMessage::Join { .. })]),
+            "{a:?}"
+        );
+        // Back in the room: the peer may be there already.
+        let a = room.relay_message(welcome(vec![peer(5)]), Instant::now());
+        assert!(matches!(
+            &a[..],
+            [Action::Peer(p, PeerAction::Notify(PeerNotice::Found(Role::Answerer)))] if p == &peer(5)
+        ));
+    }
+
+    #[test]
+    fn a_handshake_cut_by_the_relay_is_dropped_and_started_over() {
+        let mut room = one_to_one();
+        room.relay_message(welcome(vec![peer(3)]), Instant::now());
+        let a = room.relay_closed();
+        assert!(
+            matches!(a.first(), Some(Action::Peer(_, PeerAction::Close))),
+            "{a:?}"
+        );
+        assert!(reconnect_after(&a).is_some());
+        assert!(matches!(
+            &room.relay_connected()[..],
+            [Action::Relay(ClientMessage::Join { .. })]
+        ));
+    }
+
+    #[test]
+    fn a_full_room_after_a_reconnection_is_tried_again_but_not_on_the_first_join() {
+        let mut room = one_to_one();
+        let now = Instant::now();
+        room.relay_message(welcome(vec![]), now);
+        room.relay_closed();
+        room.relay_connected();
+        // The relay still holds our old connection's place.
+        let a = room.relay_message(ServerMessage::error(ErrorCode::RoomFull, "full"), now);
+        assert_eq!(reconnect_after(&a), Some(Duration::from_secs(1)));
+        assert!(!room.is_ended());
+        let mut first = one_to_one();
+        let a = first.relay_message(ServerMessage::error(ErrorCode::RoomFull, "full"), now);
+        assert!(matches!(
+            ended(&a),
+            Some(Outcome::RelayError(ErrorCode::RoomFull, _))
+        ));
+    }
+
+    #[test]
+    fn a_relay_that_closes_before_letting_us_in_is_given_up_too() {
+        let mut room = one_to_one();
+        room.relay_message(welcome(vec![]), Instant::now());
+        room.relay_closed();
+        for _ in 1..RECONNECT_ATTEMPTS {
+            room.relay_connected();
+            assert!(reconnect_after(&room.relay_closed()).is_some());
+        }
+        room.relay_connected();
+        assert_eq!(ended(&room.relay_closed()), Some(&Outcome::RelayLost));
+    }
+
+    #[test]
+    fn a_refused_certificate_on_reconnection_ends_the_call() {
+        let mut room = one_to_one();
+        room.relay_message(welcome(vec![]), Instant::now());
+        room.relay_closed();
+        let a = room.relay_untrusted("unknown issuer".into());
+        assert_eq!(
+            ended(&a),
+            Some(&Outcome::RelayCertificate("unknown issuer".into()))
+        );
+    }
+
+    #[test]
+    fn the_relay_is_given_up_after_its_last_attempt() {
+        let mut room = one_to_one();
+        room.relay_message(welcome(vec![]), Instant::now());
+        room.relay_closed();
+        let mut total = Duration::ZERO;
+        for _ in 1..RECONNECT_ATTEMPTS {
+            total += reconnect_after(&room.reconnect_failed()).expect("another attempt");
+        }
+        assert!(total > Duration::from_secs(120), "{total:?}");
+        assert_eq!(ended(&room.reconnect_failed()), Some(&Outcome::RelayLost));
+        assert!(room.is_ended());
+    }
+
+    #[test]
+    fn a_connected_call_goes_on_without_the_relay() {
+        let mut room = one_to_one();
+        room.relay_message(welcome(vec![peer(3)]), Instant::now());
+        room.connection_state(&peer(3), ConnectionState::Connected);
+        assert!(room.relay_closed().is_empty());
+        assert!(room.is_connected());
+    }
+}
