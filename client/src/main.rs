@@ -12,6 +12,7 @@ use sotto_client::relay::Endpoint;
 use sotto_client::session::{CallOptions, Event, run_call};
 use sotto_client::status::{LineEditor, Status};
 use sotto_e2ee::{Link, LinkSecret};
+use sotto_proto::IceServer;
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -267,10 +268,18 @@ fn call(args: CallArgs) -> ExitCode {
     };
     let mut ice = Vec::new();
     for url in &args.stun {
-        ice.push((vec![url.clone()], String::new(), String::new()));
+        ice.push(IceServer {
+            urls: vec![url.clone()],
+            username: None,
+            credential: None,
+        });
     }
     if let (Some(url), Some(user), Some(pass)) = (&args.turn, &args.turn_user, &args.turn_pass) {
-        ice.push((vec![url.clone()], user.clone(), pass.clone()));
+        ice.push(IceServer {
+            urls: vec![url.clone()],
+            username: Some(user.clone()),
+            credential: Some(pass.clone()),
+        });
     }
     match std::fs::metadata(&args.download_dir) {
         Ok(m) if m.is_dir() => {}

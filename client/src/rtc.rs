@@ -17,6 +17,7 @@ use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
+use sotto_proto::IceServer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -131,7 +132,7 @@ impl DataWriter {
 #[derive(Debug, Clone, Default)]
 pub struct NetworkConfig {
     /// STUN/TURN servers: (urls, username, credential).
-    pub ice_servers: Vec<(Vec<String>, String, String)>,
+    pub ice_servers: Vec<IceServer>,
     /// Use relayed (TURN) candidates only: the peer never learns this side's address.
     pub relay_only: bool,
     /// Gather host candidates on loopback only (tests and same-host calls).
@@ -266,10 +267,10 @@ impl Rtc {
         let mut config = RTCConfigurationBuilder::new().with_ice_servers(
             net.ice_servers
                 .iter()
-                .map(|(urls, username, credential)| RTCIceServer {
-                    urls: urls.clone(),
-                    username: username.clone(),
-                    credential: credential.clone(),
+                .map(|s| RTCIceServer {
+                    urls: s.urls.clone(),
+                    username: s.username.clone().unwrap_or_default(),
+                    credential: s.credential.clone().unwrap_or_default(),
                 })
                 .collect(),
         );

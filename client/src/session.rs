@@ -12,7 +12,7 @@ use crate::room::{Action, PairEnd, PeerAction, PeerNotice, Room, RoomNotice};
 use crate::rtc::{DataEvent, NetworkConfig, Rtc, RtcEvent, RtcEvents};
 use serde::Serialize;
 use sotto_e2ee::{EphemeralKey, FrameDecryptor, FrameEncryptor, Link};
-use sotto_proto::{GroupSize, PeerId, ServerMessage};
+use sotto_proto::{GroupSize, IceServer, PeerId, ServerMessage};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -28,7 +28,7 @@ pub struct CallOptions {
     /// Hang up after this long in the call (from the connection).
     pub duration: Option<Duration>,
     /// ICE servers to use instead of the relay's.
-    pub ice_servers: Option<Vec<(Vec<String>, String, String)>>,
+    pub ice_servers: Option<Vec<IceServer>>,
     /// Relayed candidates only.
     pub relay_only: bool,
     /// Host candidates on loopback only.
@@ -186,10 +186,7 @@ pub async fn run_call(
             event = recv_some_bounded(&mut shell.relay_events) => match event {
                 Some(RelayEvent::Message(msg)) => {
                     if let ServerMessage::Welcome { ice, .. } = &msg {
-                        shell.ice = ice
-                            .iter()
-                            .map(|s| (s.urls.clone(), s.username.clone().unwrap_or_default(), s.credential.clone().unwrap_or_default()))
-                            .collect();
+                        shell.ice.clone_from(ice);
                     }
                     room.relay_message(msg, std::time::Instant::now())
                 }
@@ -427,7 +424,7 @@ struct Shell {
     chat: Option<Chat>,
     /// The data channel opened (it may before the keys exist).
     data_open: bool,
-    ice: Vec<(Vec<String>, String, String)>,
+    ice: Vec<IceServer>,
     media: Option<Media>,
     counters: Counters,
     outcome: Option<Outcome>,
