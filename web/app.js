@@ -287,10 +287,15 @@ async function call(secret) {
   };
   $('hangup').onclick = () => room.hangUp();
   // Frames that fail to authenticate turn the badge to "failing".
+  // One question to the worker at a time: a slow answer never piles up waiters.
+  let asking = false;
   me.statsTimer = setInterval(async () => {
     const c = room.call;
-    if (room.ended || !c) return;
-    const stats = await c.workerStats();
+    if (room.ended || !c || asking) return;
+    asking = true;
+    const stats = await c.workerStats().finally(() => {
+      asking = false;
+    });
     if (room.ended || c !== room.call) return;
     const failing = Object.entries(stats).some(([k, s]) => k.startsWith('receive:') && s.failed > 0 && s.ok === 0);
     if (failing) badge('failing', 'Failing: frames do not authenticate');

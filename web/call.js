@@ -1,12 +1,11 @@
-// The call with one peer: its handshake, its peer connection and its transform worker. It
-// follows the same rules as the native client's call.rs (PROTOCOL.md §3-4). The room (room.js)
+// The call with one peer, its I/O: the peer connection, the transform worker that holds the
+// pair's media keys, and the messages. The protocol (handshake, sealed signaling, keys) is the
+// pair's (pair.js), which follows the same rules as the native client's room.rs. The room (room.js)
 // owns the relay connection, makes one of these for each peer it meets and drops it when the
 // peer goes; the page (app.js) only shows what they report.
 
-import { utf8 } from './crypto/bytes.js';
-import { Handshake, HandshakeError, generateKeyPair } from './crypto/handshake.js';
-import { dtlsFingerprint } from './crypto/sdp.js';
 import { importBaseKey } from './crypto/sframe.js';
+import { Pair } from './pair.js';
 import { AUDIO_LEVEL, withoutAudioLevel, withoutStrayCodecLines } from './sdp.js';
 import { Messages } from './messages.js';
 
@@ -53,26 +52,25 @@ export class PeerCall {
    * @param {'offerer'|'answerer'} o.role
    * @param {MediaStream} o.stream   local camera/microphone
    * @param {object[]} o.ice     the relay's ICE servers
+   * @param {number} o.now       the room's clock (performance.now())
    * @param {(peer: string, bytes: Uint8Array) => void} o.send   to the relay
-   * @param {(e: object) => void} o.onEvent   `state`, `sas`, `track`, `bye`, `failed`, and
-   *   `chat` ({ event }) for messages and files (messages.js)
+   * @param {(e: object) => void} o.onEvent   `state`, `sas`, `track`, `bye`, `failed` (with
+   *   `reason`, and `end`: 'tampered', 'wrong-link', 'timed-out' or 'failed'), and `chat`
+   *   ({ event }) for messages and files (messages.js)
    */
-  constructor({ secret, peer, role, stream, ice, send, onEvent }) {
-    Object.assign(this, { secret, peer, role, stream, ice, send, onEvent });
+  constructor({ secret, peer, role, stream, ice, now, send, onEvent }) {
+    Object.assign(this, { peer, role, stream, ice, send, onEvent });
     this.pc = null;
-    this.hs = null;
-    this.offer = null;
     this.pendingCandidates = [];
     this.connected = false;
     this.closed = false;
-    // Set by the room when the relay says the peer left while connected (room.js).
-    this.peerLeftRelay = false;
-    this.mediaKeysSet = false;
     this.worker = new Worker(workerUrl(), { type: 'module' });
     this.statsWaiters = new Map();
     this.worker.onmessage = (e) => {
       if (e.data.type === 'stats') this.statsWaiters.get(e.data.id)?.(e.data.stats);
     };
+    // The protocol is the pair's (pair.js); what it asks for is done here, one at a time.
+    this.pair = new Pair({ secret, peer, role, now, output: (a) => this.act(a) });
     this.queue = Promise.resolve();
   }
 
@@ -84,32 +82,59 @@ export class PeerCall {
     this.emit({ type: 'state', state });
   }
 
-  /** A fresh key for this peer; the offerer commits to it at once. */
-  async start() {
-    const keyPair = await generateKeyPair();
-    if (this.role === 'offerer') {
-      const { hs, commit } = await Handshake.offerer(this.secret, keyPair);
-      this.hs = hs;
-      if (this.closed) return;
-      this.send(this.peer, commit);
-    } else {
-      this.hs = await Handshake.answerer(this.secret, keyPair);
-    }
-    this.setState('handshake');
+  start() {
+    return this.pair.start();
   }
 
-  /** Everything that can fail in here is the peer's or the relay's doing: said, not thrown.
-   *  The browser's own error texts can quote the SDP they choke on: fixed words stand in. */
-  fail(e) {
-    if (this.closed) return;
-    let reason;
-    if (e instanceof HandshakeError) {
-      reason = e.kind === 'wrong-link-or-tampered-relay' ? 'wrong link or tampered relay' : `call set-up tampered with: ${e.message}`;
-    } else if (e instanceof RemoteSetupError) {
-      reason = "the other browser's call set-up could not be read by this one";
-    } else {
-      reason = 'this browser could not set up the connection';
+  /** Bytes from the peer. */
+  receive(bytes) {
+    return this.pair.receive(bytes);
+  }
+
+  /** The room's clock reached `now`: a set-up past its deadline ends the pair. */
+  tick(now) {
+    this.pair.tick(now);
+  }
+
+  /** One action of the pair's, after the ones before it. */
+  act(a) {
+    // What goes to the relay goes at once, in order; the keys go to the worker at once too
+    // (the pair waits for that before its answer); what touches the peer connection waits for
+    // the work before it.
+    if (a.type === 'send') return this.send(this.peer, a.bytes);
+    if (a.type === 'keys') return this.closed ? undefined : this.setKeys(a);
+    this.queue = this.queue.then(() => (this.closed ? undefined : this.carryOut(a))).catch((e) => this.localFailure(e));
+  }
+
+  async carryOut(a) {
+    switch (a.type) {
+      case 'state':
+        return this.setState(a.state);
+      case 'sas':
+        return this.emit({ type: 'sas', code: a.code });
+      case 'create-offer':
+        return this.pair.offerCreated(await this.makeOffer());
+      case 'create-answer':
+        return this.pair.answerCreated(await this.makeAnswer(a.sdp));
+      case 'accept-answer':
+        await this.takeRemote('answer', a.sdp);
+        return this.flushCandidates();
+      case 'add-candidate':
+        if (this.pc?.remoteDescription) return this.pc.addIceCandidate(a.candidate).catch(() => {});
+        return this.pendingCandidates.push(a.candidate);
+      case 'ended':
+        if (a.end === 'hung-up') return this.emit({ type: 'bye' });
+        return this.emit({ type: 'failed', end: a.end, reason: a.reason });
+      default:
     }
+  }
+
+  /** This browser could not do its part. The browser's own error texts can quote the SDP they
+   *  choke on: fixed words stand in. */
+  localFailure(e) {
+    if (this.closed) return;
+    this.pair.close();
+    const reason = e instanceof RemoteSetupError ? "the other browser's call set-up could not be read by this one" : 'this browser could not set up the connection';
     this.emit({ type: 'failed', reason });
   }
 
@@ -123,79 +148,8 @@ export class PeerCall {
     }
   }
 
-  /** Bytes from the peer, handled one at a time, in order. */
-  receive(bytes) {
-    this.queue = this.queue.then(() => this.onPeerBytes(bytes)).catch((e) => this.fail(e));
-    return this.queue;
-  }
-
-  async onPeerBytes(bytes) {
-    if (this.closed) return;
-    const r = await this.hs.receive(bytes);
-    if (this.closed) return;
-    if (r.keysReady) {
-      if (r.reply) {
-        this.send(this.peer, r.reply);
-        await this.makeOffer();
-      }
-      return;
-    }
-    if (r.reply) return this.send(this.peer, r.reply);
-    let m;
-    try {
-      m = JSON.parse(new TextDecoder().decode(r.message));
-    } catch {
-      throw new HandshakeError('tampered', 'a sealed message is not JSON');
-    }
-    await this.onSealed(m);
-  }
-
-  async onSealed(m) {
-    const first = this.offer === null || (this.hs.role === 'offerer' && !this.mediaKeysSet);
-    if (this.hs.role === 'answerer' && m.t === 'offer' && this.offer === null) {
-      this.confirmed();
-      this.offer = m.sdp;
-      return this.makeAnswer(m.sdp);
-    }
-    if (this.hs.role === 'offerer' && m.t === 'answer' && first) {
-      this.confirmed();
-      await this.setMediaKeys(this.offer, m.sdp);
-      await this.takeRemote('answer', m.sdp);
-      return this.flushCandidates();
-    }
-    if (first) throw new HandshakeError('tampered', 'the first sealed message is not the offer/answer');
-    switch (m.t) {
-      case 'candidate':
-        if (this.pc?.remoteDescription) await this.pc.addIceCandidate(m).catch(() => {});
-        else this.pendingCandidates.push(m);
-        break;
-      case 'end-of-candidates':
-        break;
-      case 'bye':
-        this.emit({ type: 'bye' });
-        break;
-      case 'offer':
-      case 'answer':
-        throw new HandshakeError('tampered', 'a second offer or answer');
-      default:
-      // Unknown `t` values are ignored.
-    }
-  }
-
   async flushCandidates() {
     for (const c of this.pendingCandidates.splice(0)) await this.pc.addIceCandidate(c).catch(() => {});
-  }
-
-  confirmed() {
-    this.setState('keys-confirmed');
-    this.emit({ type: 'sas', code: this.hs.safetyCode() });
-  }
-
-  async seal(obj) {
-    if (this.closed) return;
-    const sealed = await this.hs.seal(utf8(JSON.stringify(obj)));
-    // Closed meanwhile: nothing more goes to that peer.
-    if (!this.closed) this.send(this.peer, sealed);
   }
 
   createPeerConnection() {
@@ -205,13 +159,15 @@ export class PeerCall {
       iceServers: this.ice.map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })),
     });
     pc.onicecandidate = (e) => {
-      const q = () => (e.candidate ? this.seal({ t: 'candidate', candidate: e.candidate.candidate, sdpMid: e.candidate.sdpMid, sdpMLineIndex: e.candidate.sdpMLineIndex }) : this.seal({ t: 'end-of-candidates' }));
-      this.queue = this.queue.then(q).catch((err) => this.fail(err));
+      if (!this.closed) this.pair.localCandidate(e.candidate);
     };
     pc.onconnectionstatechange = () => {
       if (this.closed) return;
       this.setState(pc.connectionState);
-      if (pc.connectionState === 'connected') this.connected = true;
+      if (pc.connectionState === 'connected') {
+        this.connected = true;
+        this.pair.connectedNow();
+      }
       if (pc.connectionState === 'failed') this.emit({ type: 'failed', reason: 'could not reach the other side directly (ICE/DTLS failed); a TURN server on the relay would help' });
     };
     pc.ontrack = (e) => this.emit({ type: 'track', track: e.track });
@@ -260,6 +216,7 @@ export class PeerCall {
     }
   }
 
+  /** Makes the peer connection and its offer; returns the offer's SDP as set. */
   async makeOffer() {
     const pc = this.createPeerConnection();
     for (const track of this.stream.getTracks()) {
@@ -270,13 +227,12 @@ export class PeerCall {
     this.ensureBothKinds(pc);
     for (const t of pc.getTransceivers()) this.pinCodecs(t);
     const offer = await pc.createOffer();
-    const sdp = withoutAudioLevel(offer.sdp);
-    await pc.setLocalDescription({ type: 'offer', sdp });
-    this.offer = pc.localDescription.sdp;
-    await this.seal({ t: 'offer', sdp: this.offer });
-    this.setState('negotiating');
+    await pc.setLocalDescription({ type: 'offer', sdp: withoutAudioLevel(offer.sdp) });
+    return pc.localDescription.sdp;
   }
 
+  /** Makes the peer connection, applies the offer and answers; returns the answer's SDP as
+   *  set. Candidates that came early are added once the offer is applied. */
   async makeAnswer(offerSdp) {
     const pc = this.createPeerConnection();
     await this.takeRemote('offer', offerSdp);
@@ -291,29 +247,23 @@ export class PeerCall {
     for (const t of pc.getTransceivers()) this.pinCodecs(t);
     const answer = await pc.createAnswer();
     await pc.setLocalDescription({ type: 'answer', sdp: withoutAudioLevel(answer.sdp) });
-    const mine = pc.localDescription.sdp;
-    await this.setMediaKeys(offerSdp, mine);
-    await this.seal({ t: 'answer', sdp: mine });
     await this.flushCandidates();
-    this.setState('negotiating');
+    return pc.localDescription.sdp;
   }
 
-  async setMediaKeys(offerSdp, answerSdp) {
-    const fpO = dtlsFingerprint(offerSdp);
-    const fpA = dtlsFingerprint(answerSdp);
-    if (!fpO || !fpA) throw new HandshakeError('tampered', 'an SDP without a DTLS fingerprint');
-    const bytes = await this.hs.mediaKeyBytes(fpO, fpA);
+  /** The pair's keys: the media keys to the worker (which holds them; they are zeroed here),
+   *  the data keys to the messages. */
+  async setKeys({ media, data, room }) {
     const keys = {
-      send: await importBaseKey(bytes.send),
-      receive: await importBaseKey(bytes.receive),
-      role: this.hs.role,
-      peerRole: this.hs.role === 'offerer' ? 'answerer' : 'offerer',
+      send: await importBaseKey(media.send),
+      receive: await importBaseKey(media.receive),
+      role: this.role,
+      peerRole: this.role === 'offerer' ? 'answerer' : 'offerer',
     };
-    bytes.send.fill(0);
-    bytes.receive.fill(0);
+    media.send.fill(0);
+    media.receive.fill(0);
     this.worker.postMessage({ type: 'keys', keys });
-    this.mediaKeysSet = true;
-    await this.messages.start(this.hs.room, await this.hs.dataKeyBytes(fpO, fpA));
+    await this.messages.start(room, data);
   }
 
   async workerStats() {
@@ -330,7 +280,7 @@ export class PeerCall {
 
   /** Hangs up: the peer is told (sealed `bye`) when the handshake got that far. */
   async hangUp() {
-    if (!this.closed && this.hs?.established) await this.seal({ t: 'bye' }).catch(() => {});
+    if (!this.closed) await this.pair.hangUp();
     this.close();
   }
 
@@ -338,6 +288,7 @@ export class PeerCall {
   close() {
     if (this.closed) return;
     this.closed = true;
+    this.pair.close();
     this.messages?.close();
     this.pc?.close();
     this.worker.terminate();

@@ -1,7 +1,8 @@
-// The room a link leads to: the relay connection, and the call with whoever else is in the room.
-// The room outlives its calls and its relay connections (PROTOCOL.md §3.3): a peer who leaves
+// The room a link leads to, its I/O: the relay connection, and a call (call.js) with each other
+// person in the room. What the relay's messages and the calls' fates mean is decided by the
+// room's rules (room-core.js, pure, the same as the native client's room.rs): a peer who leaves
 // without `bye` (a reload, a crash) is waited for, and whoever joins next starts a new call with
-// fresh keys; a relay lost before the call connected is tried again with backoff and the room
+// fresh keys; a relay lost before anyone connected is tried again with backoff and the room
 // joined afresh; a connected call goes on without the relay, on either side: a peer the relay
 // says left is gone only once its media stops too, or when it joins again. The page (app.js)
 // shows what it reports.
@@ -9,29 +10,44 @@
 import { b64u } from './crypto/bytes.js';
 import { relayUrl, roomId } from './crypto/link.js';
 import { PeerCall } from './call.js';
-import { RECONNECT_ATTEMPTS, reconnectDelay } from './backoff.js';
+import { RoomCore } from './room-core.js';
 import { Relay } from './signaling.js';
+
+/** How often pairs still setting up look at their deadline (pair.js: SETUP_TIMEOUT_MS). */
+const TICK_MS = 1000;
 
 export class Room {
   /**
    * @param {object} o
    * @param {string} o.base     the relay's base URL (the page's own, PROTOCOL.md §1)
    * @param {Uint8Array} o.secret
+   * @param {number|null} [o.group]   a group call for up to this many people; null: one-to-one
    * @param {() => Promise<MediaStream>} o.getStream   camera and microphone, asked for only
    *   once the relay let us in (a full room never turns the camera on)
-   * @param {(e: object) => void} o.onEvent   `state`, `reconnecting`, `peer-left`, `sas`,
-   *   `track`, `ended` (with `reason` and `error`)
+   * @param {(e: object) => void} o.onEvent   `state`, `reconnecting`, `peer-left`,
+   *   `peer-lost-relay`, `call-reset`, `sas`, `track`, `chat`, `ended` (with `reason` and
+   *   `error`); those about one person carry their `peer`
    */
-  constructor({ base, secret, getStream, onEvent }) {
+  constructor({ base, secret, group = null, getStream, onEvent }) {
     Object.assign(this, { base, secret, getStream, onEvent });
     this.relay = null;
-    this.call = null;
+    /** peer -> PeerCall, oldest first. */
+    this.calls = new Map();
     this.stream = null;
     this.ice = [];
-    this.ended = false;
-    this.attempt = 0;
     this.timer = null;
+    this.ticker = null;
     this.queue = Promise.resolve();
+    this.core = new RoomCore({ group, output: (a) => this.act(a) });
+  }
+
+  get ended() {
+    return this.core.ended;
+  }
+
+  /** The call with the one other person of a one-to-one room (the first, in a group). */
+  get call() {
+    return this.calls.values().next().value ?? null;
   }
 
   emit(e) {
@@ -44,6 +60,9 @@ export class Room {
 
   async start() {
     this.room = b64u(await roomId(this.secret));
+    this.ticker = setInterval(() => {
+      for (const call of this.calls.values()) call.tick(performance.now());
+    }, TICK_MS);
     await this.connect();
   }
 
@@ -56,162 +75,131 @@ export class Room {
     const handle = (f) => {
       this.queue = this.queue
         .then(() => (relay && relay === this.relay && !this.ended ? f() : undefined))
-        .catch(() => this.end('something unexpected went wrong in this page', true));
+        .catch(() => this.core.end('something unexpected went wrong in this page', true));
     };
     relay = await Relay.open(
       relayUrl(this.base),
       (msg) => handle(() => this.onRelay(msg)),
-      () => handle(() => this.onRelayClosed()),
+      () =>
+        handle(() => {
+          this.relay = null;
+          this.core.relayClosed();
+        }),
     );
     if (this.ended) return relay.close();
     this.relay = relay;
-    relay.join(this.room);
+    this.core.relayOpened();
   }
 
-  onRelayClosed() {
-    this.relay = null;
-    // Media flows peer to peer: a connected call needs the relay only to say goodbye.
-    if (this.call?.connected) return;
-    this.dropCall();
-    this.retry();
+  async onRelay(msg) {
+    if (msg.type === 'welcome') {
+      this.ice = msg.ice ?? [];
+      if (!this.stream) {
+        let stream;
+        try {
+          stream = await this.getStream();
+        } catch (e) {
+          return this.core.end(e.message, true);
+        }
+        if (this.ended) {
+          // Ended while the browser asked for the camera: it goes off at once.
+          for (const t of stream.getTracks()) t.stop();
+          return;
+        }
+        this.stream = stream;
+      }
+    }
+    this.core.relayMessage(msg);
   }
 
-  retry() {
-    this.attempt += 1;
-    if (this.attempt > RECONNECT_ATTEMPTS) return this.end('lost the connection to the relay and could not reach it again', true);
-    const delayMs = reconnectDelay(this.attempt);
-    this.emit({ type: 'reconnecting', attempt: this.attempt, delayMs });
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.connect().catch(() => {
-        if (!this.ended) this.retry();
-      });
-    }, delayMs);
+  /** One action of the room's rules. */
+  act(a) {
+    switch (a.type) {
+      case 'join':
+        return this.relay?.join(this.room, a.max);
+      case 'open-pair':
+        return this.openCall(a.peer, a.role);
+      case 'to-pair':
+        return this.calls.get(a.peer)?.receive(a.bytes);
+      case 'close-pair':
+        return this.dropCall(a.peer);
+      case 'state':
+        return this.setState(a.state);
+      case 'reconnect':
+        this.emit({ type: 'reconnecting', attempt: a.attempt, delayMs: a.delayMs });
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          this.connect().catch(() => {
+            if (!this.ended) this.core.reconnectFailed();
+          });
+        }, a.delayMs);
+        return;
+      case 'drop-relay': {
+        const stale = this.relay;
+        this.relay = null;
+        return stale?.close();
+      }
+      case 'ended':
+        return this.finish(a.reason, a.error);
+      default:
+        // peer-left, peer-lost-relay, peer-gone: the page's to show.
+        return this.emit(a);
+    }
   }
 
-  /** Forgets the call with the peer (its connection, worker and keys); the page is told. */
-  dropCall() {
-    if (!this.call) return;
-    this.call.close();
-    this.call = null;
-    this.emit({ type: 'call-reset' });
-  }
-
-  /** The peer is gone without hanging up: wait in the room for them to come back. */
-  peerGone() {
-    this.dropCall();
-    this.emit({ type: 'peer-left' });
-    this.setState('waiting-for-peer');
-  }
-
-  newCall(peer, role) {
-    this.dropCall();
+  openCall(peer, role) {
     const call = new PeerCall({
       secret: this.secret,
       peer,
       role,
       stream: this.stream,
       ice: this.ice,
+      now: performance.now(),
       send: (to, bytes) => this.relay?.signal(to, bytes),
       onEvent: (e) => this.onCallEvent(call, e),
     });
-    this.call = call;
-    return call;
+    this.calls.set(peer, call);
+    // Whatever fails in there is reported as the call's `failed` event.
+    call.start();
+  }
+
+  /** Forgets the call with `peer` (its connection, worker and keys); the page is told. */
+  dropCall(peer) {
+    const call = this.calls.get(peer);
+    if (!call) return;
+    this.calls.delete(peer);
+    call.close();
+    this.emit({ type: 'call-reset', peer });
   }
 
   onCallEvent(call, e) {
-    if (call !== this.call || this.ended) return;
-    // Off the relay and now off the connection too: they are gone.
-    if (call.peerLeftRelay && ((e.type === 'state' && ['disconnected', 'failed', 'closed'].includes(e.state)) || e.type === 'failed')) {
-      return this.peerGone();
+    if (this.calls.get(call.peer) !== call || this.ended) return;
+    const peer = call.peer;
+    if (e.type === 'bye') return this.core.pairEnded(peer, 'hung-up', 'the other side hung up');
+    if (e.type === 'failed') return this.core.pairEnded(peer, e.end ?? 'failed', e.reason);
+    if (e.type === 'state') {
+      if (e.state === 'connected') this.core.pairConnected(peer);
+      this.core.pairConnectionState(peer, e.state);
+      // Gone with that state change (it had left the relay): nothing more of it is shown.
+      if (this.calls.get(peer) !== call || this.ended) return;
     }
-    if (e.type === 'bye') return this.end('the other side hung up', false);
-    if (e.type === 'failed') return this.end(e.reason, true);
-    this.emit(e);
+    this.emit({ ...e, peer });
   }
 
-  async onRelay(msg) {
-    if (this.ended) return;
-    switch (msg.type) {
-      case 'welcome':
-        this.attempt = 0;
-        this.ice = msg.ice ?? [];
-        if (!this.stream) {
-          let stream;
-          try {
-            stream = await this.getStream();
-          } catch (e) {
-            return this.end(e.message, true);
-          }
-          if (this.ended) {
-            // Ended while the browser asked for the camera: it goes off at once.
-            for (const t of stream.getTracks()) t.stop();
-            return;
-          }
-          this.stream = stream;
-        }
-        if (msg.peers.length === 0) {
-          this.setState('waiting-for-peer');
-        } else if (msg.peers.length === 1) {
-          await this.newCall(msg.peers[0], 'answerer').start();
-        } else {
-          this.end('the relay put more than two people in this call', true);
-        }
-        break;
-      case 'peer-joined':
-        // Someone who left the relay joining again (a reload) starts a new call; while the
-        // peer is on the relay, a newcomer would be a third person.
-        if (this.call && !this.call.peerLeftRelay) return this.end('a third person joined this call', true);
-        await this.newCall(msg.peer, 'offerer').start();
-        break;
-      case 'peer-left':
-        if (msg.peer !== this.call?.peer) break;
-        if (this.call.connected) {
-          // Media flows peer to peer: they may only have lost the relay. The call goes on.
-          this.call.peerLeftRelay = true;
-          this.emit({ type: 'peer-lost-relay' });
-        } else {
-          // Left without `bye`: reloaded, crashed or lost. They may come back on this link.
-          this.peerGone();
-        }
-        break;
-      case 'signal':
-        if (msg.from !== this.call?.peer) return this.end('a message from someone not in this call', true);
-        await this.call.receive(msg.bytes);
-        break;
-      case 'error':
-        // A signal in flight to a peer who just left: expected, and harmless.
-        if (msg.code === 'unknown-peer') break;
-        if (msg.code === 'room-full' && this.attempt > 0) {
-          // Back after losing the relay, which still holds our old connection's place until its
-          // keepalive fails: try again.
-          const stale = this.relay;
-          this.relay = null;
-          stale.close();
-          this.retry();
-          break;
-        }
-        this.end(msg.code === 'room-full' ? 'this call already has two people (room full)' : `relay error ${msg.code}`, true);
-        break;
-      default:
-      // Unknown relay messages are ignored (forward compatibility).
-    }
-  }
-
-  /** Hangs up: the peer is told, the room is left. */
+  /** Hangs up: every person is told, the room is left. */
   async hangUp() {
     if (this.ended) return;
-    await this.call?.hangUp();
-    this.end('you hung up', false);
+    await Promise.all([...this.calls.values()].map((c) => c.hangUp()));
+    this.core.end('you hung up', false);
   }
 
-  end(reason, error) {
-    if (this.ended) return;
-    this.ended = true;
+  /** The call is over: the relay is left, every call closes. */
+  finish(reason, error) {
     clearTimeout(this.timer);
+    clearInterval(this.ticker);
     this.relay?.leave();
     this.relay?.close();
-    this.dropCall();
+    for (const peer of [...this.calls.keys()]) this.dropCall(peer);
     this.setState('ended');
     this.emit({ type: 'ended', reason, error });
   }

@@ -36,8 +36,9 @@ export class Relay {
     this.ws = ws;
   }
 
-  join(room) {
-    this.send({ type: 'join', room });
+  /** Joins `room`; `max`: a group link's size (the room is made for that many), else none. */
+  join(room, max = null) {
+    this.send(max === null ? { type: 'join', room } : { type: 'join', room, max });
   }
 
   signal(to, bytes) {

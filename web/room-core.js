@@ -1,0 +1,208 @@
+// The room's rules, without I/O: who is in the room, a pair for each other person, what the
+// relay's messages and the pairs' fates mean, and when the call ends (PROTOCOL.md §2-3, DESIGN
+// §4.9). The same rules as the native client's room.rs. The shell (room.js) feeds it relay
+// messages and what happened to each pair; it answers through `output`, in order:
+//
+//   { type: 'join', max }                    join the room (max: the group size, or null)
+//   { type: 'open-pair', peer, role }        start a pair with this person ('offerer': we
+//                                            commit; 'answerer': we wait for their commit)
+//   { type: 'to-pair', peer, bytes }         bytes from the relay for that pair
+//   { type: 'close-pair', peer }             that pair is over: close its connection
+//   { type: 'state', state }                 'waiting-for-peer'
+//   { type: 'peer-left', peer }              they left without hanging up (a reload, a crash)
+//   { type: 'peer-gone', peer, end, reason } (groups) their pair ended: 'hung-up', 'tampered', ...
+//   { type: 'peer-lost-relay', peer }        they left the relay, but media still flows
+//   { type: 'reconnect', attempt, delayMs }  reach the relay again after this wait
+//   { type: 'drop-relay' }                   close the relay connection now (it is stale)
+//   { type: 'ended', reason, error }         the call is over; nothing comes after
+//
+// A one-to-one room (no group size) holds one pair, and its end is the call's; in a group a pair
+// ends alone. Pure: no DOM, runs in the page and under node.
+
+import { RECONNECT_ATTEMPTS, reconnectDelay } from './backoff.js';
+
+export class RoomCore {
+  /**
+   * @param {object} o
+   * @param {number|null} o.group   a group call for up to this many people, or null: one-to-one
+   * @param {(action: object) => void} o.output
+   */
+  constructor({ group, output }) {
+    this.group = group;
+    this.output = output;
+    /** 'awaiting-welcome' | 'awaiting-relay' | 'in-room' | 'ended' */
+    this.state = 'awaiting-welcome';
+    /** Reconnections since the last welcome (0 on the first connection). */
+    this.attempt = 0;
+    /** peer -> { connected, onRelay }, oldest first. */
+    this.pairs = new Map();
+  }
+
+  get ended() {
+    return this.state === 'ended';
+  }
+
+  /** True while media flows with at least one person. */
+  get connected() {
+    return [...this.pairs.values()].some((p) => p.connected);
+  }
+
+  emit(action) {
+    if (!this.ended) this.output(action);
+  }
+
+  /** Connected to the relay (first time or again): join. */
+  relayOpened() {
+    if (this.ended) return;
+    this.state = 'awaiting-welcome';
+    this.emit({ type: 'join', max: this.group });
+  }
+
+  relayMessage(msg) {
+    if (this.ended) return;
+    switch (msg.type) {
+      case 'welcome':
+        return this.onWelcome(msg);
+      case 'peer-joined':
+        return this.onPeerJoined(msg.peer);
+      case 'peer-left':
+        return this.onPeerLeft(msg.peer);
+      case 'signal':
+        if (this.pairs.has(msg.from)) return this.emit({ type: 'to-pair', peer: msg.from, bytes: msg.bytes });
+        // In a group, bytes from someone without a pair (one whose pair just ended) open
+        // nothing and are dropped; in a one-to-one call there is no one else to talk to.
+        if (this.group === null) this.end('a message from someone not in this call', true);
+        return;
+      case 'error':
+        return this.onError(msg);
+      default:
+      // Unknown relay messages are ignored (forward compatibility).
+    }
+  }
+
+  onWelcome(msg) {
+    if (this.state !== 'awaiting-welcome') return;
+    this.attempt = 0;
+    if (this.group === null && msg.peers.length > 1) return this.end('the relay put more than two people in this call', true);
+    this.state = 'in-room';
+    if (msg.peers.length === 0) this.emit({ type: 'state', state: 'waiting-for-peer' });
+    // Those here first are O of their pair with us: each commits to us.
+    for (const peer of msg.peers) this.open(peer, 'answerer');
+  }
+
+  onPeerJoined(peer) {
+    if (this.state !== 'in-room') return;
+    if (this.group === null) {
+      const [old, pair] = [...this.pairs.entries()][0] ?? [];
+      if (pair) {
+        // While the peer is on the relay, a newcomer would be a third person.
+        if (pair.onRelay) return this.end('a third person joined this call', true);
+        // The one who left the relay is back (a reload): a new pair with them.
+        this.close(old);
+      }
+    }
+    this.open(peer, 'offerer');
+  }
+
+  onPeerLeft(peer) {
+    const pair = this.pairs.get(peer);
+    if (!pair) return;
+    if (pair.connected) {
+      // Media flows peer to peer: they may only have lost the relay. The pair goes on; it is
+      // over when its connection drops, or when they join again.
+      pair.onRelay = false;
+      return this.emit({ type: 'peer-lost-relay', peer });
+    }
+    // Left without `bye`: reloaded, crashed or lost. They may come back on this link.
+    this.gone(peer);
+  }
+
+  onError(msg) {
+    // A signal in flight to a peer who just left: expected, and harmless.
+    if (msg.code === 'unknown-peer') return;
+    if (msg.code === 'room-full' && this.state === 'awaiting-welcome' && this.attempt > 0) {
+      // Back after losing the relay, which still holds our old connection's place until its
+      // keepalive fails: try again.
+      this.emit({ type: 'drop-relay' });
+      return this.retry();
+    }
+    if (msg.code === 'room-full') return this.end(this.group === null ? 'this call already has two people (room full)' : 'this call already has all its people (room full)', true);
+    if (msg.code === 'group-too-large') return this.end(`this relay does not hold calls that large: ${msg.message ?? ''}`.trim(), true);
+    this.end(`relay error ${msg.code}`, true);
+  }
+
+  open(peer, role) {
+    this.pairs.set(peer, { connected: false, onRelay: true });
+    this.emit({ type: 'open-pair', peer, role });
+  }
+
+  close(peer) {
+    if (!this.pairs.delete(peer)) return;
+    this.emit({ type: 'close-pair', peer });
+  }
+
+  /** They left without hanging up: their pair closes, and the room waits if no one is left. */
+  gone(peer) {
+    this.close(peer);
+    this.emit({ type: 'peer-left', peer });
+    if (this.pairs.size === 0 && this.state === 'in-room') this.emit({ type: 'state', state: 'waiting-for-peer' });
+  }
+
+  /** The pair with `peer` connected. */
+  pairConnected(peer) {
+    const pair = this.pairs.get(peer);
+    if (pair) pair.connected = true;
+  }
+
+  /** The connection of `peer`'s pair changed state ('disconnected', 'failed', 'closed', ...). */
+  pairConnectionState(peer, state) {
+    const pair = this.pairs.get(peer);
+    // Off the relay and now off the connection too: they are gone.
+    if (pair && !pair.onRelay && ['disconnected', 'failed', 'closed'].includes(state)) this.gone(peer);
+  }
+
+  /** `peer`'s pair ended ('hung-up', 'tampered', 'wrong-link', 'timed-out', 'failed'). One
+   *  that is off the relay and fails is simply gone. In a one-to-one call the person is the
+   *  call; in a group the room goes on. */
+  pairEnded(peer, end, reason) {
+    const pair = this.pairs.get(peer);
+    if (!pair) return;
+    if (!pair.onRelay && end === 'failed') return this.gone(peer);
+    if (this.group === null) return this.end(end === 'hung-up' ? 'the other side hung up' : reason, end !== 'hung-up');
+    this.close(peer);
+    this.emit({ type: 'peer-gone', peer, end, reason });
+    if (this.pairs.size === 0 && this.state === 'in-room') this.emit({ type: 'state', state: 'waiting-for-peer' });
+  }
+
+  /** The relay connection ended. Connected pairs go on without it (media is peer to peer);
+   *  the others cannot finish. With none connected the relay is tried again. */
+  relayClosed() {
+    if (this.ended || this.state === 'awaiting-relay') return;
+    if (this.connected) {
+      for (const [peer, pair] of [...this.pairs]) if (!pair.connected) this.gone(peer);
+      return;
+    }
+    for (const peer of [...this.pairs.keys()]) this.close(peer);
+    this.retry();
+  }
+
+  /** Reaching the relay again failed. */
+  reconnectFailed() {
+    if (this.state === 'awaiting-relay' || this.state === 'awaiting-welcome') this.retry();
+  }
+
+  retry() {
+    this.attempt += 1;
+    if (this.attempt > RECONNECT_ATTEMPTS) return this.end('lost the connection to the relay and could not reach it again', true);
+    this.state = 'awaiting-relay';
+    this.emit({ type: 'reconnect', attempt: this.attempt, delayMs: reconnectDelay(this.attempt) });
+  }
+
+  /** The call is over (the shell hangs up every pair first when it is ours). */
+  end(reason, error) {
+    if (this.ended) return;
+    this.output({ type: 'ended', reason, error });
+    this.state = 'ended';
+    this.pairs.clear();
+  }
+}
