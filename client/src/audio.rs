@@ -348,6 +348,82 @@ impl Playout {
     }
 }
 
+/// What a call plays: everyone's decoded audio, summed into one stream. Each person's PCM is
+/// queued as it is decoded; every 20 ms one frame of each queue is summed (a person with
+/// nothing queued adds silence), and a frame whose sum would pass full scale is scaled down as
+/// a whole instead of clipped. With one person their audio passes through unchanged.
+#[derive(Debug)]
+pub struct Mixer<K> {
+    queues: std::collections::BTreeMap<K, std::collections::VecDeque<i16>>,
+}
+
+/// A person's queue holds at most this much (200 ms); older samples give way to newer ones.
+const MIX_BACKLOG: usize = 10 * FRAME;
+/// Beyond this much queued (60 ms), a tick plays two frames to catch up.
+const MIX_CATCH_UP: usize = 3 * FRAME;
+
+impl<K: Ord + Clone> Default for Mixer<K> {
+    fn default() -> Self {
+        Self {
+            queues: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl<K: Ord + Clone> Mixer<K> {
+    /// Decoded samples from `who`.
+    pub fn push(&mut self, who: &K, pcm: &[i16]) {
+        let q = self.queues.entry(who.clone()).or_default();
+        q.extend(pcm);
+        let excess = q.len().saturating_sub(MIX_BACKLOG);
+        q.drain(..excess);
+    }
+
+    /// `who` is gone: what they still had queued is dropped.
+    pub fn remove(&mut self, who: &K) {
+        self.queues.remove(who);
+    }
+
+    /// The next 20 ms (or 40 ms, when someone is far ahead) of everyone summed; empty when no
+    /// one has anything queued.
+    pub fn tick(&mut self) -> Vec<i16> {
+        let frames = if self.queues.values().any(|q| q.len() > MIX_CATCH_UP) {
+            2
+        } else {
+            1
+        };
+        let mut out = Vec::new();
+        for _ in 0..frames {
+            if self
+                .queues
+                .values()
+                .all(std::collections::VecDeque::is_empty)
+            {
+                break;
+            }
+            let mut sum = [0i32; FRAME];
+            for q in self.queues.values_mut() {
+                let n = q.len().min(FRAME);
+                for (acc, s) in sum.iter_mut().zip(q.drain(..n)) {
+                    *acc += i32::from(s);
+                }
+            }
+            let peak = sum.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+            let limit = u32::from(i16::MAX.unsigned_abs());
+            out.extend(sum.iter().map(|&s| {
+                let scaled = if peak > limit {
+                    i64::from(s) * i64::from(limit) / i64::from(peak)
+                } else {
+                    i64::from(s)
+                };
+                // |scaled| <= i16::MAX by construction.
+                i16::try_from(scaled).unwrap_or(0)
+            }));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,5 +533,53 @@ mod tests {
         // 5 frames decoded, 1 concealed (from FEC or PLC): 6 frames of audio, none missing.
         assert_eq!((p.decoded, p.concealed), (5, 1));
         assert_eq!(samples, 6 * FRAME);
+    }
+
+    #[test]
+    fn one_person_passes_through_unchanged_twenty_ms_at_a_time() {
+        let mut m = Mixer::default();
+        let pcm: Vec<i16> = (0..FRAME as i32 * 2)
+            .map(|i| (i % 2000 - 1000) as i16)
+            .collect();
+        m.push(&1, &pcm);
+        assert_eq!(m.tick(), pcm[..FRAME]);
+        assert_eq!(m.tick(), pcm[FRAME..]);
+        assert!(m.tick().is_empty(), "nothing queued, nothing played");
+    }
+
+    #[test]
+    fn two_people_are_summed_and_a_loud_sum_is_scaled_down_not_clipped() {
+        let mut m = Mixer::default();
+        m.push(&1, &[1000; FRAME]);
+        m.push(&2, &[-300; FRAME]);
+        assert_eq!(m.tick(), vec![700; FRAME]);
+        // Two people near full scale: the sum keeps its shape at full scale.
+        let wave: Vec<i16> = (0..FRAME)
+            .map(|i| if i % 2 == 0 { 30_000 } else { -15_000 })
+            .collect();
+        m.push(&1, &wave);
+        m.push(&2, &wave);
+        let mixed = m.tick();
+        assert_eq!(mixed.iter().max(), Some(&i16::MAX));
+        assert_eq!(mixed[1], -16_383, "half the peak, as in the sum");
+        // Someone with nothing queued adds silence; someone gone adds nothing.
+        m.push(&1, &[5; FRAME]);
+        m.remove(&2);
+        assert_eq!(m.tick(), vec![5; FRAME]);
+    }
+
+    #[test]
+    fn a_backlog_is_bounded_and_caught_up_on() {
+        let mut m = Mixer::default();
+        m.push(&1, &vec![1; 30 * FRAME]);
+        // At most 200 ms kept; far ahead, a tick plays two frames.
+        assert_eq!(m.tick().len(), 2 * FRAME);
+        let mut left = 8 * FRAME;
+        while left > 0 {
+            let n = m.tick().len();
+            assert!(n > 0);
+            left -= n;
+        }
+        assert!(m.tick().is_empty());
     }
 }

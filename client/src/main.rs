@@ -225,15 +225,6 @@ fn call(args: CallArgs) -> ExitCode {
         Ok(link) => link,
         Err(e) => return fail(2, format!("not a valid Sotto link: {e}")),
     };
-    if let Some(n) = link.group() {
-        return fail(
-            2,
-            format!(
-                "this is a link to a group call (up to {n} people): join it from a browser; \
-                 this version of the terminal client makes one-to-one calls only"
-            ),
-        );
-    }
     // Checked before any device opens: a wrong CA file is the user's to fix.
     if let Err(e) = Endpoint::new(link.relay_url(), args.ca_file.as_deref()) {
         return fail(error_code(&e), e);

@@ -1,10 +1,11 @@
-//! The I/O shell of a call: the relay connection, the WebRTC stack and the audio, driven by one
-//! loop that feeds the [`Room`] and carries out its [`Action`]s. Frames are sealed before they
-//! reach the WebRTC stack and opened before they reach the decoder. One peer connection: the
-//! terminal makes one-to-one calls (a group link is refused before it gets here).
+//! The I/O shell of a call: the relay connection, a peer connection per person, and the audio,
+//! driven by one loop that feeds the [`Room`] and carries out its [`Action`]s. The microphone is
+//! encoded once and sealed for each person with their pair's key; what each person sends is
+//! opened with theirs, decoded, and mixed into the speakers (or the WAV file). Frames are sealed
+//! before they reach the WebRTC stack and opened before they reach the decoder.
 
 use crate::ClientError;
-use crate::audio::{Encoder, Playout, Sink, Source};
+use crate::audio::{Encoder, Mixer, Playout, Sink, Source};
 use crate::call::Outcome;
 use crate::chat::{Chat, ChatEvent, Command, FileOptions};
 use crate::relay::{Endpoint, RelayEvent, RelaySender};
@@ -13,6 +14,7 @@ use crate::rtc::{DataEvent, NetworkConfig, Rtc, RtcEvent, RtcEvents};
 use serde::Serialize;
 use sotto_e2ee::{EphemeralKey, FrameDecryptor, FrameEncryptor, Link};
 use sotto_proto::{GroupSize, IceServer, PeerId, ServerMessage};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -77,6 +79,10 @@ pub enum Event {
         /// `receiving-audio` (the first frame from the other side authenticated and was
         /// decoded), ...
         state: String,
+        /// In a group call, whose pair it is about (their relay id); none in a one-to-one call
+        /// and for the room's own states.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
     },
     /// A local ICE candidate was gathered (and sent sealed). Only its type is shown: `host`,
     /// `srflx` or `relay`; with `--relay-only` every one is `relay`.
@@ -95,6 +101,16 @@ pub enum Event {
     Sas {
         /// e.g. `"034666"`.
         code: String,
+        /// In a group call, whose pair's code it is.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+    },
+    /// In a group call, someone's pair ended; the call goes on with the others.
+    PeerGone {
+        /// Their relay id.
+        peer: String,
+        /// Why (`hung up`, `left`, `set-up tampered with: ...`, ...).
+        reason: String,
     },
     /// Periodic statistics.
     Stats(Counters),
@@ -107,10 +123,35 @@ pub enum Event {
     },
     /// Messages and files (`message`, `file-offered`, ...).
     #[serde(untagged)]
-    Chat(ChatEvent),
+    Chat {
+        /// In a group call, the pair it is about.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+        /// What happened.
+        #[serde(flatten)]
+        event: ChatEvent,
+    },
 }
 
-/// The media side of a call once its keys exist.
+impl Event {
+    /// A state of the call (not of a pair).
+    fn state(s: &str) -> Self {
+        Self::State {
+            state: s.to_owned(),
+            peer: None,
+        }
+    }
+
+    /// A chat event of the one-to-one call, or of a group's pair with `peer`.
+    fn chat(peer: Option<&PeerId>, event: ChatEvent) -> Self {
+        Self::Chat {
+            peer: peer.map(|p| p.as_str().to_owned()),
+            event,
+        }
+    }
+}
+
+/// The media side of a pair once its keys exist.
 struct Media {
     encryptor: FrameEncryptor,
     decryptor: FrameDecryptor,
@@ -142,30 +183,33 @@ pub async fn run_call(
         group,
         Box::new(EphemeralKey::generate),
     );
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let (audio_tx, audio_rx) = mpsc::channel(512);
+    let (data_tx, data_rx) = mpsc::channel(256);
     let mut shell = Shell {
         relay,
         relay_events: Some(relay_events),
         reconnect_at: None,
-        peer_reset: false,
-        rtc: None,
-        peer: None,
-        control: None,
-        audio: None,
-        data: None,
-        chat: None,
-        data_open: false,
+        group: group.is_some(),
+        peers: BTreeMap::new(),
+        control_tx,
+        control_rx,
+        audio_tx,
+        audio_rx,
+        data_tx,
+        data_rx,
+        mixer: Mixer::default(),
         ice: Vec::new(),
-        media: None,
-        counters: Counters::default(),
+        gone: Counters::default(),
         outcome: None,
         connected_at: None,
+        heard: false,
     };
     shell
         .execute(&mut room, actions, &options, &mut notify)
         .await;
 
     let mut encoder = Encoder::new()?;
-    let mut playout = Playout::new()?;
     let mut media_tick = interval(Duration::from_millis(20));
     media_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut stats_tick = interval(options.stats_interval);
@@ -216,75 +260,86 @@ pub async fn run_call(
                     Err(_) => room.reconnect_failed(),
                 }
             }
-            Some(event) = recv_some(&mut shell.control) => match (event, shell.peer.clone()) {
-                (RtcEvent::LocalCandidate(c), Some(peer)) => {
-                    let typ = c.candidate.split_whitespace().skip_while(|w| *w != "typ").nth(1);
-                    notify(Event::Candidate { typ: typ.unwrap_or("unknown").to_owned() });
-                    room.local_candidate(&peer, c)
-                }
-                (RtcEvent::GatheringComplete, Some(peer)) => room.gathering_complete(&peer),
-                (RtcEvent::State(s), Some(peer)) => {
-                    let actions = room.connection_state(&peer, s);
-                    if room.is_connected() && shell.connected_at.is_none() {
-                        shell.connected_at = Some(Instant::now());
+            Some((peer, event)) = shell.control_rx.recv() => {
+                if !shell.peers.contains_key(&peer) {
+                    // From a connection already closed.
+                    Vec::new()
+                } else {
+                    match event {
+                        RtcEvent::LocalCandidate(c) => {
+                            let typ = c.candidate.split_whitespace().skip_while(|w| *w != "typ").nth(1);
+                            notify(Event::Candidate { typ: typ.unwrap_or("unknown").to_owned() });
+                            room.local_candidate(&peer, c)
+                        }
+                        RtcEvent::GatheringComplete => room.gathering_complete(&peer),
+                        RtcEvent::State(s) => {
+                            let actions = room.connection_state(&peer, s);
+                            if room.is_connected() && shell.connected_at.is_none() {
+                                shell.connected_at = Some(Instant::now());
+                            }
+                            actions
+                        }
+                        RtcEvent::RemoteAudio { .. } => Vec::new(),
                     }
-                    actions
                 }
-                _ => Vec::new(),
-            },
+            }
             // A pair still setting up when its time is up is given up (SETUP_TIMEOUT).
             () = sleep_until(room.poll_timeout().map_or(far_future, Instant::from_std)) => {
                 room.handle_timeout(std::time::Instant::now())
             }
-            Some(event) = recv_some_bounded(&mut shell.audio) => match event {
-                RtcEvent::RemoteAudio { payload, .. } => {
-                    let before = shell.counters.frames_received;
-                    match shell.receive_audio(&payload, &mut playout, &options.sink) {
-                        Ok(()) => {
-                            if before == 0 && shell.counters.frames_received == 1 {
-                                notify(Event::State { state: "receiving-audio".to_owned() });
-                            }
-                            Vec::new()
-                        }
-                        // The speakers or the WAV file failed: hang up properly, then say so.
-                        Err(e) => {
-                            failure = Some(e);
-                            room.hang_up()
-                        }
+            Some((peer, event)) = shell.audio_rx.recv() => {
+                if let RtcEvent::RemoteAudio { payload, .. } = event {
+                    shell.receive_audio(&peer, &payload);
+                    if !shell.heard && shell.counters().frames_received > 0 {
+                        shell.heard = true;
+                        notify(Event::state("receiving-audio"));
                     }
                 }
-                _ => Vec::new(),
-            },
+                Vec::new()
+            }
             _ = media_tick.tick() => {
                 shell.send_audio(&room, &mut options.source, &mut encoder).await;
-                Vec::new()
+                // Everyone heard in the last 20 ms, mixed.
+                let pcm = shell.mixer.tick();
+                match options.sink.write(&pcm) {
+                    Ok(()) => Vec::new(),
+                    // The speakers or the WAV file failed: hang up properly, then say so.
+                    Err(e) => {
+                        failure = Some(e);
+                        room.hang_up()
+                    }
+                }
             }
             _ = stats_tick.tick() => {
-                shell.refresh_stats(playout.concealed).await;
-                if shell.media.is_some() {
-                    notify(Event::Stats(shell.counters));
+                shell.refresh_stats().await;
+                if shell.peers.values().any(|p| p.media.is_some()) {
+                    notify(Event::Stats(shell.counters()));
                 }
                 Vec::new()
             }
-            Some(event) = recv_some_bounded(&mut shell.data) => {
-                let mut chat_notify = |e| notify(Event::Chat(e));
-                match (event, shell.chat.as_mut()) {
-                    (DataEvent::Open, chat) => {
-                        shell.data_open = true;
-                        chat_notify(ChatEvent::MessagesReady);
-                        if let Some(chat) = chat {
-                            chat.channel_open();
+            Some((peer, event)) = shell.data_rx.recv() => {
+                let tag = shell.tag(&peer);
+                let mut chat_notify = |e| notify(Event::chat(tag.as_ref(), e));
+                if let Some(conn) = shell.peers.get_mut(&peer) {
+                    match (event, conn.chat.as_mut()) {
+                        (DataEvent::Open, chat) => {
+                            conn.data_open = true;
+                            chat_notify(ChatEvent::MessagesReady);
+                            if let Some(chat) = chat {
+                                chat.channel_open();
+                            }
                         }
+                        (DataEvent::Message(bytes), Some(chat)) => chat.receive(&bytes, &mut chat_notify),
+                        (DataEvent::Text, Some(chat)) => chat.text_frame(&mut chat_notify),
+                        _ => {}
                     }
-                    (DataEvent::Message(bytes), Some(chat)) => chat.receive(&bytes, &mut chat_notify),
-                    (DataEvent::Text, Some(chat)) => chat.text_frame(&mut chat_notify),
-                    _ => {}
                 }
                 Vec::new()
             }
-            () = chunk_ready(&shell.chat) => {
-                if let Some(chat) = shell.chat.as_mut() {
-                    chat.send_next_chunk(&mut |e| notify(Event::Chat(e)));
+            peer = chunk_ready(shell.peers.iter().filter_map(|(p, c)| c.chat.as_ref().map(|c| (p, c))).collect()) => {
+                let tag = shell.tag(&peer);
+                if let Some(chat) = shell.peers.get_mut(&peer).and_then(|p| p.chat.as_mut()) {
+                    chat.send_next_chunk(&mut |e| notify(Event::chat(tag.as_ref(), e)));
                 }
                 Vec::new()
             }
@@ -296,20 +351,11 @@ pub async fn run_call(
                 Some(Ok(None)) => Vec::new(),
                 Some(Ok(Some(Command::Quit))) => room.hang_up(),
                 Some(Ok(Some(command))) => {
-                    // Only once the channel is open (`messages-ready`), as the page's message
-                    // box: webrtc 0.21.1 drops what arrives on a negotiated stream before its
-                    // side has handled the association coming up, so a line sent the instant
-                    // the channel opens could be lost and break the sequence (PROTOCOL.md §3.6).
-                    match shell.chat.as_mut().filter(|_| shell.data_open) {
-                        Some(chat) => chat.command(command, &mut |e| notify(Event::Chat(e))),
-                        None => notify(Event::Chat(ChatEvent::MessagesError {
-                            error: "messages and files go once the call is connected".into(),
-                        })),
-                    }
+                    shell.command(&command, &mut notify);
                     Vec::new()
                 }
                 Some(Err(error)) => {
-                    notify(Event::Chat(ChatEvent::MessagesError { error }));
+                    notify(Event::chat(None, ChatEvent::MessagesError { error }));
                     Vec::new()
                 }
             },
@@ -319,21 +365,9 @@ pub async fn run_call(
         shell
             .execute(&mut room, actions, &options, &mut notify)
             .await;
-        if std::mem::take(&mut shell.peer_reset) {
-            // A new peer starts its frames and counters from zero.
-            match (Encoder::new(), Playout::new()) {
-                (Ok(e), Ok(p)) => (encoder, playout) = (e, p),
-                (Err(e), _) | (_, Err(e)) => {
-                    failure = Some(e);
-                    let actions = room.hang_up();
-                    shell
-                        .execute(&mut room, actions, &options, &mut notify)
-                        .await;
-                }
-            }
-        }
     }
 
+    let counters = shell.counters();
     // Let the relay task flush `bye` and `leave` before the connection drops.
     drop(shell.relay);
     if let Some(mut relay_events) = shell.relay_events.take() {
@@ -346,8 +380,9 @@ pub async fn run_call(
         })
         .await;
     }
-    if let Some(rtc) = &shell.rtc {
-        rtc.close().await;
+    // Held mutably across the awaits: a connection's decoder may not be shared.
+    for conn in shell.peers.values_mut() {
+        conn.rtc.close().await;
     }
     // The WAV file is finished whatever ended the call; a failure during it is what is told.
     let finished = options.sink.finish();
@@ -355,29 +390,27 @@ pub async fn run_call(
         return Err(e);
     }
     finished?;
-    shell.counters.frames_concealed = playout.concealed;
     let outcome = shell.outcome.unwrap_or(Outcome::HungUp);
     notify(Event::Ended {
         reason: outcome.to_string(),
-        counters: shell.counters,
+        counters,
     });
-    Ok((outcome, shell.counters))
+    Ok((outcome, counters))
 }
 
-/// Resolves when the chat wants the next chunk of a file read; never without a chat.
-async fn chunk_ready(chat: &Option<Chat>) {
-    match chat {
-        Some(chat) => chat.chunk_ready().await,
-        None => std::future::pending().await,
+/// Resolves with a person whose chat wants the next chunk of a file read; never while none
+/// does. Takes the chats only: the rest of a connection (its decoder) stays with the loop.
+async fn chunk_ready(chats: Vec<(&PeerId, &Chat)>) -> PeerId {
+    if chats.is_empty() {
+        return std::future::pending().await;
     }
-}
-
-/// The next event, or never while there is no peer connection yet.
-async fn recv_some(rx: &mut Option<mpsc::UnboundedReceiver<RtcEvent>>) -> Option<RtcEvent> {
-    match rx {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
+    let waiting = chats.into_iter().map(|(peer, chat)| {
+        Box::pin(async move {
+            chat.chunk_ready().await;
+            peer.clone()
+        })
+    });
+    futures_util::future::select_all(waiting).await.0
 }
 
 /// A reconnection in progress.
@@ -397,13 +430,27 @@ async fn poll_some<F: std::future::Future + Unpin>(f: &mut Option<F>) -> F::Outp
     }
 }
 
-/// The next message, or never while there is no channel (no relay connection, no peer
-/// connection).
+/// The next message, or never while there is no channel (no relay connection, no input).
 async fn recv_some_bounded<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
+}
+
+/// The connection with one person, and what goes with it.
+struct PeerConn {
+    rtc: Rtc,
+    /// The pair's frame keys, once they exist.
+    media: Option<Media>,
+    /// Messages and files, once the keys exist.
+    chat: Option<Chat>,
+    /// The data channel opened (it may before the keys exist).
+    data_open: bool,
+    playout: Playout,
+    counters: Counters,
+    /// The tasks that bring this connection's events into the loop's channels, tagged.
+    forwarders: Vec<tokio::task::JoinHandle<()>>,
 }
 
 struct Shell {
@@ -412,37 +459,104 @@ struct Shell {
     relay_events: Option<mpsc::Receiver<RelayEvent>>,
     /// When to try the relay again, while it is lost.
     reconnect_at: Option<Instant>,
-    /// The peer connection was reset: the codec state goes with it.
-    peer_reset: bool,
-    rtc: Option<Rtc>,
-    /// Whose pair `rtc` is.
-    peer: Option<PeerId>,
-    control: Option<mpsc::UnboundedReceiver<RtcEvent>>,
-    audio: Option<mpsc::Receiver<RtcEvent>>,
-    data: Option<mpsc::Receiver<DataEvent>>,
-    /// Messages and files, once the keys exist.
-    chat: Option<Chat>,
-    /// The data channel opened (it may before the keys exist).
-    data_open: bool,
+    /// A group call: events about a person say whose they are.
+    group: bool,
+    peers: BTreeMap<PeerId, PeerConn>,
+    control_tx: mpsc::UnboundedSender<(PeerId, RtcEvent)>,
+    control_rx: mpsc::UnboundedReceiver<(PeerId, RtcEvent)>,
+    audio_tx: mpsc::Sender<(PeerId, RtcEvent)>,
+    audio_rx: mpsc::Receiver<(PeerId, RtcEvent)>,
+    data_tx: mpsc::Sender<(PeerId, DataEvent)>,
+    data_rx: mpsc::Receiver<(PeerId, DataEvent)>,
+    mixer: Mixer<PeerId>,
     ice: Vec<IceServer>,
-    media: Option<Media>,
-    counters: Counters,
+    /// What was counted with people whose connection has closed, while others remain.
+    gone: Counters,
     outcome: Option<Outcome>,
     connected_at: Option<Instant>,
+    /// `receiving-audio` was said.
+    heard: bool,
+}
+
+/// Forwards every event of `rx` into `tx`, tagged with `peer`, until either side closes.
+fn forward<T: Send + 'static>(
+    peer: PeerId,
+    mut rx: impl RecvStream<T>,
+    tx: impl SendTagged<T>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(event) = rx.next().await {
+            if !tx.send_tagged(peer.clone(), event).await {
+                break;
+            }
+        }
+    })
+}
+
+/// A receiver, bounded or not.
+trait RecvStream<T>: Send + 'static {
+    fn next(&mut self) -> impl std::future::Future<Output = Option<T>> + Send;
+}
+impl<T: Send + 'static> RecvStream<T> for mpsc::Receiver<T> {
+    async fn next(&mut self) -> Option<T> {
+        self.recv().await
+    }
+}
+impl<T: Send + 'static> RecvStream<T> for mpsc::UnboundedReceiver<T> {
+    async fn next(&mut self) -> Option<T> {
+        self.recv().await
+    }
+}
+
+/// A sender of tagged events, bounded or not; false once the loop is gone.
+trait SendTagged<T>: Send + 'static {
+    fn send_tagged(&self, peer: PeerId, event: T)
+    -> impl std::future::Future<Output = bool> + Send;
+}
+impl<T: Send + 'static> SendTagged<T> for mpsc::Sender<(PeerId, T)> {
+    async fn send_tagged(&self, peer: PeerId, event: T) -> bool {
+        self.send((peer, event)).await.is_ok()
+    }
+}
+impl<T: Send + 'static> SendTagged<T> for mpsc::UnboundedSender<(PeerId, T)> {
+    async fn send_tagged(&self, peer: PeerId, event: T) -> bool {
+        self.send((peer, event)).is_ok()
+    }
 }
 
 impl Shell {
-    /// The peer connection for `peer`'s pair, made on first use. One at a time: a second
-    /// pair (the terminal makes one-to-one calls) is refused.
+    /// `peer`'s id for events, in a group call; `None` in a one-to-one call.
+    fn tag(&self, peer: &PeerId) -> Option<PeerId> {
+        self.group.then(|| peer.clone())
+    }
+
+    /// The call's counters: everyone's, summed.
+    fn counters(&self) -> Counters {
+        let mut sum = self.gone;
+        let mut rtts = Vec::new();
+        let mut losses = Vec::new();
+        for c in self.peers.values().map(|p| p.counters) {
+            sum.frames_sent += c.frames_sent;
+            sum.frames_received += c.frames_received;
+            sum.frames_failed += c.frames_failed;
+            sum.frames_concealed += c.frames_concealed;
+            sum.empty_packets += c.empty_packets;
+            rtts.extend(c.rtt_ms);
+            losses.extend(c.loss);
+        }
+        // The worst connection is the one to show.
+        sum.rtt_ms = rtts.into_iter().reduce(f64::max);
+        sum.loss = losses.into_iter().reduce(f64::max);
+        sum
+    }
+
+    /// The peer connection for `peer`'s pair, made on first use.
     async fn ensure_rtc(
         &mut self,
         peer: &PeerId,
         options: &CallOptions,
     ) -> Result<&mut Rtc, String> {
-        if self.peer.as_ref().is_some_and(|p| p != peer) {
-            return Err("this terminal client holds one call at a time".into());
-        }
-        if self.rtc.is_none() {
+        if !self.peers.contains_key(peer) {
             let net = NetworkConfig {
                 ice_servers: options
                     .ice_servers
@@ -459,14 +573,28 @@ impl Shell {
                     data,
                 },
             ) = Rtc::new(&net).await.map_err(|e| e.to_string())?;
-            self.rtc = Some(rtc);
-            self.peer = Some(peer.clone());
-            self.control = Some(control);
-            self.audio = Some(audio);
-            self.data = Some(data);
+            let forwarders = vec![
+                forward(peer.clone(), control, self.control_tx.clone()),
+                forward(peer.clone(), audio, self.audio_tx.clone()),
+                forward(peer.clone(), data, self.data_tx.clone()),
+            ];
+            let playout = Playout::new().map_err(|e| e.to_string())?;
+            self.peers.insert(
+                peer.clone(),
+                PeerConn {
+                    rtc,
+                    media: None,
+                    chat: None,
+                    data_open: false,
+                    playout,
+                    counters: Counters::default(),
+                    forwarders,
+                },
+            );
         }
-        self.rtc
-            .as_mut()
+        self.peers
+            .get_mut(peer)
+            .map(|p| &mut p.rtc)
             .ok_or_else(|| "no peer connection".to_owned())
     }
 
@@ -507,7 +635,7 @@ impl Shell {
         }
     }
 
-    /// Carries out one action for the pair with `peer`, on the one peer connection.
+    /// Carries out one action for the pair with `peer`.
     async fn for_peer(
         &mut self,
         room: &mut Room,
@@ -531,43 +659,41 @@ impl Shell {
                 },
                 Err(e) => room.rtc_failed(&peer, e),
             },
-            PeerAction::AcceptAnswer(answer) => match self.rtc_of(&peer) {
-                Some(rtc) => match rtc.accept_answer(answer).await {
+            PeerAction::AcceptAnswer(answer) => match self.peers.get_mut(&peer) {
+                Some(conn) => match conn.rtc.accept_answer(answer).await {
                     Ok(()) => Vec::new(),
                     Err(e) => room.rtc_failed(&peer, e.to_string()),
                 },
                 None => room.rtc_failed(&peer, "answer before offer".into()),
             },
             PeerAction::AddCandidate(c) => {
-                if let Some(rtc) = self.rtc_of(&peer) {
+                if let Some(conn) = self.peers.get_mut(&peer) {
                     // A candidate the stack cannot use is not fatal: others may work.
-                    let _ = rtc.add_candidate(c).await;
+                    let _ = conn.rtc.add_candidate(c).await;
                 }
                 Vec::new()
             }
             PeerAction::StartMedia(encryptor, decryptor, data) => {
-                self.media = Some(Media {
-                    encryptor: *encryptor,
-                    decryptor: *decryptor,
-                });
-                if let Some(rtc) = &self.rtc {
-                    self.chat = Some(Chat::new(
+                if let Some(conn) = self.peers.get_mut(&peer) {
+                    conn.media = Some(Media {
+                        encryptor: *encryptor,
+                        decryptor: *decryptor,
+                    });
+                    conn.chat = Some(Chat::new(
                         *data,
-                        rtc.data_writer(),
-                        self.data_open,
+                        conn.rtc.data_writer(),
+                        conn.data_open,
                         options.files.clone(),
                     ));
                 }
                 Vec::new()
             }
             PeerAction::Close => {
-                if self.peer.as_ref() == Some(&peer) {
-                    self.reset_peer().await;
-                }
+                self.close_peer(&peer).await;
                 Vec::new()
             }
             PeerAction::Notify(notice) => {
-                if let Some(event) = peer_event(notice) {
+                if let Some(event) = peer_event(self.tag(&peer).as_ref(), notice) {
                     notify(event);
                 }
                 Vec::new()
@@ -575,89 +701,122 @@ impl Shell {
         }
     }
 
-    /// The peer connection of `peer`'s pair, if it is the one this shell holds.
-    fn rtc_of(&mut self, peer: &PeerId) -> Option<&mut Rtc> {
-        self.rtc
-            .as_mut()
-            .filter(|_| self.peer.as_ref() == Some(peer))
-    }
-
-    /// The pair is over: its connection closes, and its keys, chat and counters go with it.
-    async fn reset_peer(&mut self) {
-        if let Some(rtc) = self.rtc.take() {
-            rtc.close().await;
-        }
-        self.peer = None;
-        (self.control, self.audio, self.media) = (None, None, None);
-        // Unfinished incoming files go with the peer's keys.
-        (self.data, self.chat, self.data_open) = (None, None, false);
-        self.connected_at = None;
-        self.counters = Counters::default();
-        self.peer_reset = true;
-    }
-
-    /// One 20 ms frame from the source: encoded, sealed, sent. Nothing is sent before the
-    /// media key exists and the connection is up.
-    async fn send_audio(&mut self, room: &Room, source: &mut Source, encoder: &mut Encoder) {
-        let (Some(media), Some(rtc)) = (self.media.as_mut(), self.rtc.as_ref()) else {
+    /// The pair is over: its connection closes, and its keys, chat and audio go with it. In a
+    /// one-to-one call its counters go too (the next person starts from zero); in a group they
+    /// stay in the call's.
+    async fn close_peer(&mut self, peer: &PeerId) {
+        let Some(mut conn) = self.peers.remove(peer) else {
             return;
         };
-        if !room.is_connected() {
+        conn.rtc.close().await;
+        for task in conn.forwarders.drain(..) {
+            task.abort();
+        }
+        self.mixer.remove(peer);
+        if self.group {
+            let c = conn.counters;
+            self.gone.frames_sent += c.frames_sent;
+            self.gone.frames_received += c.frames_received;
+            self.gone.frames_failed += c.frames_failed;
+            self.gone.frames_concealed += c.frames_concealed;
+            self.gone.empty_packets += c.empty_packets;
+        } else {
+            self.heard = false;
+        }
+        if self.peers.is_empty() {
+            self.connected_at = None;
+        }
+    }
+
+    /// One 20 ms frame from the source: encoded once, sealed for each person with their
+    /// pair's key, sent. Nothing goes to a person before their key exists.
+    async fn send_audio(&mut self, room: &Room, source: &mut Source, encoder: &mut Encoder) {
+        if !room.is_connected() || !self.peers.values().any(|p| p.media.is_some()) {
             return;
         }
         let pcm = source.next_frame();
         let Ok(opus) = encoder.encode(&pcm) else {
             return;
         };
-        let Ok(sealed) = media.encryptor.encrypt(&opus) else {
-            return;
-        };
-        if rtc
-            .send_audio(sealed, Duration::from_millis(20))
-            .await
-            .is_ok()
-        {
-            self.counters.frames_sent += 1;
+        for conn in self.peers.values_mut() {
+            let Some(media) = conn.media.as_mut() else {
+                continue;
+            };
+            let Ok(sealed) = media.encryptor.encrypt(&opus) else {
+                continue;
+            };
+            if conn
+                .rtc
+                .send_audio(sealed, Duration::from_millis(20))
+                .await
+                .is_ok()
+            {
+                conn.counters.frames_sent += 1;
+            }
         }
     }
 
-    /// One received payload: opened, then decoded. A frame that does not open is dropped and
-    /// counted; it never reaches the decoder.
-    fn receive_audio(
-        &mut self,
-        payload: &[u8],
-        playout: &mut Playout,
-        sink: &Sink,
-    ) -> Result<(), ClientError> {
+    /// One payload from `peer`: opened with their pair's key, decoded, queued for the mix. A
+    /// frame that does not open is dropped and counted; it never reaches the decoder.
+    fn receive_audio(&mut self, peer: &PeerId, payload: &[u8]) {
+        let Some(conn) = self.peers.get_mut(peer) else {
+            return;
+        };
         if payload.is_empty() {
             // RTP packets without payload (padding, as Chromium sends for bandwidth probing)
             // carry no frame: nothing to open, nothing to play. Counted apart from failures.
-            self.counters.empty_packets += 1;
-            return Ok(());
+            conn.counters.empty_packets += 1;
+            return;
         }
-        let Some(media) = self.media.as_mut() else {
+        let Some(media) = conn.media.as_mut() else {
             // Media before the keys: nothing can open it.
-            self.counters.frames_failed += 1;
-            return Ok(());
+            conn.counters.frames_failed += 1;
+            return;
         };
         match media.decryptor.open(payload) {
             Ok(opened) => {
-                self.counters.frames_received += 1;
+                conn.counters.frames_received += 1;
                 // The clear prefix is Opus' TOC byte: the whole frame is the Opus packet.
-                let pcm = playout.push(opened.position(), opened.frame);
-                sink.write(&pcm)?;
+                let pcm = conn.playout.push(opened.position(), opened.frame);
+                conn.counters.frames_concealed = conn.playout.concealed;
+                self.mixer.push(peer, &pcm);
             }
-            Err(_) => self.counters.frames_failed += 1,
+            Err(_) => conn.counters.frames_failed += 1,
         }
-        Ok(())
     }
 
-    async fn refresh_stats(&mut self, concealed: u64) {
-        self.counters.frames_concealed = concealed;
-        if let Some(rtc) = &self.rtc {
-            let stats = rtc.stats().await;
-            self.counters.rtt_ms = stats.rtt.map(|s| s * 1000.0);
-            self.counters.loss = stats.loss;
+    async fn refresh_stats(&mut self) {
+        for conn in self.peers.values_mut() {
+            let stats = conn.rtc.stats().await;
+            conn.counters.rtt_ms = stats.rtt.map(|s| s * 1000.0);
+            conn.counters.loss = stats.loss;
+        }
+    }
+
+    /// A line typed during the call: a text or a file for everyone whose channel is open.
+    fn command(&mut self, command: &Command, notify: &mut impl FnMut(Event)) {
+        // Only once a channel is open (`messages-ready`), as the page's message box: webrtc
+        // 0.21.1 drops what arrives on a negotiated stream before its side has handled the
+        // association coming up, so a line sent the instant the channel opens could be lost
+        // and break the sequence (PROTOCOL.md §3.6).
+        let group = self.group;
+        let mut sent = false;
+        for (peer, conn) in &mut self.peers {
+            if let (Some(chat), true) = (conn.chat.as_mut(), conn.data_open) {
+                let tag = group.then(|| peer.clone());
+                chat.command(command.clone(), &mut |e| {
+                    notify(Event::chat(tag.as_ref(), e))
+                });
+                sent = true;
+            }
+        }
+        if !sent {
+            notify(Event::chat(
+                None,
+                ChatEvent::MessagesError {
+                    error: "messages and files go once the call is connected".into(),
+                },
+            ));
         }
     }
 }
@@ -670,15 +829,9 @@ fn jittered(delay: Duration) -> Duration {
     delay + delay.mul_f64(f64::from(b[0]) / 255.0 / 5.0)
 }
 
-fn state(s: &str) -> Event {
-    Event::State {
-        state: s.to_owned(),
-    }
-}
-
 fn room_event(notice: RoomNotice) -> Event {
     match notice {
-        RoomNotice::WaitingForPeers => state("waiting-for-peer"),
+        RoomNotice::WaitingForPeers => Event::state("waiting-for-peer"),
         RoomNotice::Reconnecting { attempt, delay } => Event::Reconnecting {
             attempt,
             delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
@@ -686,14 +839,21 @@ fn room_event(notice: RoomNotice) -> Event {
     }
 }
 
-/// The event of a notice about the other person. A pair that ends for any reason but their
-/// leaving ends the one-to-one call, which says why itself.
-fn peer_event(notice: PeerNotice) -> Option<Event> {
+/// The event of a notice about a person (`tag`: their id, in a group call). In a one-to-one
+/// call a pair that ends for any reason but their leaving ends the call, which says why itself;
+/// in a group their going is an event of its own.
+fn peer_event(tag: Option<&PeerId>, notice: PeerNotice) -> Option<Event> {
+    let peer = tag.map(|p| p.as_str().to_owned());
+    let state = |s: &str| Event::State {
+        state: s.to_owned(),
+        peer: peer.clone(),
+    };
     Some(match notice {
         PeerNotice::Found(_) => state("handshake"),
         PeerNotice::KeysConfirmed => state("keys-confirmed"),
         PeerNotice::SafetyCode(code) => Event::Sas {
             code: code.digits(),
+            peer,
         },
         PeerNotice::Connection(c) => state(match c {
             crate::rtc::ConnectionState::Connecting => "connecting",
@@ -703,7 +863,13 @@ fn peer_event(notice: PeerNotice) -> Option<Event> {
             crate::rtc::ConnectionState::Closed => "closed",
         }),
         PeerNotice::LostRelay => state("peer-lost-relay"),
-        PeerNotice::Gone(PairEnd::Left) => state("peer-left"),
-        PeerNotice::Gone(_) => return None,
+        PeerNotice::Gone(why) => match peer {
+            Some(peer) => Event::PeerGone {
+                peer,
+                reason: why.to_string(),
+            },
+            None if why == PairEnd::Left => state("peer-left"),
+            None => return None,
+        },
     })
 }

@@ -28,6 +28,8 @@ pub struct Status {
     connected_at: Option<Instant>,
     counters: Option<Counters>,
     last_plain_stats: Option<Instant>,
+    /// How to type a message was said (once per call, however many people).
+    messages_ready_told: bool,
     /// Files under way, for the status line's progress bars: (direction, id) -> (done, size).
     transfers: BTreeMap<(&'static str, u32), (u64, u64)>,
 }
@@ -42,6 +44,7 @@ impl Status {
             connected_at: None,
             counters: None,
             last_plain_stats: None,
+            messages_ready_told: false,
             transfers: BTreeMap::new(),
         }
     }
@@ -51,7 +54,22 @@ impl Status {
         let mut out = Output::default();
         match event {
             Event::Relay { url } => out.lines.push(format!("relay: {url}")),
-            Event::State { state } => {
+            Event::State {
+                state,
+                peer: Some(peer),
+            } => {
+                // A group's pair: its steps are lines of their own; the call's line says the
+                // call is on once anyone is connected.
+                let (text, line) = describe(state);
+                if line || !self.terminal {
+                    out.lines.push(format!("{}: {text}", short(peer)));
+                }
+                if state == "connected" && self.connected_at.is_none() {
+                    self.connected_at = Some(now);
+                    self.state = "in the call".to_owned();
+                }
+            }
+            Event::State { state, peer: None } => {
                 let (text, line) = describe(state);
                 if state == "connected" && self.connected_at.is_none() {
                     self.connected_at = Some(now);
@@ -81,14 +99,24 @@ impl Status {
                     out.lines.push(format!("network: {typ} candidate"));
                 }
             }
-            Event::Sas { code } => out.lines.extend([
-                format!(
-                    "SAFETY CODE: {} {}",
-                    code.get(..3).unwrap_or(code),
-                    code.get(3..).unwrap_or("")
-                ),
-                "Read it aloud. Different digits on the other side? Hang up.".to_owned(),
-            ]),
+            Event::Sas { code, peer } => {
+                let with = peer
+                    .as_ref()
+                    .map(|p| format!(" with {}", short(p)))
+                    .unwrap_or_default();
+                out.lines.extend([
+                    format!(
+                        "SAFETY CODE{with}: {} {}",
+                        code.get(..3).unwrap_or(code),
+                        code.get(3..).unwrap_or("")
+                    ),
+                    "Read it aloud. Different digits on the other side? Hang up.".to_owned(),
+                ]);
+            }
+            Event::PeerGone { peer, reason } => {
+                out.lines
+                    .push(format!("{}: {}", short(peer), terminal_safe(reason)));
+            }
             Event::Stats(c) => {
                 self.counters = Some(*c);
                 if !self.terminal
@@ -102,9 +130,26 @@ impl Status {
             }
             // The CLI says once, itself, how the call ended.
             Event::Ended { .. } => {}
-            Event::Chat(e) => {
-                self.track(e);
-                out.lines.extend(chat_lines(e));
+            Event::Chat { peer, event } => {
+                self.track(event);
+                if matches!(event, ChatEvent::MessagesReady)
+                    && std::mem::replace(&mut self.messages_ready_told, true)
+                {
+                    return out;
+                }
+                let who = peer.as_deref().map_or_else(|| "them".to_owned(), short);
+                let mut lines = chat_lines(event, &who);
+                // In a group a text goes to each person over their own pair: say to whom.
+                if peer.is_some()
+                    && let ChatEvent::MessageSent { id, text } = event
+                {
+                    lines = vec![format!("you → {who} ({id}): {}", terminal_safe(text))];
+                } else if peer.is_some()
+                    && let ChatEvent::MessageDelivered { id } = event
+                {
+                    lines = vec![format!("(message {id} delivered to {who})")];
+                }
+                out.lines.extend(lines);
             }
         }
         out.redraw = self.terminal;
@@ -233,6 +278,7 @@ mod tests {
     fn state(s: &str) -> Event {
         Event::State {
             state: s.to_owned(),
+            peer: None,
         }
     }
 
@@ -302,7 +348,8 @@ mod tests {
             lines(
                 &mut s,
                 Event::Sas {
-                    code: "034666".into()
+                    code: "034666".into(),
+                    peer: None,
                 }
             ),
             [
@@ -335,6 +382,7 @@ mod tests {
             state("waiting-for-peer"),
             Event::Sas {
                 code: "034666".into(),
+                peer: None,
             },
             state("connected"),
             state("disconnected"),
@@ -431,13 +479,20 @@ fn size(bytes: u64) -> String {
     }
 }
 
-/// The lines of a message or file event. Progress shows at each quarter.
-fn chat_lines(e: &ChatEvent) -> Vec<String> {
+/// How a person of a group call is named on the terminal until names exist: the first six
+/// characters of their relay id.
+fn short(peer: &str) -> String {
+    peer.chars().take(6).collect()
+}
+
+/// The lines of a message or file event, `who` being the other person ("them" in a one-to-one
+/// call). Progress shows at each quarter.
+fn chat_lines(e: &ChatEvent, who: &str) -> Vec<String> {
     match e {
         ChatEvent::MessagesReady => {
             vec!["messages: type and press Enter; /send PATH sends a file".to_owned()]
         }
-        ChatEvent::Message { text, .. } => vec![format!("them: {}", terminal_safe(text))],
+        ChatEvent::Message { text, .. } => vec![format!("{who}: {}", terminal_safe(text))],
         ChatEvent::MessageSent { id, text } => {
             vec![format!("you ({id}): {}", terminal_safe(text))]
         }
@@ -449,7 +504,7 @@ fn chat_lines(e: &ChatEvent) -> Vec<String> {
             accepted: true,
         } => {
             vec![format!(
-                "them: file {id} \"{}\" ({}), receiving",
+                "{who}: file {id} \"{}\" ({}), receiving",
                 terminal_safe(name),
                 size(*n)
             )]
@@ -460,7 +515,7 @@ fn chat_lines(e: &ChatEvent) -> Vec<String> {
             size: n,
             accepted: false,
         } => vec![format!(
-            "them: file {id} \"{}\" ({}): /accept {id} or /decline {id}",
+            "{who}: file {id} \"{}\" ({}): /accept {id} or /decline {id}",
             terminal_safe(name),
             size(*n)
         )],
@@ -597,17 +652,23 @@ mod chat_tests {
 
     #[test]
     fn the_peers_text_cannot_drive_the_terminal() {
-        let lines = chat_lines(&ChatEvent::Message {
-            id: 1,
-            text: "hi\x1b]0;pwned\x07\r\nnext".into(),
-        });
+        let lines = chat_lines(
+            &ChatEvent::Message {
+                id: 1,
+                text: "hi\x1b]0;pwned\x07\r\nnext".into(),
+            },
+            "them",
+        );
         assert_eq!(lines, vec!["them: hi?]0;pwned??\n  next".to_owned()]);
-        let lines = chat_lines(&ChatEvent::FileOffered {
-            id: 2,
-            name: "a\x1b[2Jb".into(),
-            size: 20_000_000,
-            accepted: false,
-        });
+        let lines = chat_lines(
+            &ChatEvent::FileOffered {
+                id: 2,
+                name: "a\x1b[2Jb".into(),
+                size: 20_000_000,
+                accepted: false,
+            },
+            "them",
+        );
         assert_eq!(
             lines,
             vec!["them: file 2 \"a?[2Jb\" (20.0 MB): /accept 2 or /decline 2".to_owned()]
@@ -618,13 +679,14 @@ mod chat_tests {
     fn a_file_under_way_has_a_progress_bar_on_the_status_line_until_it_ends() {
         let now = Instant::now();
         let mut status = Status::new(true);
-        let progress = |direction, done| {
-            Event::Chat(ChatEvent::FileProgress {
+        let progress = |direction, done| Event::Chat {
+            peer: None,
+            event: ChatEvent::FileProgress {
                 id: 3,
                 direction,
                 done,
                 size: 1_000_000,
-            })
+            },
         };
         status.event(&progress("outgoing", 520_000), now);
         status.event(&progress("incoming", 16_000), now);
@@ -639,21 +701,27 @@ mod chat_tests {
         // Finished either way, or stopped: the bar goes.
         status.event(&progress("outgoing", 1_000_000), now);
         status.event(
-            &Event::Chat(ChatEvent::FileReceived {
-                id: 3,
-                path: "x".into(),
-            }),
+            &Event::Chat {
+                peer: None,
+                event: ChatEvent::FileReceived {
+                    id: 3,
+                    path: "x".into(),
+                },
+            },
             now,
         );
         assert!(!status.render(now, 200).contains("file 3"));
         status.event(&progress("incoming", 16_000), now);
         status.event(
-            &Event::Chat(ChatEvent::FileStopped {
-                id: 3,
-                direction: "incoming",
-                by: "peer",
-                reason: "cancelled",
-            }),
+            &Event::Chat {
+                peer: None,
+                event: ChatEvent::FileStopped {
+                    id: 3,
+                    direction: "incoming",
+                    by: "peer",
+                    reason: "cancelled",
+                },
+            },
             now,
         );
         assert!(!status.render(now, 200).contains("file 3"));
@@ -662,12 +730,15 @@ mod chat_tests {
     #[test]
     fn progress_shows_at_each_quarter_only() {
         let p = |done| {
-            chat_lines(&ChatEvent::FileProgress {
-                id: 1,
-                direction: "incoming",
-                done,
-                size: 160_000,
-            })
+            chat_lines(
+                &ChatEvent::FileProgress {
+                    id: 1,
+                    direction: "incoming",
+                    done,
+                    size: 160_000,
+                },
+                "them",
+            )
         };
         assert!(p(16_000).is_empty());
         assert_eq!(p(48_000), vec!["file 1: receiving 30%".to_owned()]);

@@ -96,10 +96,6 @@ fn new_group_prints_a_group_link_and_refuses_a_size_out_of_range() {
         assert_eq!(code, Some(2), "--group {bad}: {err}");
         assert!(err.contains("--group"), "{err}");
     }
-    // Until the terminal makes group calls, it says so instead of joining as one-to-one.
-    let (code, _, err) = sotto(&["call", link, "--tone", "440"]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("group call (up to 5 people)"), "{err}");
 }
 
 #[test]

@@ -190,13 +190,13 @@ impl ClientRun {
     pub fn saw(&self, state: &str) -> bool {
         self.events
             .iter()
-            .any(|e| matches!(e, Event::State { state: s } if s == state))
+            .any(|e| matches!(e, Event::State { state: s, .. } if s == state))
     }
 
     /// The safety code it showed, if any.
     pub fn safety_code(&self) -> Option<String> {
         self.events.iter().find_map(|e| match e {
-            Event::Sas { code } => Some(code.clone()),
+            Event::Sas { code, .. } => Some(code.clone()),
             _ => None,
         })
     }
@@ -294,7 +294,7 @@ async fn run_client_options(
                 if let Some(w) = &watch {
                     let _ = w.send(e.clone());
                 }
-                if matches!(&e, Event::State { state } if Some(state.as_str()) == hang_up_at) {
+                if matches!(&e, Event::State { state, .. } if Some(state.as_str()) == hang_up_at) {
                     let _ = stop.send(());
                 }
                 events.push(e)

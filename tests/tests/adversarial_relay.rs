@@ -52,7 +52,7 @@ async fn call_through(hook: Hook, link_secret: Option<LinkSecret>) -> (ClientRun
         "peer-left",
     ));
     while let Some(event) = seen.recv().await {
-        if matches!(&event, sotto_client::session::Event::State { state } if state == "waiting-for-peer")
+        if matches!(&event, sotto_client::session::Event::State { state, .. } if state == "waiting-for-peer")
         {
             break;
         }

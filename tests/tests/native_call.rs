@@ -89,7 +89,7 @@ async fn two_native_clients_hear_each_others_tone_and_show_the_same_safety_code(
     assert!(
         b.events
             .iter()
-            .any(|e| matches!(e, Event::State { state } if state == "connected"))
+            .any(|e| matches!(e, Event::State { state, .. } if state == "connected"))
     );
 }
 
@@ -105,4 +105,54 @@ async fn hanging_up_tells_the_other_side_with_a_sealed_bye() {
     assert_eq!(a.outcome, Outcome::HungUp);
     assert_eq!(b.outcome, Outcome::PeerHungUp);
     assert!(b.counters.frames_received >= 30, "{:?}", b.counters);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_native_clients_in_a_group_each_hear_the_two_others_with_a_code_per_pair() {
+    let relay = Relay::start().await;
+    let link = link_to(relay.addr).with_group(Some(3)).unwrap();
+    let (a, b, c) = tokio::join!(
+        run_client(link.clone(), 440.0, 4.0),
+        run_client(link.clone(), 660.0, 4.0),
+        run_client(link.clone(), 990.0, 4.0)
+    );
+    for (run, own, others) in [
+        (&a, 440.0, [660.0, 990.0]),
+        (&b, 660.0, [440.0, 990.0]),
+        (&c, 990.0, [440.0, 660.0]),
+    ] {
+        assert_eq!(run.outcome, Outcome::HungUp);
+        assert_eq!(run.counters.frames_failed, 0);
+        let heard = settled(&run.heard);
+        assert!(heard.len() >= 48_000, "heard only {} samples", heard.len());
+        let p_own = tone_power(heard, own);
+        for f in others {
+            let p = tone_power(heard, f);
+            assert!(
+                p > 100.0 * p_own.max(1e-9),
+                "{own} Hz hears {f} Hz at {p:.3}, its own at {p_own:.3}"
+            );
+        }
+    }
+    // Each of the three pairs shows one code, on both of its ends: six codes, three distinct,
+    // each twice.
+    let mut codes: Vec<String> = [&a, &b, &c]
+        .iter()
+        .flat_map(|r| {
+            r.events.iter().filter_map(|e| match e {
+                Event::Sas {
+                    code,
+                    peer: Some(_),
+                } => Some(code.clone()),
+                _ => None,
+            })
+        })
+        .collect();
+    codes.sort();
+    assert_eq!(codes.len(), 6, "{codes:?}");
+    for pair in codes.chunks(2) {
+        assert_eq!(pair[0], pair[1], "{codes:?}");
+    }
+    codes.dedup();
+    assert_eq!(codes.len(), 3, "{codes:?}");
 }

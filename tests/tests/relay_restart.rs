@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 async fn until_connected(events: &mut mpsc::UnboundedReceiver<Event>) {
     while let Some(event) = events.recv().await {
-        if matches!(&event, Event::State { state } if state == "connected") {
+        if matches!(&event, Event::State { state, .. } if state == "connected") {
             return;
         }
     }
