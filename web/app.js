@@ -6,6 +6,7 @@ import { generateSecret, LinkError, parseFragment, relayBase } from './crypto/li
 import { missingFeatures } from './call.js';
 import { Room } from './room.js';
 import { ChatPanel } from './chat.js';
+import { Tiles } from './tiles.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -21,11 +22,21 @@ function newCall() {
   location.hash = b64u(generateSecret());
 }
 
+/** What the share panel says in a one-to-one call (index.html's own words). */
+const SHARE_ONE = 'Send this link to the person you want to talk to. Anyone who has it can join: share it privately.';
+
+/** A group link: the same secret, and how many people the room is for (PROTOCOL.md §1). */
+function newGroupCall() {
+  location.hash = `${b64u(generateSecret())}.${$('group-size').value}`;
+}
+
 async function home() {
   show('home');
   $('new-call').onclick = newCall;
+  $('new-group').onclick = newGroupCall;
   if (!window.isSecureContext) {
     $('new-call').hidden = true;
+    $('new-group').parentElement.hidden = true;
     $('insecure').textContent = INSECURE;
     $('insecure').hidden = false;
   }
@@ -52,6 +63,7 @@ function badge(kind, text) {
 const STATES = {
   joining: 'Connecting to the relay…',
   'waiting-for-peer': 'Waiting for the other person to open the link…',
+  'waiting-for-group': 'Waiting for others to open the link…',
   handshake: 'Exchanging keys…',
   'keys-confirmed': 'Keys confirmed. Compare the safety code.',
   negotiating: 'Setting up the connection…',
@@ -67,6 +79,7 @@ function endedText(reason) {
     'you hung up': 'You hung up.',
     'the other side hung up': 'The other person hung up.',
     'this call already has two people (room full)': 'This call already has two people. You can rejoin when one of them leaves.',
+    'this call already has all its people (room full)': 'This group call already has as many people as its link allows. You can rejoin when someone leaves.',
     'wrong link or tampered relay': 'Wrong link or tampered relay: the other side does not hold the same secret, or the relay interfered. Nothing was sent.',
     'lost the connection to the relay and could not reach it again': 'Lost the connection to the relay and could not reach it again.',
     "the other browser's call set-up could not be read by this one": "The other browser's call set-up could not be read by this browser. A current Chromium or Firefox on both sides works.",
@@ -152,9 +165,23 @@ function cannotCall(status, message, { offerNewCall = true } = {}) {
   $('ended').hidden = !offerNewCall;
 }
 
-async function call(secret) {
+async function call(secret, group = null) {
   leave();
   resetCallView();
+  // A group call shows a tile per person and a safety code per pair; one-to-one, the other
+  // person fills the view and the code panel is theirs.
+  $('videos').classList.toggle('group', group !== null);
+  $('tiles').hidden = group === null;
+  $('remote-figure').hidden = group !== null;
+  const tiles = group === null ? null : new Tiles($('tiles'));
+  $('share').querySelector('p').textContent = SHARE_ONE;
+  $('chat-toggle').hidden = false;
+  if (group !== null) {
+    $('share').querySelector('p').textContent = `Send this link to the people you want to talk to (up to ${group} in all). Anyone who has it can join: share it privately.`;
+    // Messages and files in a group call come with their own view (each person's pair carries
+    // its own): until then the button is not offered.
+    $('chat-toggle').hidden = true;
+  }
   $('copy').onclick = async () => {
     try {
       await navigator.clipboard.writeText(location.href);
@@ -165,7 +192,7 @@ async function call(secret) {
     }
     setTimeout(() => ($('copy').textContent = 'Copy link'), 2500);
   };
-  $('rejoin').onclick = () => call(secret);
+  $('rejoin').onclick = () => call(secret, group);
   $('new-call-after').onclick = newCall;
   $('rejoin').hidden = false;
   if (!window.isSecureContext) return cannotCall('This page cannot make a call.', INSECURE, { offerNewCall: false });
@@ -184,6 +211,7 @@ async function call(secret) {
     // The page's directory: its modules and the relay's /ws live there (PROTOCOL.md §1).
     base: relayBase(new URL('./', location.href).href),
     secret,
+    group,
     getStream: async () => {
       const stream = await localMedia();
       if (current !== me) return stream; // the room stops it
@@ -218,6 +246,7 @@ async function call(secret) {
   window.sotto = { events };
 
   function onEvent(e) {
+    if (tiles && onGroupEvent(e)) return;
     if (e.type === 'state') {
       $('status').textContent = STATES[e.state] ?? e.state;
       if (e.state === 'connected') $('share').hidden = true;
@@ -266,6 +295,32 @@ async function call(secret) {
       $('rejoin').focus();
     }
   }
+  /** What a group call shows differently; true when the event was handled here. */
+  function onGroupEvent(e) {
+    const others = () => tiles.tiles.size;
+    const connected = () => [...room.calls.values()].filter((c) => c.connected).length;
+    const status = () => {
+      const n = connected();
+      $('status').textContent = n === 0 ? (others() === 0 ? STATES['waiting-for-group'] : 'Connecting…') : `In the call with ${n} ${n === 1 ? 'other person' : 'others'}`;
+    };
+    if (e.peer !== undefined) {
+      if (e.type === 'state' && e.state === 'handshake') tiles.add(e.peer);
+      else if (e.type === 'sas') tiles.code(e.peer, e.code);
+      else if (e.type === 'track') tiles.track(e.peer, e.track);
+      else if (['call-reset', 'peer-gone', 'peer-left'].includes(e.type)) tiles.remove(e.peer);
+      else if (e.type === 'chat') return true;
+      if (e.type === 'state' && e.state === 'connected') $('share').hidden = others() >= group - 1;
+      status();
+      return true;
+    }
+    if (e.type === 'state' && e.state === 'waiting-for-peer') {
+      $('share').hidden = false;
+      status();
+      return true;
+    }
+    if (e.type === 'ended') tiles.clear();
+    return false;
+  }
   $('sas-match').onclick = () => {
     verified = true;
     badge('verified', 'Verified');
@@ -290,6 +345,7 @@ async function call(secret) {
   // One question to the worker at a time: a slow answer never piles up waiters.
   let asking = false;
   me.statsTimer = setInterval(async () => {
+    if (tiles) return groupStats();
     const c = room.call;
     if (room.ended || !c || asking) return;
     asking = true;
@@ -301,6 +357,23 @@ async function call(secret) {
     if (failing) badge('failing', 'Failing: frames do not authenticate');
     else if ($('sas').hidden === false) badge(verified ? 'verified' : 'encrypted', verified ? 'Verified' : 'Encrypted');
   }, 1000);
+  /** A group's badges: each pair's frames that fail to authenticate turn its tile "failing". */
+  async function groupStats() {
+    if (room.ended || asking) return;
+    asking = true;
+    try {
+      for (const [peer, c] of room.calls) {
+        const stats = await c.workerStats();
+        const t = tiles.tiles.get(peer);
+        if (room.ended || !t || room.calls.get(peer) !== c) continue;
+        const failing = Object.entries(stats).some(([k, s]) => k.startsWith('receive:') && s.failed > 0 && s.ok === 0);
+        if (failing) tiles.setBadge(peer, 'failing', 'Failing: frames do not authenticate');
+        else if (t.code.textContent) tiles.setBadge(peer, t.verified ? 'verified' : 'encrypted', t.verified ? 'Verified' : 'Encrypted');
+      }
+    } finally {
+      asking = false;
+    }
+  }
   try {
     await room.start();
   } catch (e) {
@@ -327,13 +400,7 @@ function route() {
     $('new-call-after').onclick = newCall;
     return cannotCall('This link is not valid.', `This link is not valid: ${e instanceof LinkError ? e.message : e}. Ask for the link again, or start a new call.`);
   }
-  if (link.group !== null) {
-    leave();
-    resetCallView();
-    $('new-call-after').onclick = newCall;
-    return cannotCall('This is a link to a group call.', `This link is for a group call of up to ${link.group} people, which this version of Sotto cannot join yet: it makes one-to-one calls.`);
-  }
-  return call(link.secret);
+  return call(link.secret, link.group);
 }
 
 window.addEventListener('hashchange', route);

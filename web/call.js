@@ -103,15 +103,15 @@ export class PeerCall {
     // the work before it.
     if (a.type === 'send') return this.send(this.peer, a.bytes);
     if (a.type === 'keys') return this.closed ? undefined : this.setKeys(a);
+    // What the page is told goes at once too, in the pair's order: behind the queue a step of
+    // the set-up would be told after the connection it led to.
+    if (a.type === 'state') return this.setState(a.state);
+    if (a.type === 'sas') return this.emit({ type: 'sas', code: a.code });
     this.queue = this.queue.then(() => (this.closed ? undefined : this.carryOut(a))).catch((e) => this.localFailure(e));
   }
 
   async carryOut(a) {
     switch (a.type) {
-      case 'state':
-        return this.setState(a.state);
-      case 'sas':
-        return this.emit({ type: 'sas', code: a.code });
       case 'create-offer':
         return this.pair.offerCreated(await this.makeOffer());
       case 'create-answer':
@@ -163,11 +163,12 @@ export class PeerCall {
     };
     pc.onconnectionstatechange = () => {
       if (this.closed) return;
-      this.setState(pc.connectionState);
+      // Connected before it is said: whoever hears it counts this call among the connected.
       if (pc.connectionState === 'connected') {
         this.connected = true;
         this.pair.connectedNow();
       }
+      this.setState(pc.connectionState);
       if (pc.connectionState === 'failed') this.emit({ type: 'failed', reason: 'could not reach the other side directly (ICE/DTLS failed); a TURN server on the relay would help' });
     };
     pc.ontrack = (e) => this.emit({ type: 'track', track: e.track });

@@ -193,6 +193,11 @@ export class Room {
     this.core.end('you hung up', false);
   }
 
+  /** Ends the call for a reason of the page's (the relay could not be reached at all, ...). */
+  end(reason, error) {
+    this.core.end(reason, error);
+  }
+
   /** The call is over: the relay is left, every call closes. */
   finish(reason, error) {
     clearTimeout(this.timer);

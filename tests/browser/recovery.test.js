@@ -173,12 +173,6 @@ for (const kind of KINDS) {
       assert.equal(await shown(bad, '#hangup'), false);
       assert.ok(await inView(bad, '#new-call-after'));
       await bad.screenshot({ path: path.join(ARTIFACTS, `browser-bad-link-${kind}-${name}.png`) });
-      // A group link (#S.N), which this version cannot join yet: it says so, and joins nothing.
-      const group = await open(kind, `http://${env.relay.addr}/#${newSecret()}.5`, { viewport });
-      await waitFn(group, () => !document.getElementById('error').hidden);
-      assert.equal(await text(group, '#status'), 'This is a link to a group call.');
-      assert.match(await text(group, '#error'), /up to 5 people/);
-      assert.ok(await inView(group, '#new-call-after'));
     }
   });
 
