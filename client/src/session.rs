@@ -723,7 +723,9 @@ impl Shell {
         } else {
             self.heard = false;
         }
-        if self.peers.is_empty() {
+        // `--duration` counts from the connection: in a one-to-one call the next person's, in
+        // a group the first (the call goes on, alone or not, until it is up).
+        if !self.group && self.peers.is_empty() {
             self.connected_at = None;
         }
     }

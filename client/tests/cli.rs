@@ -185,28 +185,36 @@ fn an_unreachable_relay_exits_3() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_room_exits_4_with_the_relays_code() {
-    let addr = start_relay().await;
-    let secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
-    let room = sotto_e2ee::LinkSecret::parse(secret)
+/// The link secret of the raw clients below.
+const RAW_SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+/// A bare WebSocket client in RAW_SECRET's room, welcomed, that then says nothing: it holds a
+/// place, and never answers anyone.
+async fn raw_joiner(
+    addr: std::net::SocketAddr,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use futures_util::{SinkExt, StreamExt};
+    let room = sotto_e2ee::LinkSecret::parse(RAW_SECRET)
         .unwrap()
         .room_id()
         .to_base64url();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+    let join = format!(r#"{{"type":"join","room":"{room}"}}"#);
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(join.into()))
+        .await
+        .unwrap();
+    ws.next().await.unwrap().unwrap();
+    ws
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_room_exits_4_with_the_relays_code() {
+    let addr = start_relay().await;
     // Two raw WebSocket clients fill the room.
-    let mut fillers = Vec::new();
-    for _ in 0..2 {
-        use futures_util::{SinkExt, StreamExt};
-        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-            .await
-            .unwrap();
-        let join = format!(r#"{{"type":"join","room":"{room}"}}"#);
-        ws.send(tokio_tungstenite::tungstenite::Message::Text(join.into()))
-            .await
-            .unwrap();
-        ws.next().await.unwrap().unwrap();
-        fillers.push(ws);
-    }
+    let _fillers = [raw_joiner(addr).await, raw_joiner(addr).await];
+    let secret = RAW_SECRET;
     let link = format!("http://{addr}/#{secret}");
     let (code, out, err) =
         tokio::task::spawn_blocking(move || sotto(&["call", &link, "--tone", "440"]))
@@ -220,23 +228,10 @@ async fn a_full_room_exits_4_with_the_relays_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_never_finishes_the_handshake_is_given_up_after_the_set_up_deadline() {
-    use futures_util::{SinkExt, StreamExt};
     let addr = start_relay().await;
-    let secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
-    let room = sotto_e2ee::LinkSecret::parse(secret)
-        .unwrap()
-        .room_id()
-        .to_base64url();
     // Someone is in the room first, so the call waits for their commit, which never comes.
-    let (mut silent, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-        .await
-        .unwrap();
-    let join = format!(r#"{{"type":"join","room":"{room}"}}"#);
-    silent
-        .send(tokio_tungstenite::tungstenite::Message::Text(join.into()))
-        .await
-        .unwrap();
-    silent.next().await.unwrap().unwrap();
+    let silent = raw_joiner(addr).await;
+    let secret = RAW_SECRET;
     let link = format!("http://{addr}/#{secret}");
     let started = std::time::Instant::now();
     let (code, _, err) =
