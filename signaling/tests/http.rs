@@ -93,6 +93,35 @@ async fn every_web_file_is_served_with_its_type_and_revalidates_by_etag() {
     }
 }
 
+#[tokio::test]
+async fn the_page_has_an_icon_and_a_web_app_manifest_of_its_own_origin() {
+    let relay = Relay::start(Config::default()).await;
+    let page = http_get(relay.addr, "/").await;
+    assert!(
+        page.body
+            .contains(r#"<link rel="icon" href="favicon.svg" type="image/svg+xml">"#)
+    );
+    assert!(
+        page.body
+            .contains(r#"<link rel="manifest" href="manifest.webmanifest">"#)
+    );
+    let icon = http_get(relay.addr, "/favicon.svg").await;
+    assert_eq!(icon.status, 200);
+    assert_eq!(icon.header("content-type"), Some("image/svg+xml"));
+    assert!(icon.body.starts_with("<svg"));
+    let manifest = http_get(relay.addr, "/manifest.webmanifest").await;
+    assert_eq!(manifest.status, 200);
+    assert_eq!(
+        manifest.header("content-type"),
+        Some("application/manifest+json")
+    );
+    let m: serde_json::Value = serde_json::from_str(&manifest.body).expect("the manifest is JSON");
+    assert_eq!(m["name"], "Sotto");
+    // Relative to where the page is served: the relay may live under a path.
+    assert_eq!(m["start_url"], "./");
+    assert_eq!(m["icons"][0]["src"], "favicon.svg");
+}
+
 /// A relay built for use serves the call module with its media transform on; only the
 /// `bench-no-e2ee` benchmark build turns it off (and that build is never tested as the relay).
 #[cfg(not(feature = "bench-no-e2ee"))]

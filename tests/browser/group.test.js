@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ARTIFACTS, nativeCall, newSecret, relayAndBrowsers, text, waitFn, waitForEvent } from './harness.js';
+import { ARTIFACTS, nativeCall, relayAndBrowsers, text, waitFn, waitForEvent } from './harness.js';
 
 const env = relayAndBrowsers();
 
@@ -33,9 +33,13 @@ async function waitForTiles(page, n, videos, timeout = 45000) {
 }
 
 test('three browsers and the terminal in one group call: video and a code per pair; one leaves, one joins, one too many is refused', async () => {
-  const url = `http://${env.relay.addr}/#${newSecret()}.4`;
-  const a = await env.open('chromium', url);
+  // The home page's "New group call", for up to four.
+  const a = await env.open('chromium', `http://${env.relay.addr}/`);
+  await a.selectOption('#group-size', '4');
+  await a.click('#new-group');
   await waitForEvent(a, { state: 'waiting-for-peer' });
+  const url = a.url();
+  assert.match(url, /#[A-Za-z0-9_-]{43}\.4$/);
   assert.equal(await text(a, '#status'), 'Waiting for others to open the link…');
   const b = await env.open('firefox', url);
   const c = await env.open('chromium', url, { viewport: { width: 390, height: 844 } });
