@@ -478,49 +478,44 @@ struct Shell {
     heard: bool,
 }
 
-/// Forwards every event of `rx` into `tx`, tagged with `peer`, until either side closes.
+/// Forwards every event of a bounded `rx` into `tx`, tagged with `peer`, until either closes.
 fn forward<T: Send + 'static>(
     peer: PeerId,
-    mut rx: impl RecvStream<T>,
-    tx: impl SendTagged<T>,
+    mut rx: mpsc::Receiver<T>,
+    tx: mpsc::Sender<(PeerId, T)>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        while let Some(event) = rx.next().await {
-            if !tx.send_tagged(peer.clone(), event).await {
+        while let Some(event) = rx.recv().await {
+            if tx.send((peer.clone(), event)).await.is_err() {
                 break;
             }
         }
     })
 }
 
-/// A receiver, bounded or not.
-trait RecvStream<T>: Send + 'static {
-    fn next(&mut self) -> impl std::future::Future<Output = Option<T>> + Send;
-}
-impl<T: Send + 'static> RecvStream<T> for mpsc::Receiver<T> {
-    async fn next(&mut self) -> Option<T> {
-        self.recv().await
-    }
-}
-impl<T: Send + 'static> RecvStream<T> for mpsc::UnboundedReceiver<T> {
-    async fn next(&mut self) -> Option<T> {
-        self.recv().await
-    }
+/// [`forward`] for the unbounded control events.
+fn forward_unbounded<T: Send + 'static>(
+    peer: PeerId,
+    mut rx: mpsc::UnboundedReceiver<T>,
+    tx: mpsc::UnboundedSender<(PeerId, T)>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            if tx.send((peer.clone(), event)).is_err() {
+                break;
+            }
+        }
+    })
 }
 
-/// A sender of tagged events, bounded or not; false once the loop is gone.
-trait SendTagged<T>: Send + 'static {
-    fn send_tagged(&self, peer: PeerId, event: T)
-    -> impl std::future::Future<Output = bool> + Send;
-}
-impl<T: Send + 'static> SendTagged<T> for mpsc::Sender<(PeerId, T)> {
-    async fn send_tagged(&self, peer: PeerId, event: T) -> bool {
-        self.send((peer, event)).await.is_ok()
-    }
-}
-impl<T: Send + 'static> SendTagged<T> for mpsc::UnboundedSender<(PeerId, T)> {
-    async fn send_tagged(&self, peer: PeerId, event: T) -> bool {
-        self.send((peer, event)).is_ok()
+impl Counters {
+    /// Adds `other`'s frame counts to these (round trip and loss are not sums).
+    fn add_frames(&mut self, other: &Counters) {
+        self.frames_sent += other.frames_sent;
+        self.frames_received += other.frames_received;
+        self.frames_failed += other.frames_failed;
+        self.frames_concealed += other.frames_concealed;
+        self.empty_packets += other.empty_packets;
     }
 }
 
@@ -536,11 +531,7 @@ impl Shell {
         let mut rtts = Vec::new();
         let mut losses = Vec::new();
         for c in self.peers.values().map(|p| p.counters) {
-            sum.frames_sent += c.frames_sent;
-            sum.frames_received += c.frames_received;
-            sum.frames_failed += c.frames_failed;
-            sum.frames_concealed += c.frames_concealed;
-            sum.empty_packets += c.empty_packets;
+            sum.add_frames(&c);
             rtts.extend(c.rtt_ms);
             losses.extend(c.loss);
         }
@@ -574,7 +565,7 @@ impl Shell {
                 },
             ) = Rtc::new(&net).await.map_err(|e| e.to_string())?;
             let forwarders = vec![
-                forward(peer.clone(), control, self.control_tx.clone()),
+                forward_unbounded(peer.clone(), control, self.control_tx.clone()),
                 forward(peer.clone(), audio, self.audio_tx.clone()),
                 forward(peer.clone(), data, self.data_tx.clone()),
             ];
@@ -714,12 +705,7 @@ impl Shell {
         }
         self.mixer.remove(peer);
         if self.group {
-            let c = conn.counters;
-            self.gone.frames_sent += c.frames_sent;
-            self.gone.frames_received += c.frames_received;
-            self.gone.frames_failed += c.frames_failed;
-            self.gone.frames_concealed += c.frames_concealed;
-            self.gone.empty_packets += c.empty_packets;
+            self.gone.add_frames(&conn.counters);
         } else {
             self.heard = false;
         }

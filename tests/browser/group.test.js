@@ -69,6 +69,7 @@ async function scenario(url, [a, b, c], native) {
   assert.match(await text(a, '#status'), /^In the call with 3 others$/);
   await a.screenshot({ path: path.join(ARTIFACTS, 'group-chromium-3-others-desktop.png') });
   await c.screenshot({ path: path.join(ARTIFACTS, 'group-chromium-3-others-phone.png') });
+  await b.screenshot({ path: path.join(ARTIFACTS, 'group-firefox-3-others-desktop.png') });
 
   // A fifth person: the link is for four, the room refuses them, clearly.
   const e = await env.open('firefox', url);
