@@ -1,12 +1,13 @@
 // Browser-to-browser call set-up in headless Chromium (Debian's), through the real relay: the
-// time from the second page opening the link to the first remote video frame it presents. Run
+// time from the second page pressing Join on the link's preview to the first remote video frame
+// it presents. Run
 // with the relay built for use (every frame through the SFrame transform: the first frame shown
 // is the first one decrypted) and with the `bench-no-e2ee` build, calls interleaved. Prints one
 // line per mode with the median. Never part of the test suite.
 //
 //   node bench/browser-setup.mjs E2EE_RELAY_BIN PLAIN_RELAY_BIN [CALLS]
 
-import { launchChromium, newSecret, startRelay, waitForEvent } from '../tests/browser/harness.js';
+import { joinIfAsked, launchChromium, newSecret, startRelay, waitForEvent } from '../tests/browser/harness.js';
 
 const [e2eeBin, plainBin, callsArg] = process.argv.slice(2);
 if (!e2eeBin || !plainBin) {
@@ -23,26 +24,32 @@ async function relayFrom(bin) {
 /** Records, in the page, when the remote video element presents its first frame. Installed
  *  before any page script runs, so it cannot miss the frame. */
 function watchFirstRemoteFrame() {
-  document.addEventListener('DOMContentLoaded', () => {
+  // The other person's video element is made when they arrive.
+  new MutationObserver((_, observer) => {
     const video = document.getElementById('remote-video');
+    if (!video) return;
+    observer.disconnect();
     video.requestVideoFrameCallback((now) => {
       window.__firstRemoteFrameAt = performance.timeOrigin + now;
     });
-  });
+  }).observe(document, { childList: true, subtree: true });
 }
 
-/** One call; milliseconds from the second page opening the link to its first remote frame. */
+/** One call; milliseconds from the second page's Join to its first remote frame. */
 async function oneCall(browser, base) {
   const url = `${base}/#${newSecret()}`;
   const contexts = [await browser.newContext(), await browser.newContext()];
   try {
     const first = await contexts[0].newPage();
     await first.goto(url);
+    await joinIfAsked(first);
     await waitForEvent(first, { state: 'waiting-for-peer' });
     const second = await contexts[1].newPage();
     await second.addInitScript(watchFirstRemoteFrame);
-    const opened = Date.now();
     await second.goto(url);
+    await second.waitForSelector('#join:not([disabled])');
+    const opened = Date.now();
+    await second.click('#join');
     const handle = await second.waitForFunction(() => window.__firstRemoteFrameAt, null, { timeout: 20000 });
     return (await handle.jsonValue()) - opened;
   } finally {

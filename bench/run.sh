@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks, never part of the test suite: Sotto's relay beside matchbox_server 0.15 and the
 # PeerJS server 1.0.2 (installed here into bench/.peers, which git ignores), the SFrame layer
-# beside raw AES-128-GCM, SFrame's bytes per frame, and call set-up native and in Chromium.
+# beside raw AES-128-GCM, SFrame's bytes per frame, call set-up native and in Chromium, file
+# transfer, and a four-person group call in Chromium.
 # Prints every measurement as it comes (with the load average), then one table of medians.
 #
 #   bash bench/run.sh          # SOTTO_BENCH_ROUNDS (3) rounds, SOTTO_BENCH_SECONDS (10) per ping-pong
@@ -132,6 +133,10 @@ node bench/browser-setup.mjs target/release/sotto-relay "$PEERS/sotto-relay-no-e
 step "file transfer: sealed and raw over the same data channel, native, Chromium and Firefox"
 emit "$(target/release/file-transfer --megabytes 64 --rounds "$ROUNDS")"
 node bench/file-transfer.mjs target/release/sotto-relay 64 "$ROUNDS" |
+  while read -r line; do emit "$line"; done
+
+step "group call: a mesh of four Chromiums, CPU and memory per participant, a newcomer's wait"
+node bench/group-mesh.mjs target/release/sotto-relay "$ROUNDS" 15 |
   while read -r line; do emit "$line"; done
 
 step "table (medians of $ROUNDS rounds; machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"

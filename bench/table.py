@@ -110,6 +110,16 @@ def main(path):
               f"{r['rounds']}) | raw "
               f"{raw:.1f} MB/s, sealed {sealed:.1f} MB/s: **{sealed / raw * 100:.0f}%** "
               f"| {r['load']} |")
+    for r in (r for r in rows if r["scenario"] == "group-mesh-summary"):
+        cells = ", ".join(
+            f"{n} people: {float(r[f'people{n}_cpu']):.2f} cores, {r[f'people{n}_pss_mib']} MiB, "
+            f"{r[f'people{n}_fps']} fps"
+            for n in (2, 3, 4)
+        )
+        print(f"| group call in Chromium, each participant a browser of its own (median of "
+              f"{r['rounds']} rounds): CPU, memory and received frame rate per participant | "
+              f"{cells}; a fourth person sees everyone {float(r['newcomer_sees_ms']) / 1000:.1f} s "
+              f"after Join | {r['load']} |")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ dpkg -s libasound2-plugins >/dev/null 2>&1 || need_apt+=(libasound2-plugins)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v certutil >/dev/null || need_apt+=(libnss3-tools)
 command -v tmux >/dev/null || need_apt+=(tmux)
+# redis-server: relays that share rooms (--redis) are tested against the real one.
+command -v redis-server >/dev/null || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -1,12 +1,16 @@
 // The page: home ("New call") and the call view. It shows what the room (room.js) reports and
 // never touches keys. No inline script, no innerHTML (the relay's CSP enforces Trusted Types).
 
-import { b64u } from './crypto/bytes.js';
+import { b64u, fromB64u } from './crypto/bytes.js';
+import { forgetDevice, knownDevices, knownName, rememberDevice, thisDevice } from './devices.js';
 import { generateSecret, LinkError, parseFragment, relayBase } from './crypto/link.js';
 import { missingFeatures } from './call.js';
 import { Room } from './room.js';
 import { ChatPanel } from './chat.js';
 import { Tiles } from './tiles.js';
+import { lobby, localMedia, tabChoices } from './lobby.js';
+import { relayInfo } from './signaling.js';
+import { AudioLevels } from './speaking.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -46,6 +50,53 @@ async function home() {
   } catch (e) {
     $('relay-status').textContent = `unreachable (${e.message})`;
   }
+  // Group sizes this relay takes (PROTOCOL.md §1: 3 to 16, up to its --max-peers).
+  const { max_peers: max } = await relayInfo();
+  const sizes = [];
+  for (let n = 3; n <= Math.min(max, 16); n++) {
+    const o = document.createElement('option');
+    o.textContent = String(n);
+    o.selected = n === Math.min(max, 6);
+    sizes.push(o);
+  }
+  $('group-size').replaceChildren(...sizes);
+  if (sizes.length === 0) $('new-group').parentElement.hidden = true;
+  await showKnownDevices();
+}
+
+/** The start of a device key, to tell devices apart (`a1b2 c3d4 e5f6 0718`, as `sotto known`). */
+const fingerprint = (key) => [...fromB64u(key).slice(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join('').match(/.{4}/g).join(' ');
+
+/** The home page's list of known devices, each with its Forget button. */
+async function showKnownDevices() {
+  let devices = [];
+  try {
+    devices = await knownDevices();
+  } catch {
+    // No IndexedDB here (a private window may refuse it): nothing is known.
+  }
+  const items = devices.map((d) => {
+    const li = document.createElement('li');
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = d.name;
+    const key = document.createElement('span');
+    key.className = 'small key';
+    key.textContent = `key ${fingerprint(d.key)}`;
+    const forget = document.createElement('button');
+    forget.type = 'button';
+    forget.textContent = 'Forget';
+    forget.setAttribute('aria-label', `Forget ${d.name}`);
+    forget.onclick = async () => {
+      await forgetDevice(d.key);
+      await showKnownDevices();
+      $('known-title').focus?.();
+    };
+    li.append(name, key, forget);
+    return li;
+  });
+  $('known-list').replaceChildren(...items);
+  $('known-empty').hidden = items.length > 0;
 }
 
 function error(message) {
@@ -73,6 +124,9 @@ const STATES = {
   ended: 'Call ended',
 };
 
+/** The status line while the relay is tried again. */
+const reconnecting = (e) => `Lost the relay; trying again in ${(e.delayMs / 1000).toFixed(1)} s (attempt ${e.attempt})…`;
+
 /** Why a call ended, as a sentence for the person in it. */
 function endedText(reason) {
   const words = {
@@ -84,38 +138,32 @@ function endedText(reason) {
     'lost the connection to the relay and could not reach it again': 'Lost the connection to the relay and could not reach it again.',
     "the other browser's call set-up could not be read by this one": "The other browser's call set-up could not be read by this browser. A current Chromium or Firefox on both sides works.",
     'this browser could not set up the connection': 'This browser could not set up the connection. Rejoin to try again.',
+    'hiding your IP address needs a TURN server, and this relay offers none': "Hiding your IP address needs a TURN server, and this relay offers none. Join without \u201cHide my IP address\u201d, or ask the relay's operator to add TURN (docs/relay.md).",
   };
   return words[reason] ?? `The call ended: ${reason}.`;
 }
 
-async function localMedia() {
-  try {
-    return await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
-  } catch (e) {
-    if (e.name === 'NotAllowedError') throw new Error('Camera or microphone access was denied. Allow it in the browser, then press Rejoin.');
-    // No camera: a voice-only call.
-    try {
-      return await navigator.mediaDevices.getUserMedia({ audio: true });
-    } catch (e2) {
-      if (e2.name === 'NotAllowedError') throw new Error('Microphone access was denied. Allow it in the browser, then press Rejoin.');
-      throw new Error(`No microphone could be opened (${e2.name}).`);
-    }
-  }
-}
-
-/** The call on screen now: what `leave` must stop. */
+/** The call or preview on screen now: what `leave` must stop. */
 let current = null;
 
 function leave() {
   if (!current) return;
   clearInterval(current.statsTimer);
-  current.room.hangUp();
+  current.lobby?.cancel();
+  current.levels?.close();
+  current.room?.hangUp();
   for (const t of current.stream?.getTracks() ?? []) t.stop();
   current = null;
 }
 
-// Closing or reloading the page sends no `bye`: the relay tells the other side this page left,
-// and they wait for it to come back (a reload is back in a moment). Hanging up is the button.
+// Closing or reloading the page sends no `bye`: the relay tells the others this page left, and
+// they wait for it to come back (a reload is back in a moment, and goes straight into the call:
+// this tab's choices are kept). Hanging up is the button.
+
+/** A control button's words (its icon stays). */
+function setLabel(id, text) {
+  $(id).querySelector('.label').textContent = text;
+}
 
 /** The call view as it is before anything happened. */
 function resetCallView() {
@@ -131,24 +179,21 @@ function resetCallView() {
   $('new-call-after').hidden = false;
   $('sas').hidden = true;
   $('sas-match').disabled = false;
+  $('remember').hidden = true;
+  $('people').hidden = true;
+  $('people-toggle').setAttribute('aria-expanded', 'false');
   $('link').value = location.href;
-  $('remote-video').srcObject = null;
-  $('remote-audio').srcObject = null;
   $('local-video').srcObject = null;
+  $('local-figure').classList.remove('camera-off');
+  $('self-muted').hidden = true;
   for (const id of ['mute', 'camera', 'hangup']) $(id).disabled = false;
-  $('mute').textContent = 'Mute microphone';
+  setLabel('mute', 'Mute microphone');
   $('mute').setAttribute('aria-pressed', 'false');
-  $('camera').textContent = 'Turn camera off';
+  setLabel('camera', 'Turn camera off');
   $('camera').setAttribute('aria-pressed', 'false');
   $('camera').hidden = false;
   $('copy').textContent = 'Copy link';
-  $('no-video').hidden = false;
 }
-
-// Their video, once it has a frame, hides the "no video" note; losing the peer shows it again.
-$('remote-video').addEventListener('resize', () => {
-  $('no-video').hidden = $('remote-video').videoWidth > 0;
-});
 
 /** The page when no call can happen here: the reason, and nothing to press but New call (and
  *  not even that where no page of this relay can call: an insecure context). */
@@ -165,23 +210,42 @@ function cannotCall(status, message, { offerNewCall = true } = {}) {
   $('ended').hidden = !offerNewCall;
 }
 
-async function call(secret, group = null) {
+/** A link opened: the preview first (once per tab), then the call. A page that cannot call
+ *  says why and never opens the camera. */
+async function openLink(secret, group) {
   leave();
   resetCallView();
-  // A group call shows a tile per person and a safety code per pair; one-to-one, the other
-  // person fills the view and the code panel is theirs.
-  $('videos').classList.toggle('group', group !== null);
-  $('tiles').hidden = group === null;
-  $('remote-figure').hidden = group !== null;
-  const tiles = group === null ? null : new Tiles($('tiles'));
-  $('share').querySelector('p').textContent = SHARE_ONE;
-  $('chat-toggle').hidden = false;
-  if (group !== null) {
-    $('share').querySelector('p').textContent = `Send this link to the people you want to talk to (up to ${group} in all). Anyone who has it can join: share it privately.`;
-    // Messages and files in a group call come with their own view (each person's pair carries
-    // its own): until then the button is not offered.
-    $('chat-toggle').hidden = true;
+  $('new-call-after').onclick = newCall;
+  if (!window.isSecureContext) return cannotCall('This page cannot make a call.', INSECURE, { offerNewCall: false });
+  const missing = await missingFeatures();
+  if (missing) {
+    return cannotCall(
+      'This browser cannot make an encrypted call.',
+      `Missing: ${missing.join(', ')}. Sotto never falls back to an unencrypted call; try a current Chromium or Firefox.`,
+    );
   }
+  const choices = tabChoices();
+  if (choices) return call(secret, group, choices);
+  const me = { lobby: lobby(group) };
+  current = me;
+  const joined = await me.lobby.joined;
+  if (current !== me) return;
+  call(secret, group, joined);
+}
+
+/** The call on `secret`'s link (`group`: its size, or null for one-to-one), with the choices
+ *  of the preview (and its stream, or none: then the chosen devices are opened once the relay
+ *  let us in, so a full room never turns the camera on). */
+async function call(secret, group, { stream = null, name = null, relayOnly = false, incognito = false, camera = '', microphone = '' }) {
+  leave();
+  resetCallView();
+  // This device's key signs each pair's transcript; none in incognito (and nothing stored).
+  const device = incognito ? null : await thisDevice();
+  // One tile per other person. A group shows each pair's code on its tile; one-to-one, the code
+  // has its own panel and the other person fills the view.
+  $('share').querySelector('p').textContent = group === null
+    ? SHARE_ONE
+    : `Send this link to the people you want to talk to (up to ${group} in all). Anyone who has it can join: share it privately.`;
   $('copy').onclick = async () => {
     try {
       await navigator.clipboard.writeText(location.href);
@@ -192,173 +256,283 @@ async function call(secret, group = null) {
     }
     setTimeout(() => ($('copy').textContent = 'Copy link'), 2500);
   };
-  $('rejoin').onclick = () => call(secret, group);
+  $('rejoin').onclick = () => call(secret, group, tabChoices() ?? { name, relayOnly, incognito, camera, microphone });
   $('new-call-after').onclick = newCall;
   $('rejoin').hidden = false;
-  if (!window.isSecureContext) return cannotCall('This page cannot make a call.', INSECURE, { offerNewCall: false });
-  const missing = await missingFeatures();
-  if (missing) {
-    return cannotCall(
-      'This browser cannot make an encrypted call.',
-      `Missing: ${missing.join(', ')}. Sotto never falls back to an unencrypted call; try a current Chromium or Firefox.`,
-    );
-  }
   const events = [];
-  const remote = new MediaStream();
-  let verified = false;
-  const me = { room: null, stream: null, statsTimer: null };
+  const me = { room: null, stream: null, statsTimer: null, levels: null };
+  current = me;
+  const tiles = new Tiles($('tiles'), $('people-list'), {
+    single: group === null,
+    onVerified: (peer) => {
+      if (group === null) verify();
+      askToRemember(peer);
+    },
+    onChange: (t) => {
+      $('people-count').textContent = t.tiles.size ? String(t.tiles.size) : '';
+    },
+  });
+  me.levels = new AudioLevels((peer, speaking) => tiles.speaking(peer, speaking));
+  const showStream = (s) => {
+    me.stream = s;
+    $('local-video').srcObject = s;
+    $('camera').hidden = s.getVideoTracks().length === 0;
+  };
+  if (stream) showStream(stream);
   const room = new Room({
     // The page's directory: its modules and the relay's /ws live there (PROTOCOL.md §1).
     base: relayBase(new URL('./', location.href).href),
     secret,
     group,
+    name,
+    device,
+    relayOnly,
     getStream: async () => {
-      const stream = await localMedia();
-      if (current !== me) return stream; // the room stops it
-      me.stream = stream;
-      $('local-video').srcObject = me.stream;
-      $('camera').hidden = me.stream.getVideoTracks().length === 0;
-      return me.stream;
+      if (me.stream) return me.stream;
+      const s = await localMedia({ camera, microphone });
+      if (current !== me) return s; // the room stops it
+      showStream(s);
+      return s;
     },
     onEvent: (e) => {
       if (current !== me) return;
-      // The log holds no message text, file name or content: kinds and ids only.
-      if (e.type === 'chat') events.push({ type: 'chat', kind: e.event.type, id: e.event.id, ...(e.event.direction && { direction: e.event.direction }), ...(e.event.accepted !== undefined && { accepted: e.event.accepted }) });
-      else events.push(e.type === 'track' ? { type: 'track', kind: e.track.kind } : e);
+      // The log holds no message text, file name, name or content: kinds and ids only.
+      if (e.type === 'chat') events.push({ type: 'chat', kind: e.event.type, id: e.event.id, ...(e.peer && { peer: e.peer }), ...(e.event.direction && { direction: e.event.direction }), ...(e.event.accepted !== undefined && { accepted: e.event.accepted }) });
+      else if (e.type === 'track') events.push({ type: 'track', kind: e.track.kind, peer: e.peer });
+      else if (e.type === 'name') events.push({ type: 'name', peer: e.peer });
+      else if (e.type === 'identity') return identify(e.peer, e.key);
+      else events.push(e);
       onEvent(e);
     },
   });
   me.room = room;
-  current = me;
-  const messages = () => {
-    const m = room.call?.messages;
-    if (!m?.ready) throw new Error('Messages and files work once the call is connected.');
-    return m;
-  };
-  const chat = new ChatPanel({
-    sendText: async (text) => messages().sendText(text),
-    sendFile: async (file) => messages().sendFile(file),
-    accept: async (id) => messages().accept(id),
-    cancel: async (id, direction) => messages().cancel(id, direction),
-  });
+  const ready = () => [...room.calls.values()].filter((c) => c.messages?.ready);
+  const chat = new ChatPanel(
+    {
+      sendText: async (text) => {
+        const to = ready();
+        if (to.length === 0) throw new Error('Messages work once the call is connected.');
+        const sent = await Promise.allSettled(to.map(async (c) => ({ peer: c.peer, id: await c.messages.sendText(text) })));
+        const ok = sent.filter((r) => r.status === 'fulfilled').map((r) => r.value);
+        if (ok.length === 0) throw sent[0].reason;
+        return ok;
+      },
+      sendFile: async (file) => {
+        const to = ready();
+        if (to.length === 0) throw new Error('Files work once the call is connected.');
+        const sent = await Promise.allSettled(to.map((c) => c.messages.sendFile(file)));
+        if (sent.every((r) => r.status === 'rejected')) throw sent[0].reason;
+      },
+      accept: async (peer, id) => room.calls.get(peer)?.messages?.accept(id),
+      cancel: async (peer, id, direction) => room.calls.get(peer)?.messages?.cancel(id, direction),
+      ready: () => ready().length > 0,
+    },
+    { group: group !== null, nameOf: (peer) => tiles.nameOf(peer) },
+  );
   // The page's event log (states, and the safety code it shows), which the browser tests read.
   // Nothing else of the call is reachable from a page global: no key, SDP or candidate.
   window.sotto = { events };
 
+  const connectedCount = () => [...room.calls.values()].filter((c) => c.connected).length;
+  /** What the status line says in a group. */
+  function groupStatus() {
+    const n = connectedCount();
+    $('status').textContent = n === 0 ? (tiles.tiles.size === 0 ? STATES['waiting-for-group'] : 'Connecting…') : `In the call with ${n} ${n === 1 ? 'other person' : 'others'}`;
+  }
+  /** One-to-one: the other person's code matches. */
+  function verify() {
+    badge('verified', 'Verified');
+    $('sas-match').disabled = true;
+    const t = tiles.first;
+    if (t && !t.verified) tiles.verify(t.peer);
+  }
+
+  /** Their device's key signed this pair's transcript (or they sent none: `key` null): a
+   *  device remembered here is verified at once, by the name given it; any other shows as not
+   *  verified, with its code to compare. The log says which, never the name or key. */
+  async function identify(peer, key) {
+    let name = null;
+    if (key && device) {
+      try {
+        name = await knownName(key);
+      } catch {
+        // No IndexedDB: nothing is known.
+      }
+    }
+    if (current !== me || !tiles.tiles.has(peer)) return;
+    showIdentity(peer, { status: key === null ? 'none' : name === null ? 'unknown' : 'known', name, key });
+  }
+
+  /** What is known of `peer`'s device, on their tile, in the log and (one-to-one) the badge. */
+  function showIdentity(peer, { status, name, key }) {
+    tiles.identity(peer, { status, name, key });
+    events.push({ type: 'identity', peer, status });
+    if (status === 'known' && group === null) knownOne(name);
+  }
+
+  /** One-to-one: the other person's device is one remembered here. */
+  function knownOne(name) {
+    badge('verified', `Verified: ${name} (known device)`);
+    $('sas').hidden = true;
+    $('sas-match').disabled = true;
+  }
+
+  /** The codes matched with `peer`: offer to remember their device (not in incognito, not a
+   *  device that sent no key, not one already known). */
+  function askToRemember(peer) {
+    const t = tiles.tiles.get(peer);
+    if (!device || t?.device?.status !== 'unknown') return;
+    $('remember-who').textContent = group === null ? 'the other person' : tiles.nameOf(peer);
+    $('remember-name').value = t.given ?? '';
+    $('remember-error').hidden = true;
+    $('remember').hidden = false;
+    $('remember').dataset.peer = peer;
+    $('remember-name').focus();
+    $('remember-skip').onclick = () => {
+      $('remember').hidden = true;
+    };
+    $('remember-form').onsubmit = async (ev) => {
+      ev.preventDefault();
+      try {
+        const name = await rememberDevice(t.device.key, $('remember-name').value);
+        if (current !== me) return;
+        $('remember').hidden = true;
+        if (tiles.tiles.get(peer) !== t) return;
+        showIdentity(peer, { status: 'known', name, key: t.device.key });
+      } catch (err) {
+        $('remember-error').textContent = err.message;
+        $('remember-error').hidden = false;
+      }
+    };
+  }
+
   function onEvent(e) {
-    if (tiles && onGroupEvent(e)) return;
-    if (e.type === 'state') {
+    // What is about one person: their tile and row.
+    if (e.peer !== undefined) {
+      if (e.type === 'state' && e.state === 'handshake') tiles.add(e.peer);
+      else if (e.type === 'state' && ['connected', 'disconnected', 'failed'].includes(e.state)) tiles.connected(e.peer, e.state === 'connected');
+      else if (e.type === 'sas') tiles.code(e.peer, e.code);
+      else if (e.type === 'name') tiles.name(e.peer, e.name);
+      else if (e.type === 'media') tiles.media(e.peer, e);
+      else if (e.type === 'track') {
+        tiles.track(e.peer, e.track);
+        if (e.track.kind === 'audio') me.levels.watch(e.peer, e.track);
+      } else if (e.type === 'chat') chat.onEvent(e.event, e.peer);
+      else if (['call-reset', 'peer-gone'].includes(e.type)) {
+        if ($('remember').dataset.peer === e.peer) $('remember').hidden = true;
+        tiles.remove(e.peer);
+        me.levels.unwatch(e.peer);
+        chat.setReady(ready().length > 0);
+      }
+    }
+    if (group !== null) return onGroupEvent(e);
+    if (e.type === 'state' && e.peer === undefined) {
+      $('status').textContent = STATES[e.state] ?? e.state;
+      if (e.state === 'waiting-for-peer') $('share').hidden = false;
+    } else if (e.type === 'state') {
       $('status').textContent = STATES[e.state] ?? e.state;
       if (e.state === 'connected') $('share').hidden = true;
-      if (e.state === 'waiting-for-peer') $('share').hidden = false;
     } else if (e.type === 'reconnecting') {
-      $('status').textContent = `Lost the relay; trying again in ${(e.delayMs / 1000).toFixed(1)} s (attempt ${e.attempt})…`;
+      $('status').textContent = reconnecting(e);
     } else if (e.type === 'peer-lost-relay') {
       $('status').textContent = 'Connected (the other person lost the relay; the call goes on)';
     } else if (e.type === 'call-reset') {
-      chat.setReady(false);
       // The call with the peer is gone (they left, or the relay went before it connected): a
       // new one brings a new safety code, to be compared again.
-      for (const t of remote.getTracks()) remote.removeTrack(t);
-      $('remote-video').srcObject = null;
-      $('no-video').hidden = false;
       $('sas').hidden = true;
       $('sas-match').disabled = false;
-      verified = false;
       badge('', '');
     } else if (e.type === 'sas') {
       $('sas').hidden = false;
       $('sas-code').textContent = `${e.code.slice(0, 3)} ${e.code.slice(3)}`;
-      badge('encrypted', 'Encrypted');
-    } else if (e.type === 'chat') {
-      chat.onEvent(e.event);
-    } else if (e.type === 'track') {
-      remote.addTrack(e.track);
-      $(e.track.kind === 'video' ? 'remote-video' : 'remote-audio').srcObject = remote;
+      $('sas-match').disabled = false;
+      badge('encrypted', 'Not verified');
     } else if (e.type === 'ended') {
-      clearInterval(me.statsTimer);
-      chat.end();
-      $('status').textContent = 'Call ended';
-      $('ended-reason').textContent = endedText(e.reason);
-      $('ended').hidden = false;
-      $('share').hidden = true;
-      // Nothing of the call stays on screen: no code to compare, no frozen video.
-      $('sas').hidden = true;
-      $('videos').hidden = true;
-      $('sas-match').disabled = true;
-      for (const id of ['mute', 'camera', 'hangup']) $(id).disabled = true;
-      badge('', '');
-      if (e.error && e.reason !== 'this call already has two people (room full)') error(endedText(e.reason));
-      for (const t of me.stream?.getTracks() ?? []) t.stop();
-      $('local-video').srcObject = null;
-      $('remote-video').srcObject = null;
-      $('rejoin').focus();
+      ended(e);
     }
   }
-  /** What a group call shows differently; true when the event was handled here. */
+  /** What a group call shows of an event. */
   function onGroupEvent(e) {
-    const others = () => tiles.tiles.size;
-    const connected = () => [...room.calls.values()].filter((c) => c.connected).length;
-    const status = () => {
-      const n = connected();
-      $('status').textContent = n === 0 ? (others() === 0 ? STATES['waiting-for-group'] : 'Connecting…') : `In the call with ${n} ${n === 1 ? 'other person' : 'others'}`;
-    };
-    if (e.peer !== undefined) {
-      if (e.type === 'state' && e.state === 'handshake') tiles.add(e.peer);
-      else if (e.type === 'sas') tiles.code(e.peer, e.code);
-      else if (e.type === 'track') tiles.track(e.peer, e.track);
-      else if (['call-reset', 'peer-gone', 'peer-left'].includes(e.type)) tiles.remove(e.peer);
-      else if (e.type === 'chat') return true;
-      if (e.type === 'state' && e.state === 'connected') $('share').hidden = others() >= group - 1;
-      status();
-      return true;
+    if (e.type === 'state' && e.peer !== undefined && e.state === 'connected') $('share').hidden = tiles.tiles.size >= group - 1;
+    if (e.type === 'state' && e.state === 'waiting-for-peer') $('share').hidden = false;
+    if (e.type === 'reconnecting') {
+      $('status').textContent = reconnecting(e);
+      return;
     }
-    if (e.type === 'state' && e.state === 'waiting-for-peer') {
-      $('share').hidden = false;
-      status();
-      return true;
-    }
-    if (e.type === 'ended') tiles.clear();
-    return false;
+    if (e.type === 'ended') return ended(e);
+    groupStatus();
   }
-  $('sas-match').onclick = () => {
-    verified = true;
-    badge('verified', 'Verified');
+  function ended(e) {
+    clearInterval(me.statsTimer);
+    me.levels.close();
+    chat.end();
+    tiles.clear();
+    $('status').textContent = 'Call ended';
+    $('ended-reason').textContent = endedText(e.reason);
+    $('ended').hidden = false;
+    $('share').hidden = true;
+    // Nothing of the call stays on screen: no code to compare, no frozen video.
+    $('sas').hidden = true;
+    $('remember').hidden = true;
+    $('people').hidden = true;
+    $('videos').hidden = true;
     $('sas-match').disabled = true;
-  };
+    for (const id of ['mute', 'camera', 'hangup']) $(id).disabled = true;
+    badge('', '');
+    if (e.error && !/\(room full\)$/.test(e.reason)) error(endedText(e.reason));
+    for (const t of me.stream?.getTracks() ?? []) t.stop();
+    $('local-video').srcObject = null;
+    $('rejoin').focus();
+  }
+  $('sas-match').onclick = verify;
+  const media = () => ({
+    microphone: (me.stream?.getAudioTracks() ?? []).some((t) => t.enabled),
+    camera: (me.stream?.getVideoTracks() ?? []).some((t) => t.enabled),
+  });
   $('mute').onclick = () => {
     const tracks = me.stream?.getAudioTracks() ?? [];
     const on = tracks.every((t) => !t.enabled);
     for (const t of tracks) t.enabled = on;
     $('mute').setAttribute('aria-pressed', String(!on));
-    $('mute').textContent = on ? 'Mute microphone' : 'Unmute microphone';
+    setLabel('mute', on ? 'Mute microphone' : 'Unmute microphone');
+    $('self-muted').hidden = on;
+    room.setMedia(media());
   };
   $('camera').onclick = () => {
     const tracks = me.stream?.getVideoTracks() ?? [];
     const on = tracks.every((t) => !t.enabled);
     for (const t of tracks) t.enabled = on;
     $('camera').setAttribute('aria-pressed', String(!on));
-    $('camera').textContent = on ? 'Turn camera off' : 'Turn camera on';
+    setLabel('camera', on ? 'Turn camera off' : 'Turn camera on');
+    $('local-figure').classList.toggle('camera-off', !on);
+    room.setMedia(media());
   };
   $('hangup').onclick = () => room.hangUp();
-  // Frames that fail to authenticate turn the badge to "failing".
-  // One question to the worker at a time: a slow answer never piles up waiters.
+  $('people-toggle').onclick = () => {
+    const open = $('people').hidden;
+    if (open && !$('chat').hidden) chat.toggle(false);
+    $('people').hidden = !open;
+    $('people-toggle').setAttribute('aria-expanded', String(open));
+  };
+  $('people-close').onclick = () => {
+    $('people').hidden = true;
+    $('people-toggle').setAttribute('aria-expanded', 'false');
+    $('people-toggle').focus();
+  };
+  $('people').onkeydown = (e) => {
+    if (e.key === 'Escape') $('people-close').click();
+  };
+  // One panel at a time: opening messages closes the people.
+  $('chat-toggle').addEventListener('click', () => {
+    if (!$('chat').hidden) {
+      $('people').hidden = true;
+      $('people-toggle').setAttribute('aria-expanded', 'false');
+    }
+  });
+  // Frames that fail to authenticate turn the person's badge (one-to-one: the call's) to
+  // "failing". One question to the workers at a time: a slow answer never piles up waiters.
   let asking = false;
   me.statsTimer = setInterval(async () => {
-    if (tiles) return groupStats();
-    const c = room.call;
-    if (room.ended || !c || asking) return;
-    asking = true;
-    const stats = await c.workerStats().finally(() => {
-      asking = false;
-    });
-    if (room.ended || c !== room.call) return;
-    const failing = Object.entries(stats).some(([k, s]) => k.startsWith('receive:') && s.failed > 0 && s.ok === 0);
-    if (failing) badge('failing', 'Failing: frames do not authenticate');
-    else if ($('sas').hidden === false) badge(verified ? 'verified' : 'encrypted', verified ? 'Verified' : 'Encrypted');
-  }, 1000);
-  /** A group's badges: each pair's frames that fail to authenticate turn its tile "failing". */
-  async function groupStats() {
     if (room.ended || asking) return;
     asking = true;
     try {
@@ -368,12 +542,17 @@ async function call(secret, group = null) {
         if (room.ended || !t || room.calls.get(peer) !== c) continue;
         const failing = Object.entries(stats).some(([k, s]) => k.startsWith('receive:') && s.failed > 0 && s.ok === 0);
         if (failing) tiles.setBadge(peer, 'failing', 'Failing: frames do not authenticate');
-        else if (t.code.textContent) tiles.setBadge(peer, t.verified ? 'verified' : 'encrypted', t.verified ? 'Verified' : 'Encrypted');
+        else if (t.code.textContent) tiles.setBadge(peer, ...tiles.badgeOf(t));
+        if (group === null) {
+          if (failing) badge('failing', 'Failing: frames do not authenticate');
+          else if (t.knownAs) knownOne(t.knownAs);
+          else if (!$('sas').hidden) badge(...tiles.badgeOf(t));
+        }
       }
     } finally {
       asking = false;
     }
-  }
+  }, 1000);
   try {
     await room.start();
   } catch (e) {
@@ -400,7 +579,7 @@ function route() {
     $('new-call-after').onclick = newCall;
     return cannotCall('This link is not valid.', `This link is not valid: ${e instanceof LinkError ? e.message : e}. Ask for the link again, or start a new call.`);
   }
-  return call(link.secret, link.group);
+  return openLink(link.secret, link.group);
 }
 
 window.addEventListener('hashchange', route);

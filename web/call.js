@@ -52,14 +52,22 @@ export class PeerCall {
    * @param {'offerer'|'answerer'} o.role
    * @param {MediaStream} o.stream   local camera/microphone
    * @param {object[]} o.ice     the relay's ICE servers
+   * @param {boolean} [o.relayOnly]   through TURN only: the peer never learns our address
+   * @param {string|null} [o.name]    our name for the peer (a sealed `hello`)
+   * @param {CryptoKeyPair|null} [o.device]   our device key, signing the pair's transcript (a
+   *   sealed `identity`); null: incognito
+   * @param {() => {microphone: boolean, camera: boolean}} [o.media]   whether our microphone
+   *   and camera are on now, told to the peer once the data channel opens
    * @param {number} o.now       the room's clock (performance.now())
    * @param {(peer: string, bytes: Uint8Array) => void} o.send   to the relay
    * @param {(e: object) => void} o.onEvent   `state`, `sas`, `track`, `bye`, `failed` (with
    *   `reason`, and `end`: 'tampered', 'wrong-link', 'timed-out' or 'failed'), and `chat`
-   *   ({ event }) for messages and files (messages.js)
+   *   ({ event }) for messages and files (messages.js), `name` ({ name }), `identity`
+   *   ({ key }: their device key, which signed this pair's transcript, or null: none sent),
+   *   `media` ({ microphone, camera }: theirs, told over the data channel)
    */
-  constructor({ secret, peer, role, stream, ice, now, send, onEvent }) {
-    Object.assign(this, { peer, role, stream, ice, send, onEvent });
+  constructor({ secret, peer, role, stream, ice, relayOnly = false, name = null, device = null, media = () => ({ microphone: true, camera: true }), now, send, onEvent }) {
+    Object.assign(this, { peer, role, stream, ice, relayOnly, media, send, onEvent });
     this.pc = null;
     this.pendingCandidates = [];
     this.connected = false;
@@ -70,7 +78,7 @@ export class PeerCall {
       if (e.data.type === 'stats') this.statsWaiters.get(e.data.id)?.(e.data.stats);
     };
     // The protocol is the pair's (pair.js); what it asks for is done here, one at a time.
-    this.pair = new Pair({ secret, peer, role, now, output: (a) => this.act(a) });
+    this.pair = new Pair({ secret, peer, role, now, name, device, output: (a) => this.act(a) });
     this.queue = Promise.resolve();
   }
 
@@ -107,6 +115,8 @@ export class PeerCall {
     // the set-up would be told after the connection it led to.
     if (a.type === 'state') return this.setState(a.state);
     if (a.type === 'sas') return this.emit({ type: 'sas', code: a.code });
+    if (a.type === 'name') return this.emit({ type: 'name', name: a.name });
+    if (a.type === 'identity') return this.emit({ type: 'identity', key: a.key });
     this.queue = this.queue.then(() => (this.closed ? undefined : this.carryOut(a))).catch((e) => this.localFailure(e));
   }
 
@@ -157,6 +167,8 @@ export class PeerCall {
     if (this.closed) throw new Error('closed');
     const pc = new RTCPeerConnection({
       iceServers: this.ice.map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })),
+      // Relayed candidates only: no host or server-reflexive address reaches the peer.
+      iceTransportPolicy: this.relayOnly ? 'relay' : 'all',
     });
     pc.onicecandidate = (e) => {
       if (!this.closed) this.pair.localCandidate(e.candidate);
@@ -175,7 +187,13 @@ export class PeerCall {
     // The pair's one data channel (PROTOCOL.md §3.6), made before the offer or answer so that
     // both describe it: negotiated, id 0, ordered and reliable.
     const channel = pc.createDataChannel('sotto', { negotiated: true, id: 0, ordered: true });
-    this.messages = new Messages(channel, (event) => this.emit({ type: 'chat', event }));
+    this.messages = new Messages(channel, (event) => {
+      // Microphone and camera states travel on the channel (never through the relay): ours
+      // goes as soon as it opens, theirs is the page's to show.
+      if (event.type === 'messages-ready') this.sendMedia();
+      if (event.type === 'peer-media') return this.emit({ type: 'media', microphone: event.microphone, camera: event.camera });
+      this.emit({ type: 'chat', event });
+    });
     this.pc = pc;
     return pc;
   }
@@ -265,6 +283,13 @@ export class PeerCall {
     media.receive.fill(0);
     this.worker.postMessage({ type: 'keys', keys });
     await this.messages.start(room, data);
+  }
+
+  /** Tells the peer whether our microphone and camera are on (once the channel is open). */
+  sendMedia() {
+    if (!this.messages?.ready) return;
+    const { microphone, camera } = this.media();
+    this.messages.conversation.sendMediaState(microphone, camera);
   }
 
   async workerStats() {

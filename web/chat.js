@@ -1,7 +1,9 @@
-// The messages panel of the call page: texts and files with the other person, beside the video.
-// It shows what the call's messages (messages.js) report and turns the person's typing, file
-// picks and drops into requests. Everything from the other side is shown as text
-// (textContent), never as markup.
+// The messages panel of the call page: texts and files with the others, beside the video. In a
+// group every text and file goes to each person over their own pair (each encrypted for them
+// alone): a text is one entry, delivered to each in turn; a file is an entry per person. It
+// shows what each pair's messages (messages.js) report and turns the person's typing, file picks
+// and drops into requests. Everything from the others is shown as text (textContent), never as
+// markup.
 
 const $ = (id) => document.getElementById(id);
 const encoder = new TextEncoder();
@@ -35,14 +37,21 @@ function el(tag, props = {}, ...children) {
 
 export class ChatPanel {
   /**
-   * @param {object} actions  { sendText(text) -> Promise<id>, sendFile(File) -> Promise<id>,
-   *   accept(id), cancel(id, direction) }
+   * @param {object} actions  { sendText(text) -> Promise<[{ peer, id }]> (one per person it
+   *   went to), sendFile(File) -> Promise, accept(peer, id), cancel(peer, id, direction),
+   *   ready() -> whether anything can be sent now }
+   * @param {object} o
+   * @param {boolean} o.group   several people: entries say who
+   * @param {(peer: string) => string} o.nameOf
    */
-  constructor(actions) {
-    this.actions = actions;
+  constructor(actions, { group = false, nameOf = () => 'Them' } = {}) {
+    Object.assign(this, { actions, group, nameOf });
     this.unread = 0;
-    this.sent = new Map(); // text id -> its state element
-    this.files = new Map(); // `${direction}:${id}` -> { item, progress, actions, state }
+    this.sent = new Map(); // `${peer}:${text id}` -> { state, to, delivered }
+    this.files = new Map(); // `${peer}:${direction}:${id}` -> { item, progress, actions, state }
+    $('chat-help').textContent = group
+      ? 'Enter sends, Shift+Enter starts a new line. Drop a file anywhere to send it. Messages and files go to everyone in the call, to each person encrypted for them alone; the relay never sees them.'
+      : 'Enter sends, Shift+Enter starts a new line. Drop a file anywhere to send it. Messages and files go straight to the other person, encrypted; the relay never sees them.';
     for (const url of savedUrls.splice(0)) URL.revokeObjectURL(url);
     $('chat-log').replaceChildren();
     $('chat-error').hidden = true;
@@ -132,12 +141,14 @@ export class ChatPanel {
       return;
     }
     try {
-      const id = await this.actions.sendText(text);
+      const sent = await this.actions.sendText(text);
       this.error('');
       input.value = '';
       const state = el('span', { class: 'state' }, 'sent');
-      this.sent.set(id, state);
-      this.add(el('li', { class: 'msg mine', 'data-id': String(id) }, el('span', { class: 'who' }, 'You'), ' ', el('time', {}, clock()), ' ', state, el('p', { class: 'text' }, text)));
+      const record = { state, to: sent.length, delivered: 0 };
+      for (const { peer, id } of sent) this.sent.set(`${peer}:${id}`, record);
+      const ids = sent.map((s) => s.id).join(' ');
+      this.add(el('li', { class: 'msg mine', 'data-id': ids }, el('span', { class: 'who' }, 'You'), ' ', el('time', {}, clock()), ' ', state, el('p', { class: 'text' }, text)));
     } catch (e) {
       this.error(e.message);
     }
@@ -153,14 +164,14 @@ export class ChatPanel {
     }
   }
 
-  fileItem(direction, id, name, bytes, who) {
+  fileItem(peer, direction, id, name, bytes, who) {
     const progress = el('progress', { max: Math.max(bytes, 1), value: 0 });
     progress.setAttribute('aria-label', `${name}: progress`);
     const state = el('span', { class: 'state' });
     const buttons = el('span', { class: 'file-actions' });
     const item = el(
       'li',
-      { class: `file ${who === 'You' ? 'mine' : 'theirs'}`, 'data-file': `${direction}:${id}` },
+      { class: `file ${direction === 'outgoing' ? 'mine' : 'theirs'}`, 'data-file': `${direction}:${id}`, 'data-peer': peer },
       el('span', { class: 'who' }, who),
       ' ',
       el('time', {}, clock()),
@@ -171,55 +182,58 @@ export class ChatPanel {
       buttons,
     );
     const f = { item, progress, buttons, state, size: bytes, name };
-    this.files.set(`${direction}:${id}`, f);
+    this.files.set(`${peer}:${direction}:${id}`, f);
     this.add(item);
     return f;
   }
 
-  /** One event of the call's messages (messages.js). */
-  onEvent(e) {
+  /** One event of the messages of the pair with `peer` (messages.js). */
+  onEvent(e, peer) {
+    const them = this.group ? this.nameOf(peer) : 'Them';
     switch (e.type) {
       case 'messages-ready':
-        this.setReady(true);
+        this.setReady(this.actions.ready());
         break;
       case 'text':
-        this.add(el('li', { class: 'msg theirs', 'data-id': String(e.id) }, el('span', { class: 'who' }, 'Them'), ' ', el('time', {}, clock()), el('p', { class: 'text' }, e.text)));
+        this.add(el('li', { class: 'msg theirs', 'data-id': String(e.id), 'data-peer': peer }, el('span', { class: 'who' }, them), ' ', el('time', {}, clock()), el('p', { class: 'text' }, e.text)));
         break;
       case 'delivered': {
-        const s = this.sent.get(e.id);
-        if (s) s.textContent = 'delivered';
-        this.sent.delete(e.id);
+        const r = this.sent.get(`${peer}:${e.id}`);
+        this.sent.delete(`${peer}:${e.id}`);
+        if (!r) break;
+        r.delivered += 1;
+        r.state.textContent = r.to === 1 ? 'delivered' : r.delivered === r.to ? `delivered to all ${r.to}` : `delivered to ${r.delivered} of ${r.to}`;
         break;
       }
       case 'file-sent': {
-        const f = this.fileItem('outgoing', e.id, e.name, e.size, 'You');
-        f.state.textContent = 'waiting for them to accept';
-        f.buttons.append(el('button', { type: 'button', onclick: () => this.actions.cancel(e.id, 'outgoing') }, 'Cancel'));
+        const f = this.fileItem(peer, 'outgoing', e.id, e.name, e.size, this.group ? `You → ${them}` : 'You');
+        f.state.textContent = this.group ? `waiting for ${them} to accept` : 'waiting for them to accept';
+        f.buttons.append(el('button', { type: 'button', onclick: () => this.actions.cancel(peer, e.id, 'outgoing') }, 'Cancel'));
         break;
       }
       case 'file-offered': {
-        const f = this.fileItem('incoming', e.id, e.name, e.size, 'Them');
+        const f = this.fileItem(peer, 'incoming', e.id, e.name, e.size, them);
         if (e.accepted) {
           f.state.textContent = 'receiving';
-          f.buttons.append(el('button', { type: 'button', onclick: () => this.actions.cancel(e.id, 'incoming') }, 'Cancel'));
+          f.buttons.append(el('button', { type: 'button', onclick: () => this.actions.cancel(peer, e.id, 'incoming') }, 'Cancel'));
         } else {
           f.state.textContent = 'offered';
           f.buttons.append(
-            el('button', { type: 'button', onclick: () => this.accept(e.id) }, 'Accept'),
-            el('button', { type: 'button', onclick: () => this.actions.cancel(e.id, 'incoming') }, 'Decline'),
+            el('button', { type: 'button', onclick: () => this.accept(peer, e.id) }, 'Accept'),
+            el('button', { type: 'button', onclick: () => this.actions.cancel(peer, e.id, 'incoming') }, 'Decline'),
           );
         }
         break;
       }
       case 'file-progress': {
-        const f = this.files.get(`${e.direction}:${e.id}`);
+        const f = this.files.get(`${peer}:${e.direction}:${e.id}`);
         if (!f) break;
         f.progress.value = e.done;
         f.state.textContent = e.direction === 'outgoing' ? 'sending' : 'receiving';
         break;
       }
       case 'file-ready': {
-        const f = this.files.get(`incoming:${e.id}`);
+        const f = this.files.get(`${peer}:incoming:${e.id}`);
         if (!f) break;
         savedUrls.push(e.url);
         f.state.textContent = 'received, checked';
@@ -228,7 +242,7 @@ export class ChatPanel {
         break;
       }
       case 'file-delivered': {
-        const f = this.files.get(`outgoing:${e.id}`);
+        const f = this.files.get(`${peer}:outgoing:${e.id}`);
         if (!f) break;
         f.state.textContent = 'delivered';
         f.progress.value = f.progress.max;
@@ -236,32 +250,34 @@ export class ChatPanel {
         break;
       }
       case 'file-stopped': {
-        const f = this.files.get(`${e.direction}:${e.id}`);
+        const f = this.files.get(`${peer}:${e.direction}:${e.id}`);
         if (!f) break;
         const reason = REASONS[e.reason] ?? REASONS[3];
-        f.state.textContent = e.by === 'us' ? `stopped: ${reason}` : `stopped by them: ${reason}`;
+        f.state.textContent = e.by === 'us' ? `stopped: ${reason}` : `stopped by ${this.group ? them : 'them'}: ${reason}`;
         f.progress.hidden = true;
         f.buttons.replaceChildren();
         break;
       }
       case 'peer-error':
-        this.error(`From the other side: ${e.error}`);
+        this.error(`From ${this.group ? them : 'the other side'}: ${e.error}`);
         break;
       case 'tampered':
-        this.setReady(false);
-        this.error('Messages tampered with: messages and files are off for this call. The call itself goes on.');
+        this.setReady(this.actions.ready());
+        this.error(this.group
+          ? `Messages with ${them} tampered with: messages and files with them are off for this call. The call itself goes on.`
+          : 'Messages tampered with: messages and files are off for this call. The call itself goes on.');
         break;
       default:
     }
   }
 
-  async accept(id) {
+  async accept(peer, id) {
     try {
-      await this.actions.accept(id);
-      const f = this.files.get(`incoming:${id}`);
+      await this.actions.accept(peer, id);
+      const f = this.files.get(`${peer}:incoming:${id}`);
       if (f) {
         f.state.textContent = 'receiving';
-        f.buttons.replaceChildren(el('button', { type: 'button', onclick: () => this.actions.cancel(id, 'incoming') }, 'Cancel'));
+        f.buttons.replaceChildren(el('button', { type: 'button', onclick: () => this.actions.cancel(peer, id, 'incoming') }, 'Cancel'));
       }
     } catch (e) {
       this.error(e.message);

@@ -142,6 +142,11 @@ export class Conversation {
     return this.#send(msg).catch(() => {});
   }
 
+  /** Tells the peer whether this side's microphone and camera are on (PROTOCOL.md §3.6). */
+  sendMediaState(microphone, camera) {
+    return this.#run(() => this.#sendQuietly({ kind: 'media-state', microphone: Boolean(microphone), camera: Boolean(camera) }));
+  }
+
   /** Sends a text; resolves to its id (for the later `delivered` event). */
   sendText(text) {
     return this.#run(async () => {
@@ -379,6 +384,9 @@ export class Conversation {
           remember(this.#endedOutgoing, id, ENDED_MEMORY);
           this.#event({ type: 'file-stopped', id, direction: 'outgoing', by: 'peer', reason: msg.reason });
         }
+        return;
+      case 'media-state':
+        this.#event({ type: 'peer-media', microphone: msg.microphone, camera: msg.camera });
         return;
       default:
         // decode() knows no other kinds; one added there without a rule here is reported.

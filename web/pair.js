@@ -16,18 +16,39 @@
 //                                           (O) waits for it
 //   { type: 'state', state }                'handshake', 'keys-confirmed', 'negotiating'
 //   { type: 'sas', code }                   the pair's safety code, six digits
+//   { type: 'name', name }                  the name the peer gave (cleaned); a later one
+//                                           replaces it
+//   { type: 'identity', key }               the peer's device key (32 bytes), which signed this
+//                                           pair's transcript (PROTOCOL.md §3.8); key null:
+//                                           they sent none (their candidates or the connection
+//                                           came first); a later identity is told as well
 //   { type: 'ended', end, reason }          the pair is over: end is 'hung-up', 'tampered',
 //                                           'wrong-link' or 'timed-out'; nothing comes after
 //
 // Pure: no DOM, runs in the page and under node.
 
-import { utf8 } from './crypto/bytes.js';
+import { b64u, fromB64u, utf8 } from './crypto/bytes.js';
 import { Handshake, HandshakeError, generateKeyPair } from './crypto/handshake.js';
+import { IdentityRefused, signIdentity, verifyIdentity } from './crypto/identity.js';
 import { dtlsFingerprint } from './crypto/sdp.js';
 
 /** How long a pair has from meeting to a working connection before it is given up (room.rs:
  *  SETUP_TIMEOUT): a peer that goes silent mid-handshake is dropped, not waited for forever. */
 export const SETUP_TIMEOUT_MS = 30_000;
+
+/** The longest name a `hello` may carry, in bytes of UTF-8 (DESIGN §4.9). */
+export const MAX_NAME = 64;
+
+/** A name from a `hello`, made fit to show (PROTOCOL.md §3.7 "Names"): control characters
+ *  removed, white space trimmed; null when nothing is left. */
+export function cleanName(name) {
+  const kept = [...name].filter((c) => {
+    const cp = c.codePointAt(0);
+    return !(cp <= 0x1f || (cp >= 0x7f && cp <= 0x9f));
+  });
+  const trimmed = kept.join('').trim();
+  return trimmed === '' ? null : trimmed;
+}
 
 export class Pair {
   /**
@@ -36,10 +57,16 @@ export class Pair {
    * @param {string} o.peer   the other person's relay id
    * @param {'offerer'|'answerer'} o.role
    * @param {number} o.now    milliseconds (performance.now() or Date.now(): one clock per room)
+   * @param {string|null} [o.name]   our name, sent in a `hello` after the offer or answer
+   * @param {CryptoKeyPair|null} [o.device]   our device key (Ed25519), which signs the pair's
+   *   transcript in an `identity` after the `hello`; null: incognito
    * @param {(action: object) => void} o.output
    */
-  constructor({ secret, peer, role, now, output }) {
-    Object.assign(this, { secret, peer, role, output });
+  constructor({ secret, peer, role, now, name = null, device = null, output }) {
+    Object.assign(this, { secret, peer, role, device, output });
+    /** The peer's identity: 'awaiting' it, 'absent' (they sent none), 'verified'. */
+    this.identity = 'awaiting';
+    this.name = name !== null && utf8(name).length <= MAX_NAME ? name : null;
     this.hs = null;
     this.offer = null;
     this.keysSent = false;
@@ -135,17 +162,62 @@ export class Pair {
     if (first) throw new HandshakeError('tampered', 'the first sealed message is not the offer/answer');
     switch (m.t) {
       case 'candidate':
+        this.noIdentityBefore();
         this.emit({ type: 'add-candidate', candidate: { candidate: m.candidate, sdpMid: m.sdpMid, sdpMLineIndex: m.sdpMLineIndex } });
+        break;
+      case 'end-of-candidates':
+        this.noIdentityBefore();
+        break;
+      case 'identity':
+        await this.onIdentity(m);
         break;
       case 'bye':
         this.end('hung-up', 'the other side hung up');
         break;
+      case 'hello': {
+        // A name that is not a string of at most 64 bytes is ignored, as an unknown `t` is.
+        const name = typeof m.name === 'string' && utf8(m.name).length <= MAX_NAME ? cleanName(m.name) : null;
+        if (name !== null) this.emit({ type: 'name', name });
+        break;
+      }
       case 'offer':
       case 'answer':
         throw new HandshakeError('tampered', 'a second offer or answer');
       default:
-      // `end-of-candidates`, and unknown `t` values, change nothing.
+      // Unknown `t` values change nothing.
     }
+  }
+
+  /** The peer's device identity: refused (the set-up ends as tampered with) unless it is the
+   *  first, its key and signature canonical base64url of 32 and 64 bytes, and the signature
+   *  verifies over this pair's transcript. */
+  async onIdentity(m) {
+    if (this.identity === 'verified') throw new HandshakeError('tampered', 'a second device identity');
+    const decode = (text, what) => {
+      try {
+        if (typeof text !== 'string') throw new Error();
+        return fromB64u(text);
+      } catch {
+        throw new HandshakeError('tampered', `the device ${what} is not base64url`);
+      }
+    };
+    const [key, sig] = [decode(m.key, 'key'), decode(m.sig, 'signature')];
+    let verified;
+    try {
+      verified = await verifyIdentity(key, sig, this.hs.transcriptHash);
+    } catch (e) {
+      throw new HandshakeError('tampered', e instanceof IdentityRefused ? e.message : 'the device identity could not be checked');
+    }
+    this.identity = 'verified';
+    this.emit({ type: 'identity', key: verified });
+  }
+
+  /** Their candidates (or the connection) came while their identity was awaited: they sent
+   *  none, since it comes before them (PROTOCOL.md §3.8). */
+  noIdentityBefore() {
+    if (this.identity !== 'awaiting') return;
+    this.identity = 'absent';
+    this.emit({ type: 'identity', key: null });
   }
 
   confirmed() {
@@ -175,6 +247,7 @@ export class Pair {
     return this.run(async () => {
       this.offer = sdp;
       await this.seal({ t: 'offer', sdp });
+      await this.introduce();
       this.emit({ type: 'state', state: 'negotiating' });
     });
   }
@@ -185,8 +258,24 @@ export class Pair {
     return this.run(async () => {
       await this.keys(this.offer, sdp);
       await this.seal({ t: 'answer', sdp });
+      await this.introduce();
       this.emit({ type: 'state', state: 'negotiating' });
     });
+  }
+
+  /** Right after the offer or answer (the first sealed message), before any candidate: our
+   *  name when we gave one, then our device's identity when we have a device key. A browser
+   *  that cannot sign with Ed25519 sends none, as incognito does. */
+  async introduce() {
+    if (this.name !== null) await this.seal({ t: 'hello', name: this.name });
+    if (this.device === null) return;
+    let identity = null;
+    try {
+      identity = await signIdentity(this.device, this.hs.transcriptHash);
+    } catch {
+      // No Ed25519 here: not verified, never a failed call.
+    }
+    if (identity) await this.seal({ t: 'identity', key: b64u(identity.key), sig: b64u(identity.sig) });
   }
 
   /** A local candidate (null: gathering is complete), sealed to the peer. */
@@ -198,6 +287,7 @@ export class Pair {
   connectedNow() {
     this.connected = true;
     this.deadline = null;
+    this.run(async () => this.noIdentityBefore());
   }
 
   /** The clock reached `now`: a set-up past its deadline is given up. */

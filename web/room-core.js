@@ -126,6 +126,14 @@ export class RoomCore {
       this.emit({ type: 'drop-relay' });
       return this.retry();
     }
+    if (msg.code === 'unavailable') {
+      // A relay of several that lost the room store they share: it takes no join now, and
+      // closes the connections it had in rooms. Tried again as a lost relay is; in a room, the
+      // close that follows says what to do.
+      if (this.state !== 'awaiting-welcome') return;
+      this.emit({ type: 'drop-relay' });
+      return this.retry();
+    }
     if (msg.code === 'room-full') return this.end(this.group === null ? 'this call already has two people (room full)' : 'this call already has all its people (room full)', true);
     if (msg.code === 'group-too-large') return this.end(`this relay does not hold calls that large: ${msg.message ?? ''}`.trim(), true);
     this.end(`relay error ${msg.code}`, true);

@@ -22,14 +22,21 @@ export class Room {
    * @param {string} o.base     the relay's base URL (the page's own, PROTOCOL.md §1)
    * @param {Uint8Array} o.secret
    * @param {number|null} [o.group]   a group call for up to this many people; null: one-to-one
-   * @param {() => Promise<MediaStream>} o.getStream   camera and microphone, asked for only
-   *   once the relay let us in (a full room never turns the camera on)
+   * @param {string|null} [o.name]    our name for the others (sealed `hello`s)
+   * @param {CryptoKeyPair|null} [o.device]   our device key (sealed `identity`s); null:
+   *   incognito
+   * @param {boolean} [o.relayOnly]   through the relay's TURN server only (hides our address)
+   * @param {() => Promise<MediaStream>} o.getStream   camera and microphone, asked for once the
+   *   relay let us in (the preview's, or, on Rejoin and the next call, opened then)
    * @param {(e: object) => void} o.onEvent   `state`, `reconnecting`, `peer-left`,
-   *   `peer-lost-relay`, `call-reset`, `sas`, `track`, `chat`, `ended` (with `reason` and
-   *   `error`); those about one person carry their `peer`
+   *   `peer-lost-relay`, `call-reset`, `sas`, `track`, `chat`, `name`, `identity`, `media`,
+   *   `ended` (with
+   *   `reason` and `error`); those about one person carry their `peer`
    */
-  constructor({ base, secret, group = null, getStream, onEvent }) {
-    Object.assign(this, { base, secret, getStream, onEvent });
+  constructor({ base, secret, group = null, name = null, device = null, relayOnly = false, getStream, onEvent }) {
+    Object.assign(this, { base, secret, name, device, relayOnly, getStream, onEvent });
+    /** Whether our microphone and camera are on, as everyone is told. */
+    this.media = { microphone: true, camera: true };
     this.relay = null;
     /** peer -> PeerCall, oldest first. */
     this.calls = new Map();
@@ -94,6 +101,9 @@ export class Room {
   async onRelay(msg) {
     if (msg.type === 'welcome') {
       this.ice = msg.ice ?? [];
+      if (this.relayOnly && !this.ice.some((s) => [s.urls].flat().some((u) => /^turns?:/.test(u)))) {
+        return this.core.end('hiding your IP address needs a TURN server, and this relay offers none', true);
+      }
       if (!this.stream) {
         let stream;
         try {
@@ -154,6 +164,10 @@ export class Room {
       role,
       stream: this.stream,
       ice: this.ice,
+      relayOnly: this.relayOnly,
+      name: this.name,
+      device: this.device,
+      media: () => this.media,
       now: performance.now(),
       send: (to, bytes) => this.relay?.signal(to, bytes),
       onEvent: (e) => this.onCallEvent(call, e),
@@ -184,6 +198,12 @@ export class Room {
       if (this.calls.get(peer) !== call || this.ended) return;
     }
     this.emit({ ...e, peer });
+  }
+
+  /** Our microphone or camera went on or off: everyone is told, over their data channel. */
+  setMedia(media) {
+    this.media = { ...this.media, ...media };
+    for (const call of this.calls.values()) call.sendMedia();
   }
 
   /** Hangs up: every person is told, the room is left. */

@@ -1,4 +1,5 @@
-// The relay connection: JSON messages on /ws (PROTOCOL.md §2), payloads as bytes.
+// The relay: its connection (JSON messages on /ws, PROTOCOL.md §2, payloads as bytes) and what
+// it says of itself over HTTP before a call.
 
 import { b64u, fromB64u } from './crypto/bytes.js';
 
@@ -56,4 +57,20 @@ export class Relay {
   close() {
     this.ws.close();
   }
+}
+
+/** What the relay says of itself (`relay.json`, beside the page): { max_peers, turn }. A relay
+ *  that does not answer is taken as one-to-one without TURN (the call then says what is
+ *  wrong). */
+export async function relayInfo() {
+  try {
+    const res = await fetch('relay.json', { cache: 'no-store' });
+    if (res.ok) {
+      const info = await res.json();
+      return { max_peers: Number(info.max_peers) || 2, turn: info.turn === true };
+    }
+  } catch {
+    // below
+  }
+  return { max_peers: 2, turn: false };
 }

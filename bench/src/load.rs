@@ -83,10 +83,11 @@ fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
-/// `clients / 2` pairs in rooms of their own bounce a message of `size` bytes for `seconds`.
+/// `clients / 2` pairs in rooms of their own bounce a message of `size` bytes for `seconds`;
+/// with `addr2`, the second of each pair is connected there (another relay of a cluster).
 pub async fn pingpong(
     server: Server,
-    addr: &str,
+    (addr, addr2): (&str, Option<&str>),
     clients: usize,
     size: usize,
     seconds: f64,
@@ -95,7 +96,7 @@ pub async fn pingpong(
     let pairs = (clients / 2).max(1);
     let mut joined = Vec::with_capacity(pairs);
     for room in 0..pairs {
-        joined.push(server.pair(addr, room).await?);
+        joined.push(server.pair_on(addr, addr2.unwrap_or(addr), room).await?);
     }
     let server_meter = server_pid.and_then(CpuMeter::start);
     let generator_meter = CpuMeter::start(std::process::id());
@@ -238,4 +239,40 @@ pub async fn flood(
         reader_dropped,
         flooder_closed,
     })
+}
+
+/// What a hold run measured.
+#[derive(Debug, Clone)]
+pub struct Hold {
+    /// Connections joined and held.
+    pub clients: usize,
+    /// How long the joins took, seconds.
+    pub seconds: f64,
+}
+
+/// Joins `clients` connections, one after another, to rooms `first_room..` (each connection
+/// its own room, as seat `seat`: another generator may fill the other seats through another
+/// relay), and keeps reading each (pings are answered) until the returned handle is dropped.
+pub async fn hold(
+    server: Server,
+    addr: &str,
+    clients: usize,
+    first_room: usize,
+    seat: u8,
+) -> Result<(Hold, Vec<tokio::task::JoinHandle<()>>), BenchError> {
+    let epoch = Instant::now();
+    let mut readers = Vec::with_capacity(clients);
+    for i in 0..clients {
+        let mut endpoint = server.join(addr, first_room + i, seat).await?;
+        readers.push(tokio::spawn(async move {
+            while let Some(Ok(_)) = endpoint.ws.next().await {}
+        }));
+    }
+    Ok((
+        Hold {
+            clients,
+            seconds: epoch.elapsed().as_secs_f64(),
+        },
+        readers,
+    ))
 }

@@ -16,6 +16,9 @@ struct Args {
     /// The server's address.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: String,
+    /// Another relay of the same cluster (`--redis`): ping-pong pairs are split across the two.
+    #[arg(long)]
+    addr2: Option<String>,
     /// The server's process id: its CPU and memory are read from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -43,6 +46,19 @@ enum Scenario {
         #[arg(long, default_value_t = 1000)]
         clients: usize,
     },
+    /// Connections that join and are held (reading, so pings are answered) until standard
+    /// input closes: a share of a cluster's load, with other generators.
+    Hold {
+        /// Connections to hold.
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        /// The first room's number; each connection gets the next.
+        #[arg(long, default_value_t = 0)]
+        first_room: usize,
+        /// 0 or 1: which seat of its room each connection takes.
+        #[arg(long, default_value_t = 0)]
+        seat: u8,
+    },
     /// One client floods a peer that never reads: the server's peak memory (run it fresh).
     Flood {
         /// Payload bytes per message.
@@ -69,21 +85,52 @@ async fn main() -> ExitCode {
             clients,
             size,
             seconds,
-        } => load::pingpong(server, &args.addr, clients, size, seconds, args.server_pid)
-            .await
-            .map(|r| {
-                format!(
-                    "scenario=pingpong server={server} clients={} size={} msgs_per_s={:.0} \
-                     p50_ms={:.2} p99_ms={:.2} server_cpu={} generator_cpu={}",
+        } => load::pingpong(
+            server,
+            (&args.addr, args.addr2.as_deref()),
+            clients,
+            size,
+            seconds,
+            args.server_pid,
+        )
+        .await
+        .map(|r| {
+            format!(
+                "scenario=pingpong server={server} split={} clients={} size={} msgs_per_s={:.0} \
+                 p50_ms={:.2} p99_ms={:.2} server_cpu={} generator_cpu={}",
+                args.addr2.is_some(),
+                r.clients,
+                r.size,
+                r.messages_per_s,
+                r.p50_ms,
+                r.p99_ms,
+                share(r.server_cpu),
+                share(r.generator_cpu)
+            )
+        }),
+        Scenario::Hold {
+            clients,
+            first_room,
+            seat,
+        } => match load::hold(server, &args.addr, clients, first_room, seat).await {
+            Ok((r, readers)) => {
+                println!(
+                    "scenario=hold server={server} clients={} seconds={:.2} joins_per_s={:.0}",
                     r.clients,
-                    r.size,
-                    r.messages_per_s,
-                    r.p50_ms,
-                    r.p99_ms,
-                    share(r.server_cpu),
-                    share(r.generator_cpu)
-                )
-            }),
+                    r.seconds,
+                    r.clients as f64 / r.seconds
+                );
+                // Held until whoever started this closes standard input.
+                let mut sink = Vec::new();
+                let _ =
+                    tokio::io::AsyncReadExt::read_to_end(&mut tokio::io::stdin(), &mut sink).await;
+                let dropped = readers.iter().filter(|r| r.is_finished()).count();
+                Ok(format!(
+                    "scenario=held server={server} clients={clients} closed_by_server={dropped}"
+                ))
+            }
+            Err(e) => Err(e),
+        },
         Scenario::Idle { clients } => {
             let Some(pid) = args.server_pid else {
                 eprintln!("relay-load: idle needs --server-pid");

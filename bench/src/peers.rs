@@ -193,8 +193,19 @@ impl Server {
 
     /// Two clients in room `room` that can address each other.
     pub async fn pair(&self, addr: &str, room: usize) -> Result<(Endpoint, Endpoint), BenchError> {
+        self.pair_on(addr, addr, room).await
+    }
+
+    /// Two clients in room `room`, the first through the server at `addr`, the second through
+    /// the one at `addr2` (two relays that share their rooms; the same address for one).
+    pub async fn pair_on(
+        &self,
+        addr: &str,
+        addr2: &str,
+        room: usize,
+    ) -> Result<(Endpoint, Endpoint), BenchError> {
         let mut a = self.join(addr, room, 0).await?;
-        let b = self.join(addr, room, 1).await?;
+        let b = self.join(addr2, room, 1).await?;
         // Wait until the server has told the first one about the second: only then is the
         // room complete on every server (matchbox and Sotto announce newcomers).
         match self {

@@ -20,7 +20,7 @@ async fn ping_pong_relays_stamped_messages_between_every_pair() {
     let relay = Relay::start_with(unlimited()).await;
     let addr = relay.addr.to_string();
     let me = std::process::id();
-    let result = load::pingpong(Server::Sotto, &addr, 6, 2048, 0.3, Some(me))
+    let result = load::pingpong(Server::Sotto, (&addr, None), 6, 2048, 0.3, Some(me))
         .await
         .unwrap();
     assert_eq!(result.clients, 6);
@@ -63,7 +63,7 @@ async fn a_relay_that_refuses_is_a_clear_error() {
     })
     .await;
     let addr = relay.addr.to_string();
-    let err = load::pingpong(Server::Sotto, &addr, 2, 16, 0.1, None)
+    let err = load::pingpong(Server::Sotto, (&addr, None), 2, 16, 0.1, None)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("server"), "{err}");

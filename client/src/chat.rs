@@ -30,19 +30,40 @@ pub enum Command {
     Text(String),
     /// Send the file at this path.
     Send(PathBuf),
-    /// Take the offered file.
-    Accept(u32),
+    /// Take the offered file (in a group, from the person named, when several offer this
+    /// number: their name or the start of their id).
+    Accept(u32, Option<String>),
     /// Refuse an offered file, or stop one being received.
-    Decline(u32),
-    /// Stop sending a file.
-    Cancel(u32),
+    Decline(u32, Option<String>),
+    /// Stop sending a file (in a group, to the person named).
+    Cancel(u32, Option<String>),
+    /// Store the other device as known after comparing the code (`/verify [WHO =] [NAME]`):
+    /// whose (their name or the start of their id, when several could be meant) and under what
+    /// name (else the name they gave).
+    Verify {
+        /// Whose device.
+        who: Option<String>,
+        /// What to call it.
+        name: Option<String>,
+    },
     /// Hang up.
     Quit,
 }
 
 impl Command {
-    /// Reads one line: `/send PATH`, `/accept N`, `/decline N`, `/cancel N`, `/quit`; any other
-    /// line is a text (`//` at the start sends a text beginning with `/`).
+    /// The file a command is about: its number, which way it goes, and whose it is if said.
+    pub fn file(&self) -> Option<(u32, Direction, Option<&str>)> {
+        match self {
+            Self::Accept(id, who) | Self::Decline(id, who) => {
+                Some((*id, Direction::Incoming, who.as_deref()))
+            }
+            Self::Cancel(id, who) => Some((*id, Direction::Outgoing, who.as_deref())),
+            _ => None,
+        }
+    }
+
+    /// Reads one line: `/send PATH`, `/accept N [WHO]`, `/decline N [WHO]`, `/cancel N [WHO]`,
+    /// `/quit`; any other line is a text (`//` at the start sends a text beginning with `/`).
     pub fn parse(line: &str) -> Result<Option<Self>, String> {
         let line = line.strip_suffix('\n').unwrap_or(line);
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -53,22 +74,40 @@ impl Command {
             return Ok((!line.trim().is_empty()).then(|| Self::Text(line.to_owned())));
         };
         let (word, arg) = command.split_once(' ').unwrap_or((command, ""));
+        // A file number, and whose it is when several people have one of that number.
         let id = |arg: &str| {
-            arg.trim()
-                .parse::<u32>()
-                .map_err(|_| format!("/{word} needs a file number, e.g. /{word} 0"))
+            let mut parts = arg.split_whitespace();
+            let n = parts
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .ok_or_else(|| format!("/{word} needs a file number, e.g. /{word} 0"))?;
+            let who = parts.collect::<Vec<_>>().join(" ");
+            Ok::<_, String>((n, (!who.is_empty()).then_some(who)))
         };
         Ok(Some(match word {
             "send" if !arg.trim().is_empty() => Self::Send(PathBuf::from(arg.trim())),
             "send" => return Err("/send needs a path, e.g. /send notes.pdf".into()),
-            "accept" => Self::Accept(id(arg)?),
-            "decline" => Self::Decline(id(arg)?),
-            "cancel" => Self::Cancel(id(arg)?),
+            "accept" => id(arg).map(|(n, who)| Self::Accept(n, who))?,
+            "decline" => id(arg).map(|(n, who)| Self::Decline(n, who))?,
+            "cancel" => id(arg).map(|(n, who)| Self::Cancel(n, who))?,
             "quit" => Self::Quit,
+            "verify" => {
+                let some = |t: &str| (!t.trim().is_empty()).then(|| t.trim().to_owned());
+                match arg.split_once('=') {
+                    Some((who, name)) => Self::Verify {
+                        who: Some(some(who).ok_or("/verify WHO = NAME needs a WHO")?),
+                        name: some(name),
+                    },
+                    None => Self::Verify {
+                        who: None,
+                        name: some(arg),
+                    },
+                }
+            }
             _ => {
                 return Err(format!(
                     "unknown command /{word}: /send PATH, /accept N, /decline N, /cancel N, \
-                     /quit (start a message with // to send a leading /)"
+                     /verify NAME, /quit (start a message with // to send a leading /)"
                 ));
             }
         }))
@@ -114,6 +153,8 @@ pub enum ChatEvent {
         by: &'static str,
         reason: &'static str,
     },
+    /// The other side's microphone or camera went on or off (told over the data channel).
+    Media { microphone: bool, camera: bool },
     /// Something about messages or files went wrong (the text says what).
     MessagesError { error: String },
 }
@@ -202,6 +243,14 @@ impl Chat {
         }
     }
 
+    /// Whether file `id` is under way here in `direction` (offered, or being sent or received).
+    pub fn has_file(&self, id: u32, direction: Direction) -> bool {
+        match direction {
+            Direction::Incoming => self.receiving.contains_key(&id),
+            Direction::Outgoing => self.sending.contains_key(&id),
+        }
+    }
+
     /// The data channel opened: what waits is sent.
     pub fn channel_open(&self) {
         let _ = self.open.send(true);
@@ -247,7 +296,7 @@ impl Chat {
         });
     }
 
-    /// A line the user typed; `Quit` is the caller's.
+    /// A line the user typed; `Quit` and `Verify` are the caller's.
     pub fn command(&mut self, command: Command, notify: &mut impl FnMut(ChatEvent)) {
         let mut out = Vec::new();
         let result = match command {
@@ -256,16 +305,16 @@ impl Chat {
                 .send_text(&text, &mut out)
                 .map(|id| Some(ChatEvent::MessageSent { id, text })),
             Command::Send(path) => self.offer(&path, &mut out, notify).map(|()| None),
-            Command::Accept(id) => self.conversation.accept(id, &mut out).map(|()| None),
-            Command::Decline(id) => self
+            Command::Accept(id, _) => self.conversation.accept(id, &mut out).map(|()| None),
+            Command::Decline(id, _) => self
                 .conversation
                 .cancel(id, Direction::Incoming, &mut out)
                 .map(|()| None),
-            Command::Cancel(id) => self
+            Command::Cancel(id, _) => self
                 .conversation
                 .cancel(id, Direction::Outgoing, &mut out)
                 .map(|()| None),
-            Command::Quit => Ok(None),
+            Command::Quit | Command::Verify { .. } => Ok(None),
         };
         match result {
             Ok(Some(event)) => notify(event),
@@ -425,6 +474,7 @@ impl Chat {
                     reason: reason(r),
                 }
             }
+            ConvEvent::PeerMedia { microphone, camera } => ChatEvent::Media { microphone, camera },
             ConvEvent::PeerError(error) => ChatEvent::MessagesError { error },
             ConvEvent::Tampered(error) => ChatEvent::MessagesError { error },
         };
@@ -551,13 +601,44 @@ mod tests {
             Command::parse("/send a b.pdf\n"),
             Ok(Some(Command::Send("a b.pdf".into())))
         );
-        assert_eq!(Command::parse("/accept 3"), Ok(Some(Command::Accept(3))));
-        assert_eq!(Command::parse("/decline 0"), Ok(Some(Command::Decline(0))));
+        assert_eq!(
+            Command::parse("/accept 3"),
+            Ok(Some(Command::Accept(3, None)))
+        );
+        assert_eq!(
+            Command::parse("/accept 3 Ada  L"),
+            Ok(Some(Command::Accept(3, Some("Ada L".into()))))
+        );
+        assert_eq!(
+            Command::parse("/decline 0"),
+            Ok(Some(Command::Decline(0, None)))
+        );
         assert_eq!(
             Command::parse("/cancel 7\r\n"),
-            Ok(Some(Command::Cancel(7)))
+            Ok(Some(Command::Cancel(7, None)))
         );
         assert_eq!(Command::parse("/quit"), Ok(Some(Command::Quit)));
+        let verify = |who: Option<&str>, name: Option<&str>| {
+            Ok(Some(Command::Verify {
+                who: who.map(str::to_owned),
+                name: name.map(str::to_owned),
+            }))
+        };
+        assert_eq!(Command::parse("/verify"), verify(None, None));
+        assert_eq!(
+            Command::parse("/verify Ada's laptop\n"),
+            verify(None, Some("Ada's laptop"))
+        );
+        assert_eq!(
+            Command::parse("/verify ada = Ada's phone"),
+            verify(Some("ada"), Some("Ada's phone"))
+        );
+        assert_eq!(Command::parse("/verify 3f9a="), verify(Some("3f9a"), None));
+        assert!(
+            Command::parse("/verify = x")
+                .unwrap_err()
+                .contains("needs a WHO")
+        );
         assert_eq!(
             Command::parse("//etc is a dir"),
             Ok(Some(Command::Text("/etc is a dir".into())))

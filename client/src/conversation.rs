@@ -71,6 +71,8 @@ pub enum Event {
         by: By,
         reason: StopReason,
     },
+    /// Whether the peer's microphone and camera are on now (until this comes, both are).
+    PeerMedia { microphone: bool, camera: bool },
     /// The peer sent a message that breaks the rules (the text says which); it was dropped.
     PeerError(String),
     /// A message did not open: the channel is closed for good ("messages tampered with"); the
@@ -109,6 +111,9 @@ impl std::fmt::Debug for Event {
                 reason,
             } => {
                 write!(f, "FileStopped({id}, {direction:?}, {by:?}, {reason:?})")
+            }
+            Self::PeerMedia { microphone, camera } => {
+                write!(f, "PeerMedia(microphone {microphone}, camera {camera})")
             }
             Self::PeerError(e) => write!(f, "PeerError({e})"),
             Self::Tampered(e) => write!(f, "Tampered({e})"),
@@ -234,6 +239,16 @@ impl Conversation {
             }
             Err(_) => Err(Refused::ChannelClosed),
         }
+    }
+
+    /// Tells the peer whether this side's microphone and camera are on (PROTOCOL.md §3.6).
+    pub fn send_media_state(
+        &mut self,
+        microphone: bool,
+        camera: bool,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Refused> {
+        self.send(&DataMessage::MediaState { microphone, camera }, out)
     }
 
     /// Sends a text; returns its id (for the later [`Event::Delivered`]).
@@ -552,6 +567,9 @@ impl Conversation {
             DataMessage::FileDecline { id, reason } => {
                 self.stopped_by_peer(id, Direction::Outgoing, reason, out);
             }
+            DataMessage::MediaState { microphone, camera } => {
+                out.push(Output::Event(Event::PeerMedia { microphone, camera }));
+            }
         }
     }
 
@@ -826,6 +844,21 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn microphone_and_camera_states_reach_the_peer_with_no_answer() {
+        let (mut o, mut a) = pair();
+        let mut out = Vec::new();
+        o.send_media_state(false, true, &mut out).unwrap();
+        let (_, reply) = deliver(out, &mut a);
+        assert_eq!(
+            reply,
+            vec![Output::Event(Event::PeerMedia {
+                microphone: false,
+                camera: true
+            })]
+        );
     }
 
     #[test]

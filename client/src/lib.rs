@@ -13,6 +13,8 @@ pub mod call;
 pub mod chat;
 pub mod conversation;
 pub mod devices;
+pub mod known;
+pub mod processing;
 pub mod relay;
 pub mod room;
 pub mod rtc;
@@ -37,6 +39,9 @@ pub enum ClientError {
     Audio(String),
     /// The system could not make keys.
     Crypto(String),
+    /// This computer's Sotto data (the device key, the known devices) cannot be read or
+    /// written, or a change to it was refused (a name already taken).
+    DataDir(String),
 }
 
 impl fmt::Display for ClientError {
@@ -50,6 +55,7 @@ impl fmt::Display for ClientError {
             Self::CaFile(why) => write!(f, "--ca-file {why}"),
             Self::Audio(why) => write!(f, "audio: {why}"),
             Self::Crypto(why) => write!(f, "cryptography: {why}"),
+            Self::DataDir(why) => write!(f, "known devices: {why}"),
         }
     }
 }

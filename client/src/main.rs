@@ -8,6 +8,7 @@ use sotto_client::audio::{Sink, Source};
 use sotto_client::call::Outcome;
 use sotto_client::chat::FileOptions;
 use sotto_client::conversation::Limits;
+use sotto_client::known::{DataDir, ThisDevice};
 use sotto_client::relay::Endpoint;
 use sotto_client::session::{CallOptions, Event, run_call};
 use sotto_client::status::{LineEditor, Status};
@@ -53,6 +54,12 @@ enum Command {
     },
     /// Join the call a link leads to.
     Call(CallArgs),
+    /// List the devices you verified (`/verify` during a call), or forget one.
+    Known {
+        /// Forget the device of this name: its next call shows as not verified.
+        #[arg(long, value_name = "NAME")]
+        forget: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +100,9 @@ struct CallArgs {
     /// Connect through TURN only: the other side never learns your IP address.
     #[arg(long)]
     relay_only: bool,
+    /// Your name, as the others see it (sealed: the relay never sees it; at most 64 bytes).
+    #[arg(long, value_name = "NAME", value_parser = name)]
+    name: Option<String>,
     /// Use loopback addresses only (both sides on this machine).
     #[arg(long)]
     loopback: bool,
@@ -105,6 +115,10 @@ struct CallArgs {
     /// Decline files larger than this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 4_000_000_000)]
     max_file_size: u64,
+    /// Send no device key and store nothing: the others cannot tell this call from your
+    /// others, and cannot recognise your device either.
+    #[arg(long)]
+    incognito: bool,
 }
 
 fn tone_hz(text: &str) -> Result<f64, String> {
@@ -116,6 +130,17 @@ fn tone_hz(text: &str) -> Result<f64, String> {
     } else {
         Err(format!("{text} Hz cannot be heard: give 20 to 20000"))
     }
+}
+
+fn name(text: &str) -> Result<String, String> {
+    if text.len() > sotto_proto::MAX_NAME {
+        return Err(format!("{} bytes is too long: at most 64", text.len()));
+    }
+    sotto_proto::clean_name(text)
+        .filter(|clean| clean == text)
+        .ok_or_else(|| {
+            "a name has no control characters and does not start or end with a space".into()
+        })
 }
 
 fn seconds(text: &str) -> Result<f64, String> {
@@ -155,7 +180,10 @@ fn exit_code(outcome: &Outcome) -> u8 {
 /// Exit codes of errors before or around a call.
 fn error_code(e: &ClientError) -> u8 {
     match e {
-        ClientError::BadLink(_) | ClientError::Audio(_) | ClientError::CaFile(_) => 2,
+        ClientError::BadLink(_)
+        | ClientError::Audio(_)
+        | ClientError::CaFile(_)
+        | ClientError::DataDir(_) => 2,
         ClientError::RelayUnreachable(_) => 3,
         ClientError::RelayCertificate(_) => 8,
         _ => 1,
@@ -177,7 +205,43 @@ fn main() -> ExitCode {
             group,
         } => new_link(&relay, ca_file.as_deref(), no_check, group),
         Command::Call(args) => call(args),
+        Command::Known { forget } => known(forget.as_deref()),
     }
+}
+
+/// `sotto known`: the devices this person verified, or `--forget NAME`.
+fn known(forget: Option<&str>) -> ExitCode {
+    let dir = match DataDir::from_env() {
+        Ok(dir) => dir,
+        Err(e) => return fail(2, e),
+    };
+    let mut known = match dir.known_devices() {
+        Ok(known) => known,
+        Err(e) => return fail(2, e),
+    };
+    if let Some(name) = forget {
+        return match known.forget(name) {
+            Ok(true) => {
+                println!("forgot {name:?}: its next call shows as not verified");
+                ExitCode::SUCCESS
+            }
+            Ok(false) => fail(
+                2,
+                format!("no known device is called {name:?} (sotto known lists them)"),
+            ),
+            Err(e) => fail(2, e),
+        };
+    }
+    if known.list().is_empty() {
+        println!(
+            "no known devices yet: after comparing the safety code in a call, /verify NAME \
+             stores the other device"
+        );
+    }
+    for device in known.list() {
+        println!("{}  key {}", device.name, device.fingerprint());
+    }
+    ExitCode::SUCCESS
 }
 
 fn new_link(
@@ -229,6 +293,15 @@ fn call(args: CallArgs) -> ExitCode {
     if let Err(e) = Endpoint::new(link.relay_url(), args.ca_file.as_deref()) {
         return fail(error_code(&e), e);
     }
+    // This device's key, made on first use; a damaged one stops here, before any device opens.
+    let device = if args.incognito {
+        None
+    } else {
+        match DataDir::from_env().and_then(|dir| ThisDevice::open(&dir)) {
+            Ok(device) => Some(device),
+            Err(e) => return fail(error_code(&e), e),
+        }
+    };
     // The default microphone and speakers stand in for whatever the options do not give.
     let want_mic = args.tone.is_none() && args.input.is_none();
     let want_speakers = args.output.is_none();
@@ -296,6 +369,7 @@ fn call(args: CallArgs) -> ExitCode {
         duration: args.duration.map(Duration::from_secs_f64),
         ice_servers: (!ice.is_empty()).then_some(ice),
         relay_only: args.relay_only,
+        name: args.name.clone(),
         loopback_only: args.loopback,
         stats_interval: Duration::from_secs(1),
         ca_file: args.ca_file.clone(),
@@ -307,6 +381,7 @@ fn call(args: CallArgs) -> ExitCode {
                 max_size: args.max_file_size,
             },
         },
+        device,
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -338,6 +413,7 @@ fn call(args: CallArgs) -> ExitCode {
     let screen = Arc::new(Mutex::new(Screen::new(
         !json && std::io::stdout().is_terminal(),
         Arc::clone(&editor),
+        args.incognito,
     )));
     options.input = Some(read_input(Arc::clone(&screen), editor));
     let result = runtime.block_on(run_call(
@@ -426,7 +502,7 @@ struct Screen {
 }
 
 impl Screen {
-    fn new(terminal: bool, editor: Arc<Mutex<LineEditor>>) -> Self {
+    fn new(terminal: bool, editor: Arc<Mutex<LineEditor>>, incognito: bool) -> Self {
         let mut saved = None;
         let stdin = std::io::stdin();
         if terminal
@@ -443,7 +519,7 @@ impl Screen {
             }
         }
         Self {
-            status: Status::new(terminal),
+            status: Status::new(terminal).incognito(incognito),
             terminal,
             editor,
             saved,

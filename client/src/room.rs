@@ -8,13 +8,16 @@
 //! What ends a room: this side hangs up, the relay is lost for good or refuses us, or, in a
 //! one-to-one room, whatever ends its one pair (the person is the call).
 
-use crate::call::{KeySource, Outcome, PeerSignal, RECONNECT_ATTEMPTS, reconnect_delay};
+use crate::call::{KeySource, Outcome, RECONNECT_ATTEMPTS, reconnect_delay};
 use crate::rtc::{Candidate, ConnectionState};
 use sotto_e2ee::{
-    DataChannel, Error as E2eeError, FrameDecryptor, FrameEncryptor, Handshake, LinkSecret,
-    Received, Role, SafetyCode, Stream, dtls_fingerprint,
+    DataChannel, DeviceId, DeviceKey, Error as E2eeError, FrameDecryptor, FrameEncryptor,
+    Handshake, LinkSecret, Received, Role, SafetyCode, Stream, dtls_fingerprint,
 };
-use sotto_proto::{ClientMessage, ErrorCode, GroupSize, Payload, PeerId, ServerMessage};
+use sotto_proto::{
+    ClientMessage, ErrorCode, GroupSize, MAX_NAME, Payload, PeerId, PeerSignal, ServerMessage,
+    clean_name,
+};
 use std::time::{Duration, Instant};
 
 /// How long a pair has, from meeting to a working connection, before it is given up: a peer
@@ -85,6 +88,13 @@ pub enum PeerNotice {
     KeysConfirmed,
     /// The safety code of this pair: compare it aloud with them.
     SafetyCode(SafetyCode),
+    /// The name they gave (cleaned: no control characters); a later one replaces it.
+    Name(String),
+    /// Their device's key, which signed this pair's transcript (PROTOCOL.md §3.8): whether it
+    /// is one this person verified before is the shell's to look up. `None`: they sent none
+    /// (incognito, an older client), known once their candidates or the connection came first;
+    /// an identity that still comes later is told as well.
+    Identity(Option<DeviceId>),
     /// The pair's connection changed state.
     Connection(ConnectionState),
     /// The relay says they left while the pair is connected: they may only have lost the
@@ -158,8 +168,22 @@ struct Pair {
     /// The offer's SDP (O: ours; A: the peer's), for its fingerprint.
     offer: Option<String>,
     media_started: bool,
+    /// The peer's device identity: waited for, known to be absent, or verified (at most one
+    /// per pair).
+    identity: PeerIdentity,
     /// What the pair waits for beyond the handshake's own steps.
     link: Link,
+}
+
+/// What a pair knows of the peer's device identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PeerIdentity {
+    /// Nothing yet: it comes right after the offer or answer (and `hello`), if at all.
+    Awaiting,
+    /// Their candidates or the connection came first: they sent none.
+    Absent,
+    /// Their device key signed this pair's transcript.
+    Verified(DeviceId),
 }
 
 /// Where a pair's connection stands.
@@ -180,6 +204,7 @@ impl Pair {
             hs,
             offer: None,
             media_started: false,
+            identity: PeerIdentity::Awaiting,
             link: Link::SettingUp {
                 deadline: now + SETUP_TIMEOUT,
             },
@@ -228,7 +253,8 @@ impl Pair {
             Received::Message(plain) => {
                 let first = self.offer.is_none()
                     || (self.hs.role() == Role::Offerer && !self.media_started);
-                let msg = PeerSignal::decode(&plain).map_err(PairEnd::Tampered)?;
+                let msg =
+                    PeerSignal::decode(&plain).map_err(|e| PairEnd::Tampered(e.to_string()))?;
                 self.on_signal(msg, first, out)?;
             }
             // `Received` is non-exhaustive: a kind this version does not handle is refused.
@@ -268,20 +294,49 @@ impl Pair {
                     sdp_mid,
                     sdp_mline_index,
                 }),
-            ) => out.push(self.act(PeerAction::AddCandidate(Candidate {
-                candidate,
-                sdp_mid,
-                sdp_mline_index,
-            }))),
+            ) => {
+                self.no_identity_before(out);
+                out.push(self.act(PeerAction::AddCandidate(Candidate {
+                    candidate,
+                    sdp_mid,
+                    sdp_mline_index,
+                })));
+            }
             (_, Some(PeerSignal::Bye)) => return Err(PairEnd::HungUp),
+            (_, Some(PeerSignal::Identity { key, sig })) => {
+                if let PeerIdentity::Verified(_) = self.identity {
+                    return Err(PairEnd::Tampered("a second device identity".into()));
+                }
+                let id = self
+                    .hs
+                    .verify_identity_text(&key, &sig)
+                    .map_err(|e| PairEnd::Tampered(e.to_string()))?;
+                self.identity = PeerIdentity::Verified(id);
+                out.push(self.notify(PeerNotice::Identity(Some(id))));
+            }
+            (_, Some(PeerSignal::Hello { name })) => {
+                if let Some(name) = clean_name(&name) {
+                    out.push(self.notify(PeerNotice::Name(name)));
+                }
+            }
             (_, Some(PeerSignal::Offer { .. } | PeerSignal::Answer { .. })) => {
                 return Err(PairEnd::Tampered(
                     "a second offer or answer (v1 never renegotiates)".into(),
                 ));
             }
-            (_, Some(PeerSignal::EndOfCandidates) | None) => {}
+            (_, Some(PeerSignal::EndOfCandidates)) => self.no_identity_before(out),
+            (_, None) => {}
         }
         Ok(())
+    }
+
+    /// Their candidates (or the connection) came while their identity was still awaited: they
+    /// sent none, since it comes before them (PROTOCOL.md §3.8).
+    fn no_identity_before(&mut self, out: &mut Vec<Action>) {
+        if self.identity == PeerIdentity::Awaiting {
+            self.identity = PeerIdentity::Absent;
+            out.push(self.notify(PeerNotice::Identity(None)));
+        }
     }
 
     /// The peer's first sealed message opened: both sides hold the same keys. Only now is the
@@ -335,6 +390,11 @@ enum State {
 /// One call's room, from joining to hanging up.
 pub struct Room {
     secret: LinkSecret,
+    /// Sent to each person in a `hello` after the offer or answer.
+    name: Option<String>,
+    /// Signs each pair's transcript in an `identity` after the offer or answer (and `hello`);
+    /// none in incognito.
+    device: Option<DeviceKey>,
     /// `Some(N)`: a group call for up to N people; `None`: one-to-one.
     group: Option<GroupSize>,
     keys: KeySource,
@@ -363,6 +423,8 @@ impl Room {
     ) -> (Self, Vec<Action>) {
         let mut room = Self {
             secret,
+            name: None,
+            device: None,
             group,
             keys,
             state: State::Ended,
@@ -370,6 +432,38 @@ impl Room {
         let mut out = Vec::new();
         room.join(0, &mut out);
         (room, out)
+    }
+
+    /// Gives each person this name (at most [`MAX_NAME`] bytes) after the offer or answer.
+    pub fn with_name(mut self, name: Option<String>) -> Self {
+        self.name = name.filter(|n| n.len() <= MAX_NAME);
+        self
+    }
+
+    /// Signs each pair's transcript with this device key (PROTOCOL.md §3.8); `None`: incognito.
+    pub fn with_device(mut self, device: Option<DeviceKey>) -> Self {
+        self.device = device;
+        self
+    }
+
+    /// Introduces us to `peer`: our `hello` when we have a name, then our `identity` when we
+    /// have a device key.
+    fn introduce_to(&mut self, peer: &PeerId, out: &mut Vec<Action>) {
+        if let Some(name) = self.name.clone() {
+            self.seal_to(peer, &PeerSignal::Hello { name }, out);
+        }
+        let identity = self.device.as_ref().and_then(|device| {
+            let State::InRoom { pairs } = &self.state else {
+                return None;
+            };
+            let pair = pairs.iter().find(|p| &p.peer == peer)?;
+            // The offer or answer was just sealed: the pair's keys exist.
+            pair.hs.identity(device).ok()
+        });
+        if let Some(identity) = identity {
+            let (key, sig) = identity.to_text();
+            self.seal_to(peer, &PeerSignal::Identity { key, sig }, out);
+        }
     }
 
     fn join(&mut self, attempt: u32, out: &mut Vec<Action>) {
@@ -537,6 +631,23 @@ impl Room {
                     ..
                 },
             ) if attempt > 0 => self.retry(attempt + 1, &mut out),
+            // A relay of several that lost the room store they share: it takes no join now,
+            // and closes the connections it had in rooms. Tried again as a lost relay is (in
+            // a room, the close that follows says what to do).
+            (
+                &mut State::AwaitingWelcome { attempt },
+                ServerMessage::Error {
+                    code: ErrorCode::Unavailable,
+                    ..
+                },
+            ) => self.retry(attempt + 1, &mut out),
+            (
+                State::InRoom { .. },
+                ServerMessage::Error {
+                    code: ErrorCode::Unavailable,
+                    ..
+                },
+            ) => {}
             (_, ServerMessage::Error { code, message }) => {
                 self.end(Outcome::RelayError(code, message), &mut out);
             }
@@ -714,6 +825,7 @@ impl Room {
             pair.offer = Some(sdp.clone());
         }
         self.seal_to(peer, &PeerSignal::Offer { sdp }, &mut out);
+        self.introduce_to(peer, &mut out);
         out
     }
 
@@ -730,6 +842,7 @@ impl Room {
             return out;
         }
         self.seal_to(peer, &PeerSignal::Answer { sdp }, &mut out);
+        self.introduce_to(peer, &mut out);
         out
     }
 
@@ -759,6 +872,9 @@ impl Room {
             return out;
         };
         out.push(pair.notify(PeerNotice::Connection(state)));
+        if state == ConnectionState::Connected {
+            pair.no_identity_before(&mut out);
+        }
         match (pair.link, state) {
             (Link::SettingUp { .. }, ConnectionState::Connected) => pair.link = Link::Connected,
             // Off the relay and now off the connection too: they are gone.
@@ -802,6 +918,11 @@ mod tests {
         PeerId::from_bytes(&[b; 16])
     }
 
+    /// Person `n`'s device key.
+    fn device(n: u8) -> DeviceKey {
+        DeviceKey::from_seed(&[n; 32])
+    }
+
     /// Keys from a counter: each pair of each person gets its own.
     fn keys(person: u8) -> KeySource {
         let mut next = 0u8;
@@ -836,6 +957,8 @@ mod tests {
         room: Room,
         media: BTreeMap<PeerId, (FrameEncryptor, FrameDecryptor)>,
         codes: BTreeMap<PeerId, SafetyCode>,
+        names: BTreeMap<PeerId, String>,
+        identities: BTreeMap<PeerId, Option<DeviceId>>,
         gone: Vec<(PeerId, PairEnd)>,
         connected: Vec<PeerId>,
         ended: Option<Outcome>,
@@ -874,11 +997,18 @@ mod tests {
         fn join(&mut self, n: u8, max: Option<GroupSize>) -> PeerId {
             let id = peer(n);
             let (room, actions) = Room::new(secret(), max, keys(n));
+            // Odd people give a name (with a control character for the receiver to remove).
+            let name = (n % 2 == 1).then(|| format!(" Person\u{7} {n}"));
             self.people.push(Person {
                 id: id.clone(),
-                room,
+                // Everyone but person 2 has a device key (2 is incognito).
+                room: room
+                    .with_name(name)
+                    .with_device((n != 2).then(|| device(n))),
                 media: BTreeMap::new(),
                 codes: BTreeMap::new(),
+                names: BTreeMap::new(),
+                identities: BTreeMap::new(),
                 gone: Vec::new(),
                 connected: Vec::new(),
                 ended: None,
@@ -945,6 +1075,12 @@ mod tests {
                     }
                     Action::Peer(other, PeerAction::Notify(PeerNotice::SafetyCode(code))) => {
                         self.people[i].codes.insert(other, code);
+                    }
+                    Action::Peer(other, PeerAction::Notify(PeerNotice::Name(name))) => {
+                        self.people[i].names.insert(other, name);
+                    }
+                    Action::Peer(other, PeerAction::Notify(PeerNotice::Identity(id))) => {
+                        self.people[i].identities.insert(other, id);
                     }
                     Action::Peer(other, PeerAction::Notify(PeerNotice::Gone(why))) => {
                         self.people[i].gone.push((other, why));
@@ -1069,6 +1205,42 @@ mod tests {
             assert_eq!(w.person(id).room.peers().len(), 2);
             assert!(w.person(id).ended.is_none());
         }
+        // Names travel sealed after the offer or answer, cleaned by the receiver; person 2
+        // gave none.
+        let names = |id: &PeerId| w.person(id).names.clone().into_iter().collect::<Vec<_>>();
+        assert_eq!(
+            names(&ids[1]),
+            [
+                (ids[0].clone(), "Person 1".to_owned()),
+                (ids[2].clone(), "Person 3".to_owned())
+            ]
+        );
+        assert_eq!(names(&ids[0]), [(ids[2].clone(), "Person 3".to_owned())]);
+        // Device identities too, each verified over its own pair's transcript; person 2 is
+        // incognito and sends none.
+        let identities = |w: &World, id: &PeerId| {
+            w.person(id)
+                .identities
+                .clone()
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            identities(&w, &ids[1]),
+            [
+                (ids[0].clone(), Some(device(1).id())),
+                (ids[2].clone(), Some(device(3).id()))
+            ]
+        );
+        // Person 2 sent none: person 1 knows it once their candidates or, as here, the
+        // connection came first.
+        assert_eq!(
+            identities(&w, &ids[0]),
+            [
+                (ids[1].clone(), None),
+                (ids[2].clone(), Some(device(3).id()))
+            ]
+        );
         // Each pair's keys are its own: what 1 sealed for 2 does not open at 3.
         let (i1, i3) = (w.index(&ids[0]), w.index(&ids[2]));
         let frame = w.people[i1]
@@ -1176,6 +1348,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_second_device_identity_in_a_pair_is_tampering() {
+        let mut w = World::new(6);
+        let ids: Vec<PeerId> = (1..=3).map(|n| w.join(n, group(3))).collect();
+        // Person 1 sends its hello and identity to person 3 once more.
+        let i1 = w.index(&ids[0]);
+        let mut out = Vec::new();
+        w.people[i1].room.introduce_to(&ids[2], &mut out);
+        w.carry_out(&ids[0].clone(), out);
+        w.run();
+        assert_eq!(
+            w.person(&ids[2]).gone,
+            vec![(
+                ids[0].clone(),
+                PairEnd::Tampered("a second device identity".into())
+            )]
+        );
+        // The group goes on for the others.
+        assert!(w.person(&ids[2]).ended.is_none());
     }
 
     #[test]
@@ -1490,6 +1683,24 @@ mod tests {
             ended(&a),
             Some(Outcome::RelayError(ErrorCode::RoomFull, _))
         ));
+    }
+
+    #[test]
+    fn a_relay_without_its_shared_room_store_is_tried_again_even_on_the_first_join() {
+        let mut room = one_to_one();
+        let now = Instant::now();
+        let a = room.relay_message(ServerMessage::error(ErrorCode::Unavailable, "later"), now);
+        assert_eq!(reconnect_after(&a), Some(Duration::from_millis(500)));
+        // The close that follows changes nothing; the next connection is let in.
+        assert!(room.relay_closed().is_empty());
+        room.relay_connected();
+        room.relay_message(welcome(vec![]), now);
+        // In a room, the error is followed by the close: that is what counts.
+        assert!(
+            room.relay_message(ServerMessage::error(ErrorCode::Unavailable, "lost"), now)
+                .is_empty()
+        );
+        assert!(!room.is_ended());
     }
 
     #[test]

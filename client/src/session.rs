@@ -8,11 +8,13 @@ use crate::ClientError;
 use crate::audio::{Encoder, Mixer, Playout, Sink, Source};
 use crate::call::Outcome;
 use crate::chat::{Chat, ChatEvent, Command, FileOptions};
+use crate::conversation::Direction;
+use crate::known::{KnownDevices, ThisDevice, unix_now};
 use crate::relay::{Endpoint, RelayEvent, RelaySender};
 use crate::room::{Action, PairEnd, PeerAction, PeerNotice, Room, RoomNotice};
 use crate::rtc::{DataEvent, NetworkConfig, Rtc, RtcEvent, RtcEvents};
 use serde::Serialize;
-use sotto_e2ee::{EphemeralKey, FrameDecryptor, FrameEncryptor, Link};
+use sotto_e2ee::{DeviceId, EphemeralKey, FrameDecryptor, FrameEncryptor, Link};
 use sotto_proto::{GroupSize, IceServer, PeerId, ServerMessage};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -33,6 +35,8 @@ pub struct CallOptions {
     pub ice_servers: Option<Vec<IceServer>>,
     /// Relayed candidates only.
     pub relay_only: bool,
+    /// Our name for the others (`hello`), at most 64 bytes.
+    pub name: Option<String>,
     /// Host candidates on loopback only.
     pub loopback_only: bool,
     /// How often to report statistics.
@@ -43,6 +47,9 @@ pub struct CallOptions {
     pub input: Option<mpsc::Receiver<String>>,
     /// Where received files go, and which are taken without asking.
     pub files: FileOptions,
+    /// This device's key and the devices its person verified; `None`: incognito (no identity
+    /// sent, nothing stored).
+    pub device: Option<ThisDevice>,
 }
 
 /// Counters of one call.
@@ -105,6 +112,32 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         peer: Option<String>,
     },
+    /// The name someone gave (sealed; control characters removed).
+    Name {
+        /// What they call themselves.
+        name: String,
+        /// In a group call, who.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+    },
+    /// Whether the other device is one this person verified before (PROTOCOL.md §3.8): once
+    /// per pair when its identity arrives or is known not to come, and again after `/verify`.
+    Identity {
+        /// `known` (its key is stored under `name`: no need to compare the code), `unknown`
+        /// (a device not verified here: compare the code) or `none` (it sent no device key).
+        status: IdentityStatus,
+        /// The name this person gave the device, when known.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// In a group call, whose device.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+    },
+    /// A `/verify` that could not be done, and why.
+    VerifyError {
+        /// What to do about it.
+        error: String,
+    },
     /// In a group call, someone's pair ended; the call goes on with the others.
     PeerGone {
         /// Their relay id.
@@ -151,6 +184,18 @@ impl Event {
     }
 }
 
+/// What is known of another device (see [`Event::Identity`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentityStatus {
+    /// Verified here before: its signature over this call's transcript proves it is that device.
+    Known,
+    /// A device key this person never verified: a new device, or a man in the middle.
+    Unknown,
+    /// It sent no device key (incognito, an older client).
+    None,
+}
+
 /// The media side of a pair once its keys exist.
 struct Media {
     encryptor: FrameEncryptor,
@@ -178,11 +223,16 @@ pub async fn run_call(
         url: endpoint.url().to_owned(),
     });
     let group = link.group().and_then(|n| GroupSize::new(u64::from(n)).ok());
-    let (mut room, actions) = Room::new(
+    let (room, actions) = Room::new(
         link.secret().clone(),
         group,
         Box::new(EphemeralKey::generate),
     );
+    let (device_key, known) = match options.device.take() {
+        Some(ThisDevice { key, known }) => (Some(key), Some(known)),
+        None => (None, None),
+    };
+    let mut room = room.with_name(options.name.clone()).with_device(device_key);
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let (audio_tx, audio_rx) = mpsc::channel(512);
     let (data_tx, data_rx) = mpsc::channel(256);
@@ -204,6 +254,7 @@ pub async fn run_call(
         outcome: None,
         connected_at: None,
         heard: false,
+        known,
     };
     shell
         .execute(&mut room, actions, &options, &mut notify)
@@ -350,6 +401,10 @@ pub async fn run_call(
                 }
                 Some(Ok(None)) => Vec::new(),
                 Some(Ok(Some(Command::Quit))) => room.hang_up(),
+                Some(Ok(Some(Command::Verify { who, name }))) => {
+                    shell.verify(who.as_deref(), name.as_deref(), &mut notify);
+                    Vec::new()
+                }
                 Some(Ok(Some(command))) => {
                     shell.command(&command, &mut notify);
                     Vec::new()
@@ -447,6 +502,10 @@ struct PeerConn {
     chat: Option<Chat>,
     /// The data channel opened (it may before the keys exist).
     data_open: bool,
+    /// The name they gave, for the commands that name a person.
+    name: Option<String>,
+    /// Their device key, once it signed this pair's transcript.
+    device: Option<DeviceId>,
     playout: Playout,
     counters: Counters,
     /// The tasks that bring this connection's events into the loop's channels, tagged.
@@ -476,6 +535,8 @@ struct Shell {
     connected_at: Option<Instant>,
     /// `receiving-audio` was said.
     heard: bool,
+    /// The devices this person verified; `None` in incognito.
+    known: Option<KnownDevices>,
 }
 
 /// Forwards every event of a bounded `rx` into `tx`, tagged with `peer`, until either closes.
@@ -577,6 +638,8 @@ impl Shell {
                     media: None,
                     chat: None,
                     data_open: false,
+                    name: None,
+                    device: None,
                     playout,
                     counters: Counters::default(),
                     forwarders,
@@ -683,7 +746,17 @@ impl Shell {
                 self.close_peer(&peer).await;
                 Vec::new()
             }
+            PeerAction::Notify(PeerNotice::Identity(device)) => {
+                if let Some(conn) = self.peers.get_mut(&peer) {
+                    conn.device = device;
+                }
+                notify(self.identity_event(&peer, device));
+                Vec::new()
+            }
             PeerAction::Notify(notice) => {
+                if let (PeerNotice::Name(name), Some(conn)) = (&notice, self.peers.get_mut(&peer)) {
+                    conn.name = Some(name.clone());
+                }
                 if let Some(event) = peer_event(self.tag(&peer).as_ref(), notice) {
                     notify(event);
                 }
@@ -788,8 +861,21 @@ impl Shell {
         // association coming up, so a line sent the instant the channel opens could be lost
         // and break the sequence (PROTOCOL.md §3.6).
         let group = self.group;
+        // A file command goes to the one person whose file has that number.
+        let only = match command.file() {
+            Some(file) => match self.file_owner(file) {
+                Ok(peer) => Some(peer),
+                Err(error) => {
+                    return notify(Event::chat(None, ChatEvent::MessagesError { error }));
+                }
+            },
+            None => None,
+        };
         let mut sent = false;
         for (peer, conn) in &mut self.peers {
+            if only.as_ref().is_some_and(|o| o != peer) {
+                continue;
+            }
             if let (Some(chat), true) = (conn.chat.as_mut(), conn.data_open) {
                 let tag = group.then(|| peer.clone());
                 chat.command(command.clone(), &mut |e| {
@@ -806,6 +892,184 @@ impl Shell {
                 },
             ));
         }
+    }
+}
+
+impl Shell {
+    /// What `peer`'s device is to this person: known under a name, unknown, or not told.
+    fn identity_event(&self, peer: &PeerId, device: Option<DeviceId>) -> Event {
+        let name = device.and_then(|d| self.known.as_ref()?.name_of(&d).map(str::to_owned));
+        let status = match (device, &name) {
+            (None, _) => IdentityStatus::None,
+            (Some(_), Some(_)) => IdentityStatus::Known,
+            (Some(_), None) => IdentityStatus::Unknown,
+        };
+        Event::Identity {
+            status,
+            name,
+            peer: self.tag(peer).map(|p| p.as_str().to_owned()),
+        }
+    }
+
+    /// `/verify [WHO =] [NAME]`: the person compared the safety code with WHO (whoever's device
+    /// is the one not yet known, when that is one person), and stores their device under NAME
+    /// (else the name they gave).
+    fn verify(&mut self, who: Option<&str>, name: Option<&str>, notify: &mut impl FnMut(Event)) {
+        match self.verified(who, name) {
+            Ok((peer, device)) => notify(self.identity_event(&peer, Some(device))),
+            Err(error) => notify(Event::VerifyError { error }),
+        }
+    }
+
+    fn verified(
+        &mut self,
+        who: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<(PeerId, DeviceId), String> {
+        let Some(known) = self.known.as_mut() else {
+            return Err("incognito: no device is stored (and yours is not sent)".into());
+        };
+        let people = self.peers.iter().map(|(peer, conn)| Person {
+            peer,
+            name: conn.name.as_deref(),
+            device: conn.device,
+            known: conn.device.is_some_and(|d| known.name_of(&d).is_some()),
+        });
+        let (peer, device, given) = device_to_verify(who, people)?;
+        let Some(name) = name.map(str::to_owned).or(given) else {
+            return Err("/verify needs a name for their device, e.g. /verify Ada's laptop".into());
+        };
+        known
+            .remember(&name, device, unix_now())
+            .map_err(|e| e.to_string())?;
+        Ok((peer, device))
+    }
+}
+
+/// One person of the call, as a command that names people sees them.
+struct Person<'a> {
+    peer: &'a PeerId,
+    /// The name they gave.
+    name: Option<&'a str>,
+    /// Their device key, when it signed the pair's transcript.
+    device: Option<DeviceId>,
+    /// Their device is one this person verified before.
+    known: bool,
+}
+
+impl Person<'_> {
+    /// `who` (their name, any case, or the start of their relay id) means them.
+    fn is(&self, who: &str) -> bool {
+        self.peer.as_str().starts_with(who)
+            || self.name.is_some_and(|n| n.eq_ignore_ascii_case(who))
+    }
+
+    /// How a command's error names them: the start of their id, and their name.
+    fn label(&self) -> String {
+        let short: String = self.peer.as_str().chars().take(6).collect();
+        self.name
+            .map_or_else(|| short.clone(), |n| format!("{short} ({n})"))
+    }
+}
+
+/// Whose device `/verify` means: the one person `who` names; without `who`, the one whose
+/// device is not yet known (or the only device there is, to rename it). Returns their id,
+/// their device key and the name they gave; otherwise words saying why not.
+fn device_to_verify<'a>(
+    who: Option<&str>,
+    people: impl Iterator<Item = Person<'a>>,
+) -> Result<(PeerId, DeviceId, Option<String>), String> {
+    let people: Vec<Person<'a>> = people.collect();
+    let with_device: Vec<&Person<'a>> = people.iter().filter(|p| p.device.is_some()).collect();
+    let candidates: Vec<&Person<'a>> = match who {
+        Some(w) => with_device.iter().copied().filter(|p| p.is(w)).collect(),
+        None => {
+            let unknown: Vec<&Person<'a>> =
+                with_device.iter().copied().filter(|p| !p.known).collect();
+            if unknown.is_empty() && with_device.len() == 1 {
+                with_device.clone()
+            } else {
+                unknown
+            }
+        }
+    };
+    match candidates.as_slice() {
+        [one] => match one.device {
+            Some(device) => Ok((one.peer.clone(), device, one.name.map(str::to_owned))),
+            None => Err("no device to verify yet".into()),
+        },
+        [] if with_device.is_empty() && !people.is_empty() => Err(
+            "no device to verify: they sent no device key (incognito, or an older client); \
+             compare the code on each call"
+                .into(),
+        ),
+        [] => Err(match who {
+            Some(w) => format!("no one called {w} with a device key in this call"),
+            None => "no device to verify yet".into(),
+        }),
+        several => Err(format!(
+            "{} devices could be meant: say whose, /verify WHO = NAME (WHO: {})",
+            several.len(),
+            several
+                .iter()
+                .map(|p| p.label())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+impl Shell {
+    /// Who has file `id` going `direction`, of those named `who` (see [`file_owner`]).
+    fn file_owner(
+        &self,
+        (id, direction, who): (u32, Direction, Option<&str>),
+    ) -> Result<PeerId, String> {
+        file_owner(
+            id,
+            who,
+            self.peers.iter().map(|(peer, conn)| {
+                let has = conn
+                    .chat
+                    .as_ref()
+                    .is_some_and(|c| c.has_file(id, direction));
+                (peer, conn.name.as_deref(), has)
+            }),
+        )
+    }
+}
+
+/// Of `people` (their id, name, and whether they have file `id`), the one a file command is
+/// for: the only one with the file, among those `who` names (their name, any case, or the start
+/// of their id); otherwise words saying why not (no one, or several: then whose to say).
+fn file_owner<'a>(
+    id: u32,
+    who: Option<&str>,
+    people: impl Iterator<Item = (&'a PeerId, Option<&'a str>, bool)>,
+) -> Result<PeerId, String> {
+    let owners: Vec<Person<'a>> = people
+        .filter(|(_, _, has)| *has)
+        .map(|(peer, name, _)| Person {
+            peer,
+            name,
+            device: None,
+            known: false,
+        })
+        .filter(|p| who.is_none_or(|w| p.is(w)))
+        .collect();
+    let with = who.map(|w| format!(" with {w}")).unwrap_or_default();
+    match owners.as_slice() {
+        [one] => Ok(one.peer.clone()),
+        [] => Err(format!("no file {id}{with} to do that with")),
+        several => Err(format!(
+            "file {id}: {} people have a file of that number; say whose, e.g. after the number: {}",
+            several.len(),
+            several
+                .iter()
+                .map(Person::label)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
     }
 }
 
@@ -851,6 +1115,9 @@ fn peer_event(tag: Option<&PeerId>, notice: PeerNotice) -> Option<Event> {
             crate::rtc::ConnectionState::Closed => "closed",
         }),
         PeerNotice::LostRelay => state("peer-lost-relay"),
+        PeerNotice::Name(name) => Event::Name { name, peer },
+        // Looked up in the known devices by the shell (`Shell::identity_event`).
+        PeerNotice::Identity(_) => return None,
         PeerNotice::Gone(why) => match peer {
             Some(peer) => Event::PeerGone {
                 peer,
@@ -860,4 +1127,112 @@ fn peer_event(tag: Option<&PeerId>, notice: PeerNotice) -> Option<Event> {
             None => return None,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_means_the_one_unknown_device_or_the_person_named_and_asks_whose_otherwise() {
+        let (a, b, c) = (
+            PeerId::from_bytes(&[1; 16]),
+            PeerId::from_bytes(&[2; 16]),
+            PeerId::from_bytes(&[3; 16]),
+        );
+        let key = |n: u8| sotto_e2ee::DeviceKey::from_seed(&[n; 32]).id();
+        let person = |peer, name, device: Option<DeviceId>, known| Person {
+            peer,
+            name,
+            device,
+            known,
+        };
+        // Ada's device is known, Bea's is not, Cy sent none: /verify alone means Bea's.
+        let people = || {
+            [
+                person(&a, Some("Ada"), Some(key(1)), true),
+                person(&b, Some("Bea"), Some(key(2)), false),
+                person(&c, Some("Cy"), None, false),
+            ]
+            .into_iter()
+        };
+        assert_eq!(
+            device_to_verify(None, people()),
+            Ok((b.clone(), key(2), Some("Bea".into())))
+        );
+        assert_eq!(
+            device_to_verify(Some("ada"), people()),
+            Ok((a.clone(), key(1), Some("Ada".into())))
+        );
+        assert_eq!(
+            device_to_verify(Some("Cy"), people()),
+            Err("no one called Cy with a device key in this call".into())
+        );
+        // Two unknown devices: say whose.
+        let two = [
+            person(&a, Some("Ada"), Some(key(1)), false),
+            person(&b, None, Some(key(2)), false),
+        ];
+        let err = device_to_verify(None, two.into_iter()).unwrap_err();
+        assert!(
+            err.contains("2 devices could be meant") && err.contains("(Ada)"),
+            "{err}"
+        );
+        // The one device there is, already known: it may be renamed.
+        let one = [person(&a, None, Some(key(1)), true)];
+        assert_eq!(
+            device_to_verify(None, one.into_iter()),
+            Ok((a.clone(), key(1), None))
+        );
+        // Someone who sent no key.
+        let none = [person(&c, None, None, false)];
+        assert!(
+            device_to_verify(None, none.into_iter())
+                .unwrap_err()
+                .contains("sent no device key")
+        );
+        assert_eq!(
+            device_to_verify(None, std::iter::empty()),
+            Err("no device to verify yet".into())
+        );
+    }
+
+    #[test]
+    fn a_file_command_goes_to_the_one_person_with_that_file_or_asks_whose() {
+        let (a, b, c) = (
+            PeerId::from_bytes(&[1; 16]),
+            PeerId::from_bytes(&[2; 16]),
+            PeerId::from_bytes(&[3; 16]),
+        );
+        let short = |p: &PeerId| p.as_str()[..6].to_owned();
+        let people = || {
+            [
+                (&a, Some("Ada"), true),
+                (&b, None, true),
+                (&c, Some("Cy"), false),
+            ]
+            .into_iter()
+        };
+        let several = file_owner(3, None, people()).unwrap_err();
+        assert!(
+            several.contains("2 people")
+                && several.contains(&format!("{} (Ada), {}", short(&a), short(&b))),
+            "{several}"
+        );
+        assert_eq!(file_owner(3, Some("ada"), people()), Ok(a.clone()));
+        assert_eq!(
+            file_owner(3, Some(&short(&b)[..4]), people()),
+            Ok(b.clone())
+        );
+        assert_eq!(
+            file_owner(3, Some("Cy"), people()),
+            Err("no file 3 with Cy to do that with".into())
+        );
+        let one = [(&a, None, false), (&c, None, true)];
+        assert_eq!(file_owner(0, None, one.into_iter()), Ok(c.clone()));
+        assert_eq!(
+            file_owner(0, None, std::iter::empty()),
+            Err("no file 0 to do that with".into())
+        );
+    }
 }

@@ -4,7 +4,7 @@
 //! CLI writes it, redrawing on a terminal or printing plain lines to a pipe.
 
 use crate::chat::ChatEvent;
-use crate::session::{Counters, Event};
+use crate::session::{Counters, Event, IdentityStatus};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -30,8 +30,17 @@ pub struct Status {
     last_plain_stats: Option<Instant>,
     /// How to type a message was said (once per call, however many people).
     messages_ready_told: bool,
-    /// Files under way, for the status line's progress bars: (direction, id) -> (done, size).
-    transfers: BTreeMap<(&'static str, u32), (u64, u64)>,
+    /// Files under way, for the status line's progress bars: (person, direction, id) -> (done,
+    /// size); the person is "" in a one-to-one call (ids are per pair).
+    transfers: BTreeMap<(String, &'static str, u32), (u64, u64)>,
+    /// The names people gave, by relay id ("" for the other person of a one-to-one call).
+    names: BTreeMap<String, String>,
+    /// Whose microphone and camera are on, as last told ("" as for names); both at first.
+    media: BTreeMap<String, (bool, bool)>,
+    /// What each person's device was last said to be ("" as for names).
+    identities: BTreeMap<String, IdentityStatus>,
+    /// This call sends no identity and stores nothing: `/verify` is not offered.
+    incognito: bool,
 }
 
 impl Status {
@@ -46,6 +55,26 @@ impl Status {
             last_plain_stats: None,
             messages_ready_told: false,
             transfers: BTreeMap::new(),
+            names: BTreeMap::new(),
+            media: BTreeMap::new(),
+            identities: BTreeMap::new(),
+            incognito: false,
+        }
+    }
+
+    /// The same view for an incognito call (no device stored, so no `/verify` to suggest).
+    pub fn incognito(mut self, incognito: bool) -> Self {
+        self.incognito = incognito;
+        self
+    }
+
+    /// How a person is named here: the name they gave, else the first six characters of their
+    /// relay id (in a one-to-one call, "them").
+    fn who(&self, peer: Option<&str>) -> String {
+        match (self.names.get(peer.unwrap_or_default()), peer) {
+            (Some(name), _) => terminal_safe(name),
+            (None, Some(peer)) => short(peer),
+            (None, None) => "them".to_owned(),
         }
     }
 
@@ -62,7 +91,7 @@ impl Status {
                 // call is on once anyone is connected.
                 let (text, line) = describe(state);
                 if line || !self.terminal {
-                    out.lines.push(format!("{}: {text}", short(peer)));
+                    out.lines.push(format!("{}: {text}", self.who(Some(peer))));
                 }
                 if state == "connected" && self.connected_at.is_none() {
                     self.connected_at = Some(now);
@@ -77,8 +106,12 @@ impl Status {
                 if state == "peer-left" || state == "waiting-for-peer" {
                     self.connected_at = None;
                     self.counters = None;
-                    // The peer's channel, and every file on it, is gone.
+                    // The peer's channel, and every file on it, is gone; whoever comes next gives
+                    // their own name and states.
                     self.transfers.clear();
+                    self.names.remove("");
+                    self.media.remove("");
+                    self.identities.remove("");
                 }
                 if line || !self.terminal {
                     out.lines.push(text.to_owned());
@@ -99,10 +132,23 @@ impl Status {
                     out.lines.push(format!("network: {typ} candidate"));
                 }
             }
+            Event::Name { name, peer } => {
+                let was = self.who(peer.as_deref());
+                self.names
+                    .insert(peer.clone().unwrap_or_default(), name.clone());
+                // One-to-one, the other person was "them" until now.
+                let was = if peer.is_none() && was == "them" {
+                    "the other person".to_owned()
+                } else {
+                    was
+                };
+                out.lines
+                    .push(format!("{was} is called {}", terminal_safe(name)));
+            }
             Event::Sas { code, peer } => {
                 let with = peer
                     .as_ref()
-                    .map(|p| format!(" with {}", short(p)))
+                    .map(|p| format!(" with {}", self.who(Some(p))))
                     .unwrap_or_default();
                 out.lines.extend([
                     format!(
@@ -113,9 +159,50 @@ impl Status {
                     "Read it aloud. Different digits on the other side? Hang up.".to_owned(),
                 ]);
             }
+            Event::Identity { status, name, peer } => {
+                let who = peer.as_deref().map(|p| self.who(Some(p)));
+                let to_verify = match &who {
+                    Some(w) => format!("/verify {w} = NAME"),
+                    None => "/verify NAME".to_owned(),
+                };
+                let prefix = who.map(|w| format!("{w}: ")).unwrap_or_default();
+                let before = self
+                    .identities
+                    .insert(peer.clone().unwrap_or_default(), *status);
+                out.lines.push(match (status, name) {
+                    // Just stored with /verify.
+                    (IdentityStatus::Known, Some(name))
+                        if before == Some(IdentityStatus::Unknown) =>
+                    {
+                        format!(
+                            "{prefix}stored as {}: its next calls are verified",
+                            terminal_safe(name)
+                        )
+                    }
+                    (IdentityStatus::Known, Some(name)) => {
+                        format!("{prefix}VERIFIED: {} (known device)", terminal_safe(name))
+                    }
+                    (IdentityStatus::Known | IdentityStatus::Unknown, _) if self.incognito => {
+                        format!("{prefix}device not verified: compare the code")
+                    }
+                    (IdentityStatus::Known | IdentityStatus::Unknown, _) => {
+                        format!("{prefix}device not verified: compare the code, then {to_verify}")
+                    }
+                    (IdentityStatus::None, _) => {
+                        format!("{prefix}no device key sent: compare the code")
+                    }
+                });
+            }
+            Event::VerifyError { error } => out.lines.push(format!("/verify: {error}")),
             Event::PeerGone { peer, reason } => {
-                out.lines
-                    .push(format!("{}: {}", short(peer), terminal_safe(reason)));
+                out.lines.push(format!(
+                    "{}: {}",
+                    self.who(Some(peer)),
+                    terminal_safe(reason)
+                ));
+                self.names.remove(peer);
+                self.media.remove(peer);
+                self.identities.remove(peer);
             }
             Event::Stats(c) => {
                 self.counters = Some(*c);
@@ -131,13 +218,30 @@ impl Status {
             // The CLI says once, itself, how the call ended.
             Event::Ended { .. } => {}
             Event::Chat { peer, event } => {
-                self.track(event);
+                self.track(peer.as_deref().unwrap_or_default(), event);
                 if matches!(event, ChatEvent::MessagesReady)
                     && std::mem::replace(&mut self.messages_ready_told, true)
                 {
                     return out;
                 }
-                let who = peer.as_deref().map_or_else(|| "them".to_owned(), short);
+                let who = self.who(peer.as_deref());
+                if let ChatEvent::Media { microphone, camera } = *event {
+                    let key = peer.clone().unwrap_or_default();
+                    let (mic, cam) = self
+                        .media
+                        .insert(key, (microphone, camera))
+                        .unwrap_or((true, true));
+                    let on = |b: bool| if b { "on" } else { "off" };
+                    if mic != microphone {
+                        out.lines
+                            .push(format!("{who}: microphone {}", on(microphone)));
+                    }
+                    if cam != camera {
+                        out.lines.push(format!("{who}: camera {}", on(camera)));
+                    }
+                    out.redraw = self.terminal;
+                    return out;
+                }
                 let mut lines = chat_lines(event, &who);
                 // In a group a text goes to each person over their own pair: say to whom.
                 if peer.is_some()
@@ -156,8 +260,8 @@ impl Status {
         out
     }
 
-    /// Keeps the files under way up to date.
-    fn track(&mut self, e: &ChatEvent) {
+    /// Keeps the files under way with `peer` up to date.
+    fn track(&mut self, peer: &str, e: &ChatEvent) {
         match e {
             ChatEvent::FileProgress {
                 id,
@@ -165,14 +269,15 @@ impl Status {
                 done,
                 size,
             } if done < size => {
-                self.transfers.insert((direction, *id), (*done, *size));
+                self.transfers
+                    .insert((peer.to_owned(), direction, *id), (*done, *size));
             }
             ChatEvent::FileProgress { id, direction, .. }
             | ChatEvent::FileStopped { id, direction, .. } => {
-                self.transfers.remove(&(*direction, *id));
+                self.transfers.remove(&(peer.to_owned(), *direction, *id));
             }
             ChatEvent::FileReceived { id, .. } => {
-                self.transfers.remove(&("incoming", *id));
+                self.transfers.remove(&(peer.to_owned(), "incoming", *id));
             }
             _ => {}
         }
@@ -198,8 +303,9 @@ impl Status {
         // Most useful first; dropped from the end until the line fits. A file under way is
         // what the person watches: its bar comes right after the call's state.
         let mut parts = vec![head];
-        for ((direction, id), (done, size)) in &self.transfers {
-            parts.push(progress_bar(direction, *id, *done, *size));
+        for ((peer, direction, id), (done, size)) in &self.transfers {
+            let who = (!peer.is_empty()).then(|| self.who(Some(peer)));
+            parts.push(progress_bar(direction, *id, who.as_deref(), *done, *size));
         }
         parts.push("Ctrl-C hangs up".to_owned());
         if let Some(c) = &self.counters {
@@ -237,14 +343,16 @@ impl Status {
     }
 }
 
-/// `file 3 sending [#####.....] 52%`: ten steps of the bar, the percentage rounded down.
-fn progress_bar(direction: &str, id: u32, done: u64, size: u64) -> String {
+/// `file 3 sending [#####.....] 52%` (in a group `file 3 to Ada ...` or `from Ada`): ten steps
+/// of the bar, the percentage rounded down.
+fn progress_bar(direction: &str, id: u32, who: Option<&str>, done: u64, size: u64) -> String {
     let percent = (u128::from(done) * 100 / u128::from(size.max(1))).min(100) as u64;
     let filled = (percent / 10) as usize;
-    let what = if direction == "incoming" {
-        "receiving"
-    } else {
-        "sending"
+    let what = match (direction == "incoming", who) {
+        (true, None) => "receiving".to_owned(),
+        (false, None) => "sending".to_owned(),
+        (true, Some(who)) => format!("from {who}"),
+        (false, Some(who)) => format!("to {who}"),
     };
     format!(
         "file {id} {what} [{}{}] {percent}%",
@@ -407,6 +515,102 @@ mod tests {
     }
 
     #[test]
+    fn names_replace_ids_and_mute_changes_are_said_once() {
+        let t0 = Instant::now();
+        let mut s = Status::new(true);
+        let peer = Some("abcdef0123".to_owned());
+        let mut lines = |e: Event| s.event(&e, t0).lines;
+        assert_eq!(
+            lines(Event::Name {
+                name: "Ada".into(),
+                peer: peer.clone()
+            }),
+            ["abcdef is called Ada"]
+        );
+        assert_eq!(
+            lines(Event::Sas {
+                code: "034666".into(),
+                peer: peer.clone()
+            })[0],
+            "SAFETY CODE with Ada: 034 666"
+        );
+        let media = |microphone, camera| Event::Chat {
+            peer: peer.clone(),
+            event: ChatEvent::Media { microphone, camera },
+        };
+        assert_eq!(lines(media(false, true)), ["Ada: microphone off"]);
+        assert!(lines(media(false, true)).is_empty());
+        assert_eq!(
+            lines(media(true, false)),
+            ["Ada: microphone on", "Ada: camera off"]
+        );
+        // One-to-one: the name is the call's other person's, until they leave; whoever comes
+        // next is "them" until they give theirs.
+        let text = || Event::Chat {
+            peer: None,
+            event: ChatEvent::Message {
+                id: 0,
+                text: "hi".into(),
+            },
+        };
+        lines(Event::Name {
+            name: "Bea".into(),
+            peer: None,
+        });
+        assert_eq!(lines(text()), ["Bea: hi"]);
+        lines(state("peer-left"));
+        assert_eq!(lines(text()), ["them: hi"]);
+    }
+
+    #[test]
+    fn a_known_device_is_said_verified_by_name_and_any_other_says_to_compare_the_code() {
+        let t0 = Instant::now();
+        let mut s = Status::new(true);
+        let identity = |status, name: Option<&str>, peer: Option<&str>| Event::Identity {
+            status,
+            name: name.map(str::to_owned),
+            peer: peer.map(str::to_owned),
+        };
+        let mut lines = |e: Event| s.event(&e, t0).lines;
+        assert_eq!(
+            lines(identity(IdentityStatus::Known, Some("Ada's laptop"), None)),
+            ["VERIFIED: Ada's laptop (known device)"]
+        );
+        assert_eq!(
+            lines(identity(IdentityStatus::Unknown, None, None)),
+            ["device not verified: compare the code, then /verify NAME"]
+        );
+        assert_eq!(
+            lines(identity(IdentityStatus::None, None, Some("abcdef0123"))),
+            ["abcdef: no device key sent: compare the code"]
+        );
+        lines(Event::Name {
+            name: "Bea".into(),
+            peer: Some("abcdef0123".into()),
+        });
+        assert_eq!(
+            lines(identity(IdentityStatus::Unknown, None, Some("abcdef0123"))),
+            ["Bea: device not verified: compare the code, then /verify Bea = NAME"]
+        );
+        // /verify stored it.
+        assert_eq!(
+            lines(identity(
+                IdentityStatus::Known,
+                Some("Bea's phone"),
+                Some("abcdef0123")
+            )),
+            ["Bea: stored as Bea's phone: its next calls are verified"]
+        );
+        // Incognito: nothing to store, so no /verify to suggest.
+        let mut s = Status::new(true).incognito(true);
+        assert_eq!(
+            s.event(&identity(IdentityStatus::Unknown, None, None), t0)
+                .lines,
+            ["device not verified: compare the code"]
+        );
+    }
+
+    #[test]
     fn reconnection_is_announced_once_and_counted_on_the_status_line() {
         let t0 = Instant::now();
         let mut s = Status::new(true);
@@ -560,6 +764,8 @@ fn chat_lines(e: &ChatEvent, who: &str) -> Vec<String> {
             vec![format!("file {id} {who}: {reason}")]
         }
         ChatEvent::MessagesError { error } => vec![format!("messages: {}", terminal_safe(error))],
+        // Said as a change, by the caller, which knows what was on before.
+        ChatEvent::Media { .. } => Vec::new(),
     }
 }
 
@@ -725,6 +931,38 @@ mod chat_tests {
             now,
         );
         assert!(!status.render(now, 200).contains("file 3"));
+    }
+
+    #[test]
+    fn in_a_group_the_same_file_number_from_two_people_has_two_bars_named_for_them() {
+        let now = Instant::now();
+        let mut status = Status::new(true);
+        let progress = |peer: &str, done| Event::Chat {
+            peer: Some(peer.to_owned()),
+            event: ChatEvent::FileProgress {
+                id: 0,
+                direction: "incoming",
+                done,
+                size: 100,
+            },
+        };
+        status.event(
+            &Event::Name {
+                name: "Ada".into(),
+                peer: Some("aaaaaa11".into()),
+            },
+            now,
+        );
+        status.event(&progress("aaaaaa11", 10), now);
+        status.event(&progress("bbbbbb22", 70), now);
+        let line = status.render(now, 200);
+        assert!(
+            line.contains("file 0 from Ada [#.........] 10% | file 0 from bbbbbb [#######...] 70%"),
+            "{line}"
+        );
+        status.event(&progress("aaaaaa11", 100), now);
+        assert!(!status.render(now, 200).contains("from Ada"));
+        assert!(status.render(now, 200).contains("from bbbbbb"));
     }
 
     #[test]

@@ -15,8 +15,22 @@ fn wav_out() -> String {
         .to_string()
 }
 
+/// A data directory of its own (`XDG_DATA_HOME`: the device key and known devices), empty, so
+/// that no test touches the home directory's.
+fn data_home(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sotto-cli-data-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// Runs `sotto`; a call with `--tone` writes what it hears to a WAV file, never the speakers.
 fn sotto(args: &[&str]) -> (Option<i32>, String, String) {
+    sotto_in(&data_home("shared"), args)
+}
+
+/// [`sotto`] with this `XDG_DATA_HOME`.
+fn sotto_in(data: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
     let out_path = wav_out();
     let mut args = args.to_vec();
     if args.first() == Some(&"call") && args.contains(&"--tone") {
@@ -24,6 +38,7 @@ fn sotto(args: &[&str]) -> (Option<i32>, String, String) {
     }
     let out = Command::new(env!("CARGO_BIN_EXE_sotto"))
         .args(&args)
+        .env("XDG_DATA_HOME", data)
         .output()
         .unwrap();
     (
@@ -256,6 +271,7 @@ fn without_a_sound_card_the_call_says_so_and_names_the_alternatives() {
             "http://127.0.0.1:1/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
         ])
         .env("ALSA_CONFIG_PATH", "/dev/null")
+        .env("XDG_DATA_HOME", data_home("no-sound-card"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -278,6 +294,11 @@ impl CallProcess {
     }
 
     fn start_with(link: &str, hz: &str, more: &[&str]) -> Self {
+        Self::start_in(&data_home(&format!("call-{hz}")), link, hz, more)
+    }
+
+    /// A call with this `XDG_DATA_HOME` (its device key and known devices).
+    fn start_in(data: &std::path::Path, link: &str, hz: &str, more: &[&str]) -> Self {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_sotto"))
             .args([
@@ -291,6 +312,7 @@ impl CallProcess {
                 &wav_out(),
             ])
             .args(more)
+            .env("XDG_DATA_HOME", data)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -718,7 +740,8 @@ async fn on_a_60_column_terminal_the_status_line_is_redrawn_in_place_and_typed_m
     tokio::task::spawn_blocking(move || {
         let link = format!("http://{addr}/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
         let term = Terminal::start(&format!(
-            "{} call '{link}' --tone 440 --output {} --loopback",
+            "XDG_DATA_HOME={} {} call '{link}' --tone 440 --output {} --loopback",
+            data_home("tmux").display(),
             env!("CARGO_BIN_EXE_sotto"),
             wav_out()
         ));
@@ -741,9 +764,9 @@ async fn on_a_60_column_terminal_the_status_line_is_redrawn_in_place_and_typed_m
                 "wider than the terminal: {line:?}\n{text}"
             );
         }
-        // relay, two lines of safety code, connected, how to send messages, the status line:
-        // nothing piles up.
-        assert_eq!(screen.len(), 6, "{text}");
+        // relay, two lines of safety code, whether the other device is verified, connected, how
+        // to send messages, the status line: nothing piles up.
+        assert_eq!(screen.len(), 7, "{text}");
         assert_eq!(
             screen
                 .iter()
@@ -957,4 +980,119 @@ async fn a_large_file_waits_for_accept_and_a_cancel_midway_leaves_nothing_behind
     })
     .await
     .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_verified_once_is_known_on_the_next_call_until_it_is_forgotten() {
+    let addr = start_relay().await;
+    tokio::task::spawn_blocking(move || {
+        let (ada, bea) = (data_home("ada"), data_home("bea"));
+        let relay = format!("http://{addr}");
+        let new_link = || sotto(&["new", "--relay", &relay]).1.trim().to_owned();
+        // Two people who never called: each device is unknown to the other.
+        let link = new_link();
+        let mut a = CallProcess::start_in(&ada, &link, "440", &[]);
+        a.wait_for("waiting-for-peer");
+        let mut b = CallProcess::start_in(&bea, &link, "880", &["--name", "Bea"]);
+        let unknown = r#"{"event":"identity","status":"unknown"}"#;
+        assert_eq!(a.wait_for(r#""event":"identity""#), unknown);
+        assert_eq!(b.wait_for(r#""event":"identity""#), unknown);
+        // They compare the code, and store each other: Ada under the name Bea gave.
+        a.type_line("/verify");
+        assert_eq!(
+            a.wait_for(r#""event":"identity""#),
+            r#"{"event":"identity","status":"known","name":"Bea"}"#
+        );
+        b.type_line("/verify");
+        assert!(b.wait_for("verify-error").contains("needs a name"));
+        b.type_line("/verify Ada's laptop");
+        assert!(
+            b.wait_for(r#""event":"identity""#)
+                .contains(r#""name":"Ada's laptop""#)
+        );
+        // Ada hangs up; the call ends for Bea too.
+        a.type_line("/quit");
+        assert_eq!(a.child.wait().unwrap().code(), Some(0));
+        assert_eq!(b.child.wait().unwrap().code(), Some(0));
+        // The key is private to its owner, and the list too.
+        use std::os::unix::fs::PermissionsExt;
+        for file in ["device-key", "known-devices.json"] {
+            let mode = std::fs::metadata(ada.join("sotto").join(file))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}: {mode:o}");
+        }
+        // The next call, on a new link: known at once, no code to compare.
+        let link = new_link();
+        let mut a = CallProcess::start_in(&ada, &link, "440", &[]);
+        a.wait_for("waiting-for-peer");
+        let mut b = CallProcess::start_in(&bea, &link, "880", &[]);
+        assert_eq!(
+            a.wait_for(r#""event":"identity""#),
+            r#"{"event":"identity","status":"known","name":"Bea"}"#
+        );
+        assert_eq!(
+            b.wait_for(r#""event":"identity""#),
+            r#"{"event":"identity","status":"known","name":"Ada's laptop"}"#
+        );
+        a.type_line("/quit");
+        let _ = (a.child.wait(), b.child.wait());
+        // Listed, then forgotten.
+        let (code, out, _) = sotto_in(&ada, &["known"]);
+        assert_eq!(code, Some(0));
+        assert!(out.starts_with("Bea  key "), "{out}");
+        let (code, out, _) = sotto_in(&ada, &["known", "--forget", "Bea"]);
+        assert_eq!(code, Some(0), "{out}");
+        assert!(
+            sotto_in(&ada, &["known"])
+                .1
+                .contains("no known devices yet")
+        );
+        let (code, _, err) = sotto_in(&ada, &["known", "--forget", "Bea"]);
+        assert_eq!(code, Some(2));
+        assert!(err.contains("no known device is called \"Bea\""), "{err}");
+        // Incognito: Bea sends no identity and stores nothing.
+        let link = new_link();
+        let mut a = CallProcess::start_in(&ada, &link, "440", &[]);
+        a.wait_for("waiting-for-peer");
+        let mut b = CallProcess::start_in(&bea, &link, "880", &["--incognito"]);
+        assert_eq!(
+            a.wait_for(r#""event":"identity""#),
+            r#"{"event":"identity","status":"none"}"#
+        );
+        assert_eq!(b.wait_for(r#""event":"identity""#), unknown);
+        b.type_line("/verify Ada");
+        assert!(b.wait_for("verify-error").contains("incognito"));
+        a.type_line("/quit");
+        let _ = (a.child.wait(), b.child.wait());
+        let (_, out, _) = sotto_in(&bea, &["known"]);
+        assert!(out.starts_with("Ada's laptop  key "), "{out}");
+        for dir in [ada, bea] {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[test]
+fn a_damaged_device_key_stops_the_call_with_exit_2_and_is_left_as_it_is() {
+    let data = data_home("damaged");
+    std::fs::create_dir_all(data.join("sotto")).unwrap();
+    let key = data.join("sotto/device-key");
+    std::fs::write(&key, "not a key\n").unwrap();
+    let link = "http://127.0.0.1:1/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    let (code, _, err) = sotto_in(&data, &["call", link, "--tone", "440"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is not a Sotto device key"), "{err}");
+    assert_eq!(std::fs::read(&key).unwrap(), b"not a key\n");
+    // Incognito does not need it.
+    let (code, _, err) = sotto_in(&data, &["call", link, "--tone", "440", "--incognito"]);
+    assert_eq!(
+        code,
+        Some(3),
+        "the relay is unreachable, as expected: {err}"
+    );
+    let _ = std::fs::remove_dir_all(data);
 }

@@ -219,6 +219,9 @@ pub enum DataMessage {
     FileAbort { id: u32, reason: StopReason },
     /// `0x16`: the receiver refuses or stops receiving file `id`.
     FileDecline { id: u32, reason: StopReason },
+    /// `0x20`: whether the sender's microphone and camera are on now (sent when its channel
+    /// opens and on every change; the relay never learns when someone mutes).
+    MediaState { microphone: bool, camera: bool },
 }
 
 impl std::fmt::Debug for DataMessage {
@@ -241,6 +244,12 @@ impl std::fmt::Debug for DataMessage {
             Self::FileDecline { id, reason } => {
                 write!(f, "FileDecline {{ id: {id}, {reason:?} }}")
             }
+            Self::MediaState { microphone, camera } => {
+                write!(
+                    f,
+                    "MediaState {{ microphone: {microphone}, camera: {camera} }}"
+                )
+            }
         }
     }
 }
@@ -254,6 +263,10 @@ const FILE_END: u8 = 0x13;
 const FILE_RECEIVED: u8 = 0x14;
 const FILE_ABORT: u8 = 0x15;
 const FILE_DECLINE: u8 = 0x16;
+const MEDIA_STATE: u8 = 0x20;
+/// `media-state` flag bits; the others are sent as 0 and ignored (later versions may use them).
+const MICROPHONE_ON: u8 = 0x01;
+const CAMERA_ON: u8 = 0x02;
 
 /// Reads fields off the front of a message body.
 struct Reader<'a> {
@@ -308,21 +321,6 @@ fn utf8(bytes: &[u8]) -> Result<String, MessageFault> {
 }
 
 impl DataMessage {
-    /// The id of the text or file the message concerns.
-    pub fn id(&self) -> u32 {
-        match self {
-            Self::Text { id, .. }
-            | Self::Delivered { id }
-            | Self::FileOffer { id, .. }
-            | Self::FileAccept { id }
-            | Self::FileChunk { id, .. }
-            | Self::FileEnd { id, .. }
-            | Self::FileReceived { id }
-            | Self::FileAbort { id, .. }
-            | Self::FileDecline { id, .. } => *id,
-        }
-    }
-
     /// Decodes an opened plaintext; a message that breaks any rule of its kind is refused
     /// with the rule it broke.
     pub fn decode(plain: &[u8]) -> Result<Self, Error> {
@@ -388,6 +386,13 @@ impl DataMessage {
                 id: r.u32()?,
                 reason: StopReason::from_byte(r.u8()?),
             },
+            MEDIA_STATE => {
+                let flags = r.u8()?;
+                Self::MediaState {
+                    microphone: flags & MICROPHONE_ON != 0,
+                    camera: flags & CAMERA_ON != 0,
+                }
+            }
             other => return Err(MessageFault::UnknownKind(other)),
         };
         r.end()?;
@@ -442,6 +447,13 @@ impl DataMessage {
             Self::FileDecline { id, reason } => {
                 id_only(&mut out, FILE_DECLINE, *id);
                 out.push(reason.byte());
+            }
+            Self::MediaState { microphone, camera } => {
+                out.push(MEDIA_STATE);
+                out.push(
+                    if *microphone { MICROPHONE_ON } else { 0 }
+                        | if *camera { CAMERA_ON } else { 0 },
+                );
             }
         }
         Ok(out)
@@ -501,6 +513,30 @@ mod tests {
             assert_eq!(
                 DataMessage::decode(&o.open(&back).unwrap()).unwrap(),
                 DataMessage::Delivered { id: i }
+            );
+        }
+    }
+
+    #[test]
+    fn media_state_is_one_flags_byte_whose_unknown_bits_are_ignored() {
+        let m = DataMessage::MediaState {
+            microphone: false,
+            camera: true,
+        };
+        assert_eq!(m.encode().unwrap(), [0x20, 0x02]);
+        assert_eq!(DataMessage::decode(&[0x20, 0x02]).unwrap(), m);
+        // Bits a later version may use do not change what this one reads.
+        assert_eq!(
+            DataMessage::decode(&[0x20, 0xfd]).unwrap(),
+            DataMessage::MediaState {
+                microphone: true,
+                camera: false,
+            }
+        );
+        for bad in [&[0x20][..], &[0x20, 0x03, 0x00]] {
+            assert_eq!(
+                DataMessage::decode(bad).unwrap_err(),
+                Error::MessageMalformed(MessageFault::WrongLength(0x20))
             );
         }
     }

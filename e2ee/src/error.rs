@@ -35,6 +35,10 @@ pub enum Error {
     /// The peer sent an authenticated data-channel message that breaks the rules of its kind
     /// (or of no known kind); it is dropped and reported, the channel stays open.
     MessageMalformed(MessageFault),
+    /// The peer's `identity` (its device key and signature) is malformed or does not sign
+    /// this handshake's transcript: a replay from another call, or a forgery. The call set-up
+    /// must end as tampered with.
+    IdentityRefused(&'static str),
 }
 
 /// Why an opened data-channel message was refused (PROTOCOL.md §3.6).
@@ -154,6 +158,9 @@ impl fmt::Display for Error {
             Self::RandomnessUnavailable => f.write_str("the system's random generator failed"),
             Self::DataTampered(why) => write!(f, "messages tampered with ({why})"),
             Self::MessageMalformed(fault) => write!(f, "message dropped: {fault}"),
+            Self::IdentityRefused(why) => {
+                write!(f, "the other device's identity was refused: {why}")
+            }
         }
     }
 }

@@ -434,6 +434,14 @@ impl Handshake {
         }
     }
 
+    /// `th`, the transcript hash of room id and both public keys, once the keys exist (a
+    /// device's identity signs it: identity.rs).
+    pub(crate) fn transcript_hash(&self) -> Result<[u8; 32], Error> {
+        self.keys().map(|k| k.th).ok_or(Error::CallerMisuse(
+            "the transcript exists only once both keys are known",
+        ))
+    }
+
     /// The 6-digit safety code, once the keys exist: `be_u32(K("sas", 4)) mod 1_000_000`.
     /// Both users see it; if they read the same digits aloud, nobody is in the middle.
     pub fn safety_code(&self) -> Option<SafetyCode> {

@@ -15,6 +15,7 @@
 pub mod data;
 mod error;
 pub mod handshake;
+pub mod identity;
 mod kdf;
 mod keys;
 pub mod link;
@@ -30,6 +31,7 @@ mod sotto_vectors;
 pub use data::{DataChannel, DataMessage, StopReason, safe_file_name};
 pub use error::{Error, FrameFault, MessageFault};
 pub use handshake::{EphemeralKey, Handshake, Received, Role};
+pub use identity::{DeviceId, DeviceKey, Identity};
 pub use keys::{BaseKey, MediaKeys, SafetyCode};
 pub use link::{Link, LinkSecret, RoomId};
 pub use media::{Codec, FrameDecryptor, FrameEncryptor, OpenedFrame, Stream};

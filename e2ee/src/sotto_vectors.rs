@@ -11,7 +11,8 @@ use crate::kdf;
 use crate::link::{Link, LinkSecret};
 use crate::media::{FrameEncryptor, Stream, kid};
 use crate::rfc9605_vectors::hex;
-use crate::{BaseKey, DataMessage, EphemeralKey, Error, StopReason, safe_file_name};
+use crate::{BaseKey, DataMessage, DeviceKey, EphemeralKey, Error, StopReason, safe_file_name};
+use ed25519_dalek::Signer;
 use serde_json::{Value, json};
 use x25519_dalek::{PublicKey, StaticSecret};
 
@@ -37,13 +38,16 @@ fn default_inputs() -> Value {
         ],
         "offerer_private": "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
         "answerer_private": "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb",
+        "device_seed_offerer": "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+        "device_seed_answerer": "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
         "fingerprint_offerer": "sha-256 5A:1F:2E:3D:4C:5B:6A:79:88:97:A6:B5:C4:D3:E2:F1:00:1F:2E:3D:4C:5B:6A:79:88:97:A6:B5:C4:D3:E2:F1",
         "fingerprint_answerer": "sha-256 0F:1E:2D:3C:4B:5A:69:78:87:96:A5:B4:C3:D2:E1:F0:0F:1E:2D:3C:4B:5A:69:78:87:96:A5:B4:C3:D2:E1:F0",
         "sealed_plaintexts_o_to_a": [
             "{\"t\":\"offer\",\"sdp\":\"v=0\\r\\no=- 1 2 IN IP4 127.0.0.1\\r\\n\"}",
             "{\"t\":\"candidate\",\"candidate\":\"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host\",\"sdpMid\":\"0\",\"sdpMLineIndex\":0}",
             "{\"t\":\"end-of-candidates\"}",
-            ""
+            "",
+            "{\"t\":\"hello\",\"name\":\"Ada Lovelace\"}"
         ],
         "sealed_plaintexts_a_to_o": [
             "{\"t\":\"answer\",\"sdp\":\"v=0\\r\\no=- 3 4 IN IP4 127.0.0.1\\r\\n\"}",
@@ -64,19 +68,22 @@ fn default_inputs() -> Value {
             {"kind": "file-chunk", "id": 1, "offset": 10, "data": "ff"},
             {"kind": "file-end", "id": 1, "sha256": "5e8a2d0e6e1b2c49d3b1e5c7f0a9d8c6b4a3928170f6e5d4c3b2a19081726354"},
             {"kind": "file-abort", "id": 2, "reason": 0},
-            {"kind": "delivered", "id": 4000000000u64}
+            {"kind": "delivered", "id": 4000000000u64},
+            {"kind": "media-state", "microphone": true, "camera": false}
         ],
         "data_messages_a_to_o": [
             {"kind": "delivered", "id": 1},
             {"kind": "file-accept", "id": 1},
             {"kind": "file-received", "id": 1},
             {"kind": "file-decline", "id": 7, "reason": 5},
-            {"kind": "text", "id": 0, "text": "x"}
+            {"kind": "text", "id": 0, "text": "x"},
+            {"kind": "media-state", "microphone": false, "camera": true},
+            {"kind": "media-state", "microphone": true, "camera": true}
         ],
         "data_malformed": [
             "", "7f", "01000000", "0100000001", "0100000001ff", "0200000001ff",
             "100000000100000000000000050000", "10000000010000000000000005036162",
-            "12000000010000000000000000", "1300000001", "16000000"
+            "12000000010000000000000000", "1300000001", "16000000", "20", "200300"
         ],
         "group_fragments": [
             ".3", ".6", ".16", "", ".2", ".17", ".03", ".", ".6x", "..6", ".+6", ". 6", ".-3", ".100"
@@ -152,6 +159,80 @@ fn build(inputs: &Value) -> Value {
         u32::from_be_bytes(sas.clone().try_into().unwrap()) % 1_000_000,
         code.value()
     );
+
+    // Each device's identity over this handshake (RFC 8032 §7.1 TESTs 1 and 2's keys), each
+    // verified by the other side; the signed bytes from their definition.
+    let identity = |side: &Handshake, other: &Handshake, seed: &str| {
+        let device = DeviceKey::from_seed(&bytes32(&inputs[seed]));
+        let id = side.identity(&device).unwrap();
+        assert_eq!(
+            other.verify_identity(id.key.as_bytes(), &id.sig),
+            Ok(device.id())
+        );
+        json!({"key": to_hex(id.key.as_bytes()), "sig": to_hex(&id.sig)})
+    };
+    // What A must refuse of O's identity, and why (the same words in every implementation):
+    // a signature over another call's transcript (th with its first bit flipped), a key or a
+    // signature of the wrong length, A's key with O's signature, a changed bit.
+    let id_o = o
+        .identity(&DeviceKey::from_seed(&bytes32(
+            &inputs["device_seed_offerer"],
+        )))
+        .unwrap();
+    let mut other_th = th;
+    other_th[0] ^= 1;
+    let elsewhere = ed25519_dalek::SigningKey::from_bytes(&bytes32(&inputs["device_seed_offerer"]))
+        .sign(&[b"sotto v1 identity".as_slice(), &other_th].concat())
+        .to_bytes();
+    let id_a = a
+        .identity(&DeviceKey::from_seed(&bytes32(
+            &inputs["device_seed_answerer"],
+        )))
+        .unwrap();
+    let mut flipped = id_o.sig;
+    flipped[10] ^= 0x40;
+    let refused: Vec<Value> = [
+        (
+            id_o.key.as_bytes().to_vec(),
+            elsewhere.to_vec(),
+            "the device signature does not verify",
+        ),
+        (
+            id_o.key.as_bytes()[1..].to_vec(),
+            id_o.sig.to_vec(),
+            "a device key is 32 bytes",
+        ),
+        (
+            id_o.key.as_bytes().to_vec(),
+            id_o.sig[1..].to_vec(),
+            "a device signature is 64 bytes",
+        ),
+        (
+            id_a.key.as_bytes().to_vec(),
+            id_o.sig.to_vec(),
+            "the device signature does not verify",
+        ),
+        (
+            id_o.key.as_bytes().to_vec(),
+            flipped.to_vec(),
+            "the device signature does not verify",
+        ),
+    ]
+    .into_iter()
+    .map(|(key, sig, why)| {
+        assert_eq!(
+            a.verify_identity(&key, &sig),
+            Err(Error::IdentityRefused(why))
+        );
+        json!({"key": to_hex(&key), "sig": to_hex(&sig), "refused": why})
+    })
+    .collect();
+    let identities = json!({
+        "signed": to_hex(&[b"sotto v1 identity".as_slice(), &th].concat()),
+        "offerer": identity(&o, &a, "device_seed_offerer"),
+        "answerer": identity(&a, &o, "device_seed_answerer"),
+        "refused_by_answerer": refused,
+    });
 
     // Sealed messages in order, each side opening the other's.
     let mut sealed = Vec::new();
@@ -298,6 +379,7 @@ fn build(inputs: &Value) -> Value {
             "seal_a_to_o": to_hex(&k(b"seal A->O", &th, 32)),
         },
         "safety_code": {"sas": to_hex(&sas), "digits": code.digits(), "display": code.to_string()},
+        "identity": identities,
         "sealed": sealed,
         "media": {"th2": to_hex(&th2), "media_o": to_hex(&media_o), "media_a": to_hex(&media_a)},
         "frames": frames,
@@ -331,6 +413,12 @@ fn build(inputs: &Value) -> Value {
 
 /// A data-channel message from its JSON form in the vectors' inputs.
 fn data_message(v: &Value) -> DataMessage {
+    if v["kind"] == "media-state" {
+        return DataMessage::MediaState {
+            microphone: v["microphone"].as_bool().unwrap(),
+            camera: v["camera"].as_bool().unwrap(),
+        };
+    }
     let id = u32::try_from(v["id"].as_u64().unwrap()).unwrap();
     let reason = || StopReason::from_byte(u8::try_from(v["reason"].as_u64().unwrap()).unwrap());
     match v["kind"].as_str().unwrap() {
@@ -435,6 +523,7 @@ fn the_vector_check_catches_a_changed_value() {
         ("/sealed/2/message", json!("04")),
         ("/frames/4/sealed", json!("3102")),
         ("/media/media_a", json!("")),
+        ("/identity/offerer/sig", json!("00")),
     ] {
         let mut bad = file.clone();
         *bad.pointer_mut(pointer).unwrap() = replacement;

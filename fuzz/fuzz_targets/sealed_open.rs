@@ -3,22 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sotto_e2ee::{EphemeralKey, Handshake, LinkSecret, Received};
-
-fn established() -> (Handshake, Handshake) {
-    let secret = LinkSecret::from_bytes([3; 32]);
-    let (mut o, commit) = Handshake::offerer(&secret, EphemeralKey::from_bytes([1; 32]));
-    let mut a = Handshake::answerer(&secret, EphemeralKey::from_bytes([2; 32]));
-    let Ok(Received::Reply(key)) = a.receive(&commit) else { unreachable!() };
-    let Ok(Received::KeysReady { reply: Some(reveal) }) = o.receive(&key) else { unreachable!() };
-    a.receive(&reveal).ok();
-    let offer = o.seal(b"offer").ok().unwrap_or_default();
-    a.receive(&offer).ok();
-    (o, a)
-}
+use sotto_e2ee::Received;
 
 fuzz_target!(|data: &[u8]| {
-    let (_o, mut a) = established();
+    let (_o, mut a) = sotto_fuzz::keyed(1);
     for msg in data.split(|&b| b == 0xfe) {
         assert!(!matches!(a.receive(msg), Ok(Received::Message(_))), "forged message opened");
     }

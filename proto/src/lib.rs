@@ -10,13 +10,17 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod client;
+mod cluster;
 mod error;
 mod ids;
+mod peer;
 mod server;
 
 pub use client::ClientMessage;
+pub use cluster::{Envelope, NodeId};
 pub use error::DecodeError;
 pub use ids::{GroupSize, Payload, PeerId, RoomId, is_canonical_base64url};
+pub use peer::{MAX_NAME, PeerSignal, clean_name};
 pub use server::{ErrorCode, IceServer, ServerMessage};
 
 /// How many people a room holds when its `join` has no `max`: a one-to-one call.

@@ -58,13 +58,16 @@ pub enum ErrorCode {
     JoinTimeout,
     /// The connection stopped reading and its send queue filled up: it is closed.
     SlowConsumer,
+    /// The relay shares its rooms with other relays through a store it cannot reach now: no
+    /// join is taken (and joined connections are closed) until it can; try again shortly.
+    Unavailable,
     /// A code this version does not know (sent by a newer relay).
     Other(String),
 }
 
 impl ErrorCode {
     /// Every code this version sends, for metrics.
-    pub const KNOWN: [ErrorCode; 11] = [
+    pub const KNOWN: [ErrorCode; 12] = [
         ErrorCode::BadMessage,
         ErrorCode::TooLarge,
         ErrorCode::RoomFull,
@@ -76,6 +79,7 @@ impl ErrorCode {
         ErrorCode::ServerFull,
         ErrorCode::JoinTimeout,
         ErrorCode::SlowConsumer,
+        ErrorCode::Unavailable,
     ];
 
     /// The code as it appears on the wire.
@@ -92,6 +96,7 @@ impl ErrorCode {
             Self::ServerFull => "server-full",
             Self::JoinTimeout => "join-timeout",
             Self::SlowConsumer => "slow-consumer",
+            Self::Unavailable => "unavailable",
             Self::Other(code) => code,
         }
     }

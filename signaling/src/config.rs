@@ -111,6 +111,63 @@ pub struct Config {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "SOTTO_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+
+    /// Share rooms with other relays through this Redis (`redis://HOST:PORT`, or
+    /// `rediss://HOST:PORT` for TLS; a password may be in the URL): any relay then serves any
+    /// peer of any room. Without it the relay runs alone.
+    #[arg(long, env = "SOTTO_REDIS", value_parser = redis_url)]
+    pub redis: Option<String>,
+
+    /// The Redis password, if it is not in --redis's URL. Prefer the environment variable:
+    /// flags are visible in the process list.
+    #[arg(
+        long,
+        env = "SOTTO_REDIS_PASSWORD",
+        hide_env_values = true,
+        requires = "redis"
+    )]
+    pub redis_password: Option<RedisPassword>,
+}
+
+/// The Redis password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisPassword(String);
+
+impl RedisPassword {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for RedisPassword {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl std::str::FromStr for RedisPassword {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Never shows the password.
+impl fmt::Debug for RedisPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RedisPassword(<redacted>)")
+    }
+}
+
+/// `redis://` or `rediss://` and something after it.
+fn redis_url(s: &str) -> Result<String, String> {
+    if (s.starts_with("redis://") || s.starts_with("rediss://")) && !s.ends_with("//") {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?} is not a Redis URL: redis://HOST:PORT, or rediss://HOST:PORT for TLS"
+        ))
+    }
 }
 
 impl Default for Config {
@@ -133,6 +190,8 @@ impl Default for Config {
             turn_ttl: Duration::from_secs(12 * 3600),
             tls_cert: None,
             tls_key: None,
+            redis: None,
+            redis_password: None,
         }
     }
 }

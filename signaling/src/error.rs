@@ -26,12 +26,16 @@ pub enum Error {
     },
     /// The operating system refused the threads the relay runs on.
     Runtime(std::io::Error),
+    /// `--redis` does not answer at start (a relay of a cluster does not start alone: it would
+    /// split the world); or its URL cannot be used.
+    Redis(String),
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::BadConfig(why) => write!(f, "configuration: {why}"),
+            Self::Redis(why) => write!(f, "{why}"),
             Self::BadTlsFile { flag, path, reason } => {
                 write!(f, "{flag} {}: {reason}", path.display())
             }

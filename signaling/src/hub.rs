@@ -17,6 +17,8 @@ pub(crate) enum Refused {
         /// The most people this relay puts in one room.
         limit: u8,
     },
+    /// The rooms are shared with other relays through a store this relay cannot reach now.
+    Unavailable,
 }
 
 /// One room: how many it holds (fixed by the join that made it) and who is in it, oldest first.
@@ -115,9 +117,59 @@ impl<H: Clone> Hub<H> {
             .map(|(_, h)| h.clone())
     }
 
+    /// Puts `peer` in `room` as it is elsewhere (a relay's mirror of a room shared with
+    /// others: the capacity is the shared room table's to keep, not this one's).
+    pub(crate) fn insert(&mut self, room: &RoomId, peer: PeerId, handle: H) {
+        let target = self.rooms.entry(room.clone()).or_insert(Room {
+            capacity: u8::MAX,
+            members: Vec::new(),
+        });
+        if !target.members.iter().any(|(id, _)| id == &peer) {
+            target.members.push((peer, handle));
+        }
+    }
+
+    /// Takes `peer` out of `room`; the room goes once none of its members is one `keep` says
+    /// to keep a room for (in a mirror: once no member is connected to this relay).
+    pub(crate) fn remove(&mut self, room: &RoomId, peer: &PeerId, keep: impl Fn(&H) -> bool) {
+        if let Some(r) = self.rooms.get_mut(room) {
+            r.members.retain(|(id, _)| id != peer);
+            if !r.members.iter().any(|(_, h)| keep(h)) {
+                self.rooms.remove(room);
+            }
+        }
+    }
+
+    /// The handle of `peer` in `room`.
+    pub(crate) fn get(&self, room: &RoomId, peer: &PeerId) -> Option<H> {
+        self.rooms
+            .get(room)?
+            .members
+            .iter()
+            .find(|(id, _)| id == peer)
+            .map(|(_, h)| h.clone())
+    }
+
+    /// The handles of `room`'s members but `peer`.
+    pub(crate) fn others(&self, room: &RoomId, peer: &PeerId) -> Vec<H> {
+        self.rooms.get(room).map_or_else(Vec::new, |r| {
+            r.members
+                .iter()
+                .filter(|(id, _)| id != peer)
+                .map(|(_, h)| h.clone())
+                .collect()
+        })
+    }
+
     /// How many rooms have at least one peer.
     pub(crate) fn room_count(&self) -> usize {
         self.rooms.len()
+    }
+}
+
+impl<H: Clone> crate::session::Lookup<H> for Hub<H> {
+    fn find_other(&self, room: &RoomId, from: &PeerId, to: &PeerId) -> Option<H> {
+        Hub::find_other(self, room, from, to)
     }
 }
 

@@ -10,12 +10,14 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod cluster;
 mod config;
 mod error;
 mod hub;
 mod io;
 mod metrics;
 mod outbox;
+mod rooms;
 mod server;
 mod session;
 mod shared;
@@ -23,7 +25,7 @@ mod turn;
 mod web;
 mod ws;
 
-pub use config::{Cli, Config, LogFormat, TurnSecret};
+pub use config::{Cli, Config, LogFormat, RedisPassword, TurnSecret};
 pub use error::Error;
 pub use server::run;
 

@@ -29,10 +29,7 @@ impl Metrics {
     pub fn render(&self, rooms: usize) -> String {
         let mut out = String::with_capacity(2048);
         let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-            let _ = write!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-            );
+            write_metric(&mut out, name, kind, help, value)
         };
         metric(
             "sotto_connections",
@@ -87,6 +84,14 @@ impl Metrics {
         }
         out
     }
+}
+
+/// One metric, with its help and type lines, in Prometheus' text format.
+pub(crate) fn write_metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    let _ = write!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+    );
 }
 
 #[cfg(test)]

@@ -51,6 +51,14 @@ pub async fn run(
     config.check()?;
     let tls = tls_acceptor(&config)?;
     let shared = Arc::new(Shared::new(config));
+    if let Some(url) = &shared.config.redis {
+        let password = shared.config.redis_password.as_ref().map(|p| p.as_str());
+        let cluster =
+            crate::cluster::Cluster::start(url, password, shared.config.max_peers, shared.clone())
+                .await
+                .map_err(Error::Redis)?;
+        shared.rooms.share(cluster);
+    }
     let app = web::router(shared.clone());
     let tcp_slots = Arc::new(Semaphore::new(
         shared.config.max_connections.saturating_add(HTTP_HEADROOM),
@@ -117,6 +125,9 @@ pub async fn run(
         .is_err()
     {
         warn!("connections still open at the shutdown deadline; exiting anyway");
+    }
+    if let Some(cluster) = shared.rooms.cluster() {
+        cluster.stop().await;
     }
     info!("relay stopped");
     Ok(())

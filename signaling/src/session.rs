@@ -3,9 +3,14 @@
 //! The shell (`ws.rs`) reads frames, calls these methods and carries out the returned
 //! [`Effect`]s; it decides nothing itself. Everything about the protocol (join, signal, leave,
 //! rate limits, deadlines, keepalive) is here and is tested without a socket.
+//!
+//! Joining and leaving go through the room table, which may be another process's (several
+//! relays share their rooms through Redis): the session asks with [`Effect::Join`] and
+//! [`Effect::Leave`], and the shell hands the table's answer back ([`Session::on_joined`],
+//! [`Session::on_left`]). Signals are routed with a [`Lookup`] of who is in the room.
 
-use crate::hub::{Hub, Joined, Refused};
-use sotto_proto::{ClientMessage, ErrorCode, IceServer, PeerId, RoomId, ServerMessage};
+use crate::hub::{Joined, Refused};
+use sotto_proto::{ClientMessage, ErrorCode, GroupSize, IceServer, PeerId, RoomId, ServerMessage};
 use std::time::{Duration, Instant};
 
 /// The per-connection limits a session enforces.
@@ -37,10 +42,18 @@ pub(crate) enum CloseCode {
     Policy = 1008,
     /// 1009: the client sent a message over the size limit.
     TooBig = 1009,
+    /// 1013: try again later (the rooms this relay shares with others cannot be reached).
+    TryAgainLater = 1013,
+}
+
+/// Who is in a room, for routing a signal: the handle of `to` when `to` is in `room` and is
+/// not `from` itself.
+pub(crate) trait Lookup<H> {
+    fn find_other(&self, room: &RoomId, from: &PeerId, to: &PeerId) -> Option<H>;
 }
 
 /// What the shell must do after an input.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Effect<H> {
     /// Send this message to this connection's own client.
     Reply(ServerMessage),
@@ -50,6 +63,17 @@ pub(crate) enum Effect<H> {
     Ping,
     /// Send a close frame and end the connection.
     Close(CloseCode, &'static str),
+    /// Ask the room table to add this connection to `room` (made with capacity `max`, or 2,
+    /// if it is new); its answer goes to [`Session::on_joined`].
+    Join {
+        room: RoomId,
+        max: Option<GroupSize>,
+        /// How the others reach this connection.
+        handle: H,
+    },
+    /// Ask the room table to remove this connection from `room`; the peers still there go to
+    /// [`Session::on_left`].
+    Leave { room: RoomId },
 }
 
 /// A token bucket: `burst` tokens, refilled at `rate` per second, one taken per message.
@@ -69,6 +93,13 @@ impl TokenBucket {
             tokens: f64::from(burst),
             last: now,
         }
+    }
+
+    /// `factor` times the rate and the burst, from now on (the tokens in hand too).
+    fn widen(&mut self, factor: f64) {
+        self.rate *= factor;
+        self.burst *= factor;
+        self.tokens *= factor;
     }
 
     fn take(&mut self, now: Instant) -> bool {
@@ -147,10 +178,16 @@ impl Abuse {
 enum State {
     /// Connected; waits for `join` until the deadline.
     AwaitingJoin { deadline: Instant },
+    /// Sent `join` on to the room table; waits for its answer.
+    AwaitingRoom {
+        room: RoomId,
+        max: Option<GroupSize>,
+    },
     /// In a room; relays signals until `leave` or disconnect.
     InRoom { room: RoomId },
-    /// A close was decided; no further input is acted on.
-    Closing,
+    /// A close was decided; no further input is acted on. `joining`: the room a join was
+    /// still being answered for, whose place is given back if the answer gives one.
+    Closing { joining: Option<RoomId> },
 }
 
 /// The protocol state of one connection. `H` is how other connections reach this one.
@@ -162,6 +199,9 @@ pub(crate) struct Session<H> {
     limits: Limits,
     state: State,
     bucket: TokenBucket,
+    /// How many times the configured rate and burst this connection gets: one share for each
+    /// other person its room can hold (a group's member sets up a pair with each).
+    shares: f64,
     abuse: Abuse,
     keepalive: Keepalive,
 }
@@ -184,6 +224,7 @@ impl<H: Clone> Session<H> {
                 deadline: now + limits.join_timeout,
             },
             bucket: TokenBucket::new(limits.rate_per_sec, limits.burst, now),
+            shares: 1.0,
             abuse: Abuse {
                 score: 0.0,
                 at: now,
@@ -213,7 +254,7 @@ impl<H: Clone> Session<H> {
 
     /// True once the session decided to close; the shell stops reading.
     pub(crate) fn is_closing(&self) -> bool {
-        matches!(self.state, State::Closing)
+        matches!(self.state, State::Closing { .. })
     }
 
     /// When [`Session::on_timer`] must run next.
@@ -235,7 +276,7 @@ impl<H: Clone> Session<H> {
         &mut self,
         text: &str,
         now: Instant,
-        hub: &mut Hub<H>,
+        rooms: &impl Lookup<H>,
         out: &mut Vec<Effect<H>>,
     ) {
         self.keepalive.heard(now);
@@ -243,8 +284,10 @@ impl<H: Clone> Session<H> {
             return;
         }
         if !self.bucket.take(now) {
-            let abuse =
-                self.abuse.refused(now, self.limits.rate_per_sec) >= f64::from(self.limits.burst);
+            let abuse = self
+                .abuse
+                .refused(now, self.limits.rate_per_sec * self.shares)
+                >= f64::from(self.limits.burst) * self.shares;
             let message = if abuse {
                 "sustained sending over the rate limit: closing"
             } else {
@@ -255,12 +298,12 @@ impl<H: Clone> Session<H> {
                 message,
             )));
             if abuse {
-                self.close(hub, CloseCode::Policy, "rate limit", out);
+                self.close(CloseCode::Policy, "rate limit", out);
             }
             return;
         }
         match ClientMessage::decode(text) {
-            Ok(msg) => self.on_message(msg, hub, out),
+            Ok(msg) => self.on_message(msg, rooms, out),
             Err(e) => out.push(Effect::Reply(ServerMessage::error(
                 ErrorCode::BadMessage,
                 e.to_string(),
@@ -282,7 +325,7 @@ impl<H: Clone> Session<H> {
 
     /// The client sent a message over the size limit: its bytes were not read, the framing is
     /// lost, so the connection must close.
-    pub(crate) fn on_too_large(&mut self, hub: &mut Hub<H>, out: &mut Vec<Effect<H>>) {
+    pub(crate) fn on_too_large(&mut self, out: &mut Vec<Effect<H>>) {
         if self.is_closing() {
             return;
         }
@@ -293,11 +336,11 @@ impl<H: Clone> Session<H> {
                 self.limits.max_message_bytes
             ),
         )));
-        self.close(hub, CloseCode::TooBig, "message too large", out);
+        self.close(CloseCode::TooBig, "message too large", out);
     }
 
     /// The time given by [`Session::next_deadline`] has come.
-    pub(crate) fn on_timer(&mut self, now: Instant, hub: &mut Hub<H>, out: &mut Vec<Effect<H>>) {
+    pub(crate) fn on_timer(&mut self, now: Instant, out: &mut Vec<Effect<H>>) {
         if self.is_closing() {
             return;
         }
@@ -311,62 +354,131 @@ impl<H: Clone> Session<H> {
                     self.limits.join_timeout.as_millis()
                 ),
             )));
-            self.close(hub, CloseCode::Policy, "join timeout", out);
+            self.close(CloseCode::Policy, "join timeout", out);
             return;
         }
         match self.keepalive.poll(now) {
             Liveness::Fine => {}
             Liveness::PingNow => out.push(Effect::Ping),
-            Liveness::Dead => self.close(hub, CloseCode::GoingAway, "keepalive timeout", out),
+            Liveness::Dead => self.close(CloseCode::GoingAway, "keepalive timeout", out),
         }
     }
 
     /// The connection is gone (closed by either side, or failed). Tells the room.
-    pub(crate) fn on_closed(&mut self, hub: &mut Hub<H>, out: &mut Vec<Effect<H>>) {
-        self.leave_room(hub, out);
-        self.state = State::Closing;
+    pub(crate) fn on_closed(&mut self, out: &mut Vec<Effect<H>>) {
+        self.stop(out);
     }
 
-    fn on_message(&mut self, msg: ClientMessage, hub: &mut Hub<H>, out: &mut Vec<Effect<H>>) {
+    /// The relay can no longer keep this connection in its room (it lost the room store it
+    /// shares with other relays): the client is told to come back later.
+    pub(crate) fn on_rooms_lost(&mut self, out: &mut Vec<Effect<H>>) {
+        if self.is_closing() {
+            return;
+        }
+        out.push(Effect::Reply(ServerMessage::error(
+            ErrorCode::Unavailable,
+            "this relay lost the room store it shares with other relays; reconnect: closing",
+        )));
+        self.close(CloseCode::TryAgainLater, "rooms unavailable", out);
+    }
+
+    /// The room table's answer to [`Effect::Join`].
+    pub(crate) fn on_joined(
+        &mut self,
+        result: Result<Joined<H>, Refused>,
+        out: &mut Vec<Effect<H>>,
+    ) {
+        let (room, max) = match &mut self.state {
+            State::AwaitingRoom { room, max } => (room.clone(), *max),
+            // Closed while the table answered: a place it gave is given back.
+            State::Closing { joining } => {
+                if let (Ok(_), Some(room)) = (&result, joining.take()) {
+                    out.push(Effect::Leave { room });
+                }
+                return;
+            }
+            _ => return,
+        };
+        match result {
+            Ok(Joined { before, capacity }) => {
+                for (_, handle) in &before {
+                    out.push(Effect::Deliver(
+                        handle.clone(),
+                        ServerMessage::PeerJoined {
+                            peer: self.peer.clone(),
+                        },
+                    ));
+                }
+                out.push(Effect::Reply(ServerMessage::Welcome {
+                    you: self.peer.clone(),
+                    peers: before.into_iter().map(|(id, _)| id).collect(),
+                    ice: self.ice.clone(),
+                    max: capacity,
+                }));
+                // Signals go to each other person: the budget is per other person.
+                self.shares = f64::from(capacity.saturating_sub(1).max(1));
+                self.bucket.widen(self.shares);
+                self.state = State::InRoom { room };
+            }
+            Err(Refused::RoomFull) => {
+                out.push(Effect::Reply(ServerMessage::error(
+                    ErrorCode::RoomFull,
+                    "this call already has all its participants: closing",
+                )));
+                self.close(CloseCode::Policy, "room full", out);
+            }
+            Err(Refused::GroupTooLarge { limit }) => {
+                let asked = max.map_or(0, |m| m.get());
+                out.push(Effect::Reply(ServerMessage::error(
+                    ErrorCode::GroupTooLarge,
+                    format!(
+                        "this link asks for a group of {asked}; this relay allows at most \
+                         {limit} people in a call: closing"
+                    ),
+                )));
+                self.close(CloseCode::Policy, "group too large", out);
+            }
+            Err(Refused::Unavailable) => {
+                out.push(Effect::Reply(ServerMessage::error(
+                    ErrorCode::Unavailable,
+                    "this relay cannot reach the room store it shares with other relays; try \
+                     again shortly: closing",
+                )));
+                self.close(CloseCode::TryAgainLater, "rooms unavailable", out);
+            }
+        }
+    }
+
+    /// The room table's answer to [`Effect::Leave`]: the peers still in the room, to be told.
+    pub(crate) fn on_left(&mut self, remaining: Vec<H>, out: &mut Vec<Effect<H>>) {
+        for handle in remaining {
+            out.push(Effect::Deliver(
+                handle,
+                ServerMessage::PeerLeft {
+                    peer: self.peer.clone(),
+                },
+            ));
+        }
+    }
+
+    fn on_message(&mut self, msg: ClientMessage, rooms: &impl Lookup<H>, out: &mut Vec<Effect<H>>) {
         match (&self.state, msg) {
             (State::AwaitingJoin { .. }, ClientMessage::Join { room, max }) => {
-                match hub.join(&room, self.peer.clone(), self.handle.clone(), max) {
-                    Ok(Joined { before, capacity }) => {
-                        for (_, handle) in &before {
-                            out.push(Effect::Deliver(
-                                handle.clone(),
-                                ServerMessage::PeerJoined {
-                                    peer: self.peer.clone(),
-                                },
-                            ));
-                        }
-                        out.push(Effect::Reply(ServerMessage::Welcome {
-                            you: self.peer.clone(),
-                            peers: before.into_iter().map(|(id, _)| id).collect(),
-                            ice: self.ice.clone(),
-                            max: capacity,
-                        }));
-                        self.state = State::InRoom { room };
-                    }
-                    Err(Refused::RoomFull) => {
-                        out.push(Effect::Reply(ServerMessage::error(
-                            ErrorCode::RoomFull,
-                            "this call already has all its participants: closing",
-                        )));
-                        self.close(hub, CloseCode::Policy, "room full", out);
-                    }
-                    Err(Refused::GroupTooLarge { limit }) => {
-                        let asked = max.map_or(0, |m| m.get());
-                        out.push(Effect::Reply(ServerMessage::error(
-                            ErrorCode::GroupTooLarge,
-                            format!(
-                                "this link asks for a group of {asked}; this relay allows at most \
-                                 {limit} people in a call: closing"
-                            ),
-                        )));
-                        self.close(hub, CloseCode::Policy, "group too large", out);
-                    }
-                }
+                self.state = State::AwaitingRoom {
+                    room: room.clone(),
+                    max,
+                };
+                out.push(Effect::Join {
+                    room,
+                    max,
+                    handle: self.handle.clone(),
+                });
+            }
+            (State::AwaitingRoom { .. }, ClientMessage::Join { .. }) => {
+                out.push(Effect::Reply(ServerMessage::error(
+                    ErrorCode::AlreadyJoined,
+                    "this connection is already joining a room",
+                )));
             }
             (State::InRoom { .. }, ClientMessage::Join { .. }) => {
                 out.push(Effect::Reply(ServerMessage::error(
@@ -375,7 +487,7 @@ impl<H: Clone> Session<H> {
                 )));
             }
             (State::InRoom { room }, ClientMessage::Signal { to, data }) => {
-                match hub.find_other(room, &self.peer, &to) {
+                match rooms.find_other(room, &self.peer, &to) {
                     Some(handle) => out.push(Effect::Deliver(
                         handle,
                         ServerMessage::Signal {
@@ -389,15 +501,18 @@ impl<H: Clone> Session<H> {
                     ))),
                 }
             }
-            (State::AwaitingJoin { .. }, ClientMessage::Signal { .. }) => {
+            (
+                State::AwaitingJoin { .. } | State::AwaitingRoom { .. },
+                ClientMessage::Signal { .. },
+            ) => {
                 out.push(Effect::Reply(ServerMessage::error(
                     ErrorCode::NotJoined,
                     "join a room before sending signals",
                 )));
             }
-            (_, ClientMessage::Leave) => self.close(hub, CloseCode::Normal, "bye", out),
+            (_, ClientMessage::Leave) => self.close(CloseCode::Normal, "bye", out),
             // Closing sessions return before decoding; this arm is for the compiler only.
-            (State::Closing, _) => {}
+            (State::Closing { .. }, _) => {}
             // `ClientMessage` is non-exhaustive: a variant added to the protocol but not yet
             // handled here is refused rather than silently ignored.
             (_, _) => out.push(Effect::Reply(ServerMessage::error(
@@ -407,28 +522,23 @@ impl<H: Clone> Session<H> {
         }
     }
 
-    fn leave_room(&mut self, hub: &mut Hub<H>, out: &mut Vec<Effect<H>>) {
-        if let State::InRoom { room } = &self.state {
-            for handle in hub.leave(room, &self.peer) {
-                out.push(Effect::Deliver(
-                    handle,
-                    ServerMessage::PeerLeft {
-                        peer: self.peer.clone(),
-                    },
-                ));
+    /// Stops acting on input: a room is left (a place still being answered for is given
+    /// back when the answer comes).
+    fn stop(&mut self, out: &mut Vec<Effect<H>>) {
+        let joining = match std::mem::replace(&mut self.state, State::Closing { joining: None }) {
+            State::InRoom { room } => {
+                out.push(Effect::Leave { room });
+                None
             }
-        }
+            State::AwaitingRoom { room, .. } => Some(room),
+            State::Closing { joining } => joining,
+            State::AwaitingJoin { .. } => None,
+        };
+        self.state = State::Closing { joining };
     }
 
-    fn close(
-        &mut self,
-        hub: &mut Hub<H>,
-        code: CloseCode,
-        reason: &'static str,
-        out: &mut Vec<Effect<H>>,
-    ) {
-        self.leave_room(hub, out);
-        self.state = State::Closing;
+    fn close(&mut self, code: CloseCode, reason: &'static str, out: &mut Vec<Effect<H>>) {
+        self.stop(out);
         out.push(Effect::Close(code, reason));
     }
 }
@@ -436,7 +546,53 @@ impl<H: Clone> Session<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::Hub;
     use sotto_proto::Payload;
+
+    /// The shell's part, against a [`Hub`]: each join and leave goes to the table, and its
+    /// answer back to the session, in place of the effect that asked.
+    fn settle(s: &mut Session<u8>, hub: &mut Hub<u8>, out: &mut Vec<Effect<u8>>) {
+        let mut i = 0;
+        while i < out.len() {
+            let mut more = Vec::new();
+            match out[i].clone() {
+                Effect::Join { room, max, handle } => {
+                    let result = hub.join(&room, s.peer().clone(), handle, max);
+                    s.on_joined(result, &mut more);
+                }
+                Effect::Leave { room } => {
+                    let remaining = hub.leave(&room, s.peer());
+                    s.on_left(remaining, &mut more);
+                }
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            }
+            out.splice(i..=i, more);
+        }
+    }
+
+    fn text(
+        s: &mut Session<u8>,
+        t: &str,
+        now: Instant,
+        hub: &mut Hub<u8>,
+        out: &mut Vec<Effect<u8>>,
+    ) {
+        s.on_text(t, now, hub, out);
+        settle(s, hub, out);
+    }
+
+    fn timer(s: &mut Session<u8>, now: Instant, hub: &mut Hub<u8>, out: &mut Vec<Effect<u8>>) {
+        s.on_timer(now, out);
+        settle(s, hub, out);
+    }
+
+    fn closed(s: &mut Session<u8>, hub: &mut Hub<u8>, out: &mut Vec<Effect<u8>>) {
+        s.on_closed(out);
+        settle(s, hub, out);
+    }
 
     fn limits() -> Limits {
         Limits {
@@ -495,8 +651,8 @@ mod tests {
         let mut a = Session::new(peer(1), 1, vec![], limits(), now);
         let mut b = Session::new(peer(2), 2, vec![], limits(), now);
         let mut out = Vec::new();
-        a.on_text(&join_text(), now, &mut hub, &mut out);
-        b.on_text(&join_text(), now, &mut hub, &mut out);
+        text(&mut a, &join_text(), now, &mut hub, &mut out);
+        text(&mut b, &join_text(), now, &mut hub, &mut out);
         Pair { hub, a, b, now }
     }
 
@@ -512,7 +668,7 @@ mod tests {
         let mut a = Session::new(peer(1), 1u8, ice.clone(), limits(), now);
         let mut b = Session::new(peer(2), 2u8, ice.clone(), limits(), now);
         let mut out = Vec::new();
-        a.on_text(&join_text(), now, &mut hub, &mut out);
+        text(&mut a, &join_text(), now, &mut hub, &mut out);
         assert_eq!(
             out,
             vec![Effect::Reply(ServerMessage::Welcome {
@@ -523,7 +679,7 @@ mod tests {
             })]
         );
         out.clear();
-        b.on_text(&join_text(), now, &mut hub, &mut out);
+        text(&mut b, &join_text(), now, &mut hub, &mut out);
         assert_eq!(
             out,
             vec![
@@ -543,7 +699,13 @@ mod tests {
     fn signals_are_stamped_with_the_senders_id() {
         let mut p = joined_pair();
         let mut out = Vec::new();
-        p.a.on_text(&signal_text(&peer(2)), p.now, &mut p.hub, &mut out);
+        text(
+            &mut p.a,
+            &signal_text(&peer(2)),
+            p.now,
+            &mut p.hub,
+            &mut out,
+        );
         assert_eq!(
             out,
             vec![Effect::Deliver(
@@ -560,8 +722,20 @@ mod tests {
     fn signal_to_a_peer_outside_the_room_is_unknown_peer() {
         let mut p = joined_pair();
         let mut out = Vec::new();
-        p.a.on_text(&signal_text(&peer(9)), p.now, &mut p.hub, &mut out);
-        p.a.on_text(&signal_text(&peer(1)), p.now, &mut p.hub, &mut out);
+        text(
+            &mut p.a,
+            &signal_text(&peer(9)),
+            p.now,
+            &mut p.hub,
+            &mut out,
+        );
+        text(
+            &mut p.a,
+            &signal_text(&peer(1)),
+            p.now,
+            &mut p.hub,
+            &mut out,
+        );
         assert_eq!(
             error_codes(&out),
             vec![ErrorCode::UnknownPeer, ErrorCode::UnknownPeer]
@@ -573,8 +747,14 @@ mod tests {
         let mut p = joined_pair();
         let mut lone = Session::new(peer(3), 3, vec![], limits(), p.now);
         let mut out = Vec::new();
-        lone.on_text(&signal_text(&peer(1)), p.now, &mut p.hub, &mut out);
-        p.a.on_text(&join_text(), p.now, &mut p.hub, &mut out);
+        text(
+            &mut lone,
+            &signal_text(&peer(1)),
+            p.now,
+            &mut p.hub,
+            &mut out,
+        );
+        text(&mut p.a, &join_text(), p.now, &mut p.hub, &mut out);
         assert_eq!(
             error_codes(&out),
             vec![ErrorCode::NotJoined, ErrorCode::AlreadyJoined]
@@ -586,7 +766,7 @@ mod tests {
         let mut p = joined_pair();
         let mut c = Session::new(peer(3), 3, vec![], limits(), p.now);
         let mut out = Vec::new();
-        c.on_text(&join_text(), p.now, &mut p.hub, &mut out);
+        text(&mut c, &join_text(), p.now, &mut p.hub, &mut out);
         assert_eq!(error_codes(&out), vec![ErrorCode::RoomFull]);
         assert_eq!(
             out.last(),
@@ -611,7 +791,7 @@ mod tests {
             .map(|i| Session::new(peer(i), i, vec![], limits(), now))
             .collect();
         for s in &mut sessions {
-            s.on_text(&join(3), now, &mut hub, &mut out);
+            text(s, &join(3), now, &mut hub, &mut out);
         }
         let welcomes: Vec<_> = out
             .iter()
@@ -637,7 +817,7 @@ mod tests {
             room: room(),
             max: Some(sotto_proto::GroupSize::new(8).unwrap()),
         };
-        s.on_text(&join.encode(), now, &mut hub, &mut out);
+        text(&mut s, &join.encode(), now, &mut hub, &mut out);
         assert_eq!(error_codes(&out), vec![ErrorCode::GroupTooLarge]);
         assert!(out.iter().any(|e| matches!(e,
             Effect::Reply(ServerMessage::Error { message, .. })
@@ -653,12 +833,18 @@ mod tests {
     fn bad_messages_are_refused_and_the_session_stays_usable() {
         let mut p = joined_pair();
         let mut out = Vec::new();
-        p.a.on_text("{not json", p.now, &mut p.hub, &mut out);
-        p.a.on_text(r#"{"type":"dance"}"#, p.now, &mut p.hub, &mut out);
+        text(&mut p.a, "{not json", p.now, &mut p.hub, &mut out);
+        text(&mut p.a, r#"{"type":"dance"}"#, p.now, &mut p.hub, &mut out);
         p.a.on_binary(p.now, &mut out);
         assert_eq!(error_codes(&out), vec![ErrorCode::BadMessage; 3]);
         out.clear();
-        p.a.on_text(&signal_text(&peer(2)), p.now, &mut p.hub, &mut out);
+        text(
+            &mut p.a,
+            &signal_text(&peer(2)),
+            p.now,
+            &mut p.hub,
+            &mut out,
+        );
         assert!(matches!(out[..], [Effect::Deliver(2, _)]));
     }
 
@@ -666,7 +852,7 @@ mod tests {
     fn leave_tells_the_room_and_closes_normally() {
         let mut p = joined_pair();
         let mut out = Vec::new();
-        p.a.on_text(r#"{"type":"leave"}"#, p.now, &mut p.hub, &mut out);
+        text(&mut p.a, r#"{"type":"leave"}"#, p.now, &mut p.hub, &mut out);
         assert_eq!(
             out,
             vec![
@@ -676,7 +862,7 @@ mod tests {
         );
         // Closing twice (the socket then ends) tells nobody a second time.
         out.clear();
-        p.a.on_closed(&mut p.hub, &mut out);
+        closed(&mut p.a, &mut p.hub, &mut out);
         assert_eq!(out, vec![]);
     }
 
@@ -684,7 +870,7 @@ mod tests {
     fn a_dropped_connection_tells_the_room() {
         let mut p = joined_pair();
         let mut out = Vec::new();
-        p.b.on_closed(&mut p.hub, &mut out);
+        closed(&mut p.b, &mut p.hub, &mut out);
         assert_eq!(
             out,
             vec![Effect::Deliver(
@@ -701,21 +887,45 @@ mod tests {
         let mut out = Vec::new();
         // The burst (5) was partly used by the join: 4 signals pass, then refusals begin.
         for _ in 0..4 {
-            p.a.on_text(&signal_text(&peer(2)), p.now, &mut p.hub, &mut out);
+            text(
+                &mut p.a,
+                &signal_text(&peer(2)),
+                p.now,
+                &mut p.hub,
+                &mut out,
+            );
         }
         assert!(error_codes(&out).is_empty());
-        p.a.on_text(&signal_text(&peer(2)), p.now, &mut p.hub, &mut out);
+        text(
+            &mut p.a,
+            &signal_text(&peer(2)),
+            p.now,
+            &mut p.hub,
+            &mut out,
+        );
         assert_eq!(error_codes(&out), vec![ErrorCode::RateLimited]);
         // Tokens come back with time: after 100 ms one message passes and the one refusal
         // is forgiven.
         out.clear();
         let later = p.now + Duration::from_millis(100);
-        p.a.on_text(&signal_text(&peer(2)), later, &mut p.hub, &mut out);
+        text(
+            &mut p.a,
+            &signal_text(&peer(2)),
+            later,
+            &mut p.hub,
+            &mut out,
+        );
         assert!(matches!(out[..], [Effect::Deliver(2, _)]));
         // Five refusals with no time to forgive them close the connection.
         out.clear();
         for _ in 0..5 {
-            p.a.on_text(&signal_text(&peer(2)), later, &mut p.hub, &mut out);
+            text(
+                &mut p.a,
+                &signal_text(&peer(2)),
+                later,
+                &mut p.hub,
+                &mut out,
+            );
         }
         assert_eq!(error_codes(&out), vec![ErrorCode::RateLimited; 5]);
         assert_eq!(
@@ -729,15 +939,58 @@ mod tests {
     }
 
     #[test]
+    fn a_group_member_gets_the_rate_and_burst_once_per_other_person_its_room_holds() {
+        let now = Instant::now();
+        let mut hub = Hub::new(6);
+        let mut a = Session::new(peer(1), 1u8, vec![], limits(), now);
+        let mut out = Vec::new();
+        let join = ClientMessage::Join {
+            room: room(),
+            max: Some(sotto_proto::GroupSize::new(4).unwrap()),
+        };
+        text(&mut a, &join.encode(), now, &mut hub, &mut out);
+        // The burst of 5 had 4 tokens left after the join; a room of 4 makes that 3 times:
+        // 12 signals pass (to no one yet: refused as unknown peers, not rate-limited).
+        out.clear();
+        for _ in 0..12 {
+            text(&mut a, &signal_text(&peer(9)), now, &mut hub, &mut out);
+        }
+        assert!(
+            !error_codes(&out).contains(&ErrorCode::RateLimited),
+            "{out:?}"
+        );
+        text(&mut a, &signal_text(&peer(9)), now, &mut hub, &mut out);
+        assert_eq!(error_codes(&out).last(), Some(&ErrorCode::RateLimited));
+        // Refilled at 3 times the rate: 100 ms give 3 messages.
+        out.clear();
+        let later = now + Duration::from_millis(100);
+        for _ in 0..3 {
+            text(&mut a, &signal_text(&peer(9)), later, &mut hub, &mut out);
+        }
+        assert!(
+            !error_codes(&out).contains(&ErrorCode::RateLimited),
+            "{out:?}"
+        );
+        // And it takes 15 refusals, not 5, to close it.
+        out.clear();
+        for _ in 0..14 {
+            text(&mut a, &signal_text(&peer(9)), later, &mut hub, &mut out);
+        }
+        assert!(!a.is_closing());
+        text(&mut a, &signal_text(&peer(9)), later, &mut hub, &mut out);
+        assert!(a.is_closing());
+    }
+
+    #[test]
     fn an_unjoined_connection_is_closed_at_the_join_deadline() {
         let now = Instant::now();
         let mut hub = Hub::new(6);
         let mut s = Session::new(peer(1), 1u8, vec![], limits(), now);
         assert_eq!(s.next_deadline(), now + Duration::from_secs(10));
         let mut out = Vec::new();
-        s.on_timer(now + Duration::from_secs(9), &mut hub, &mut out);
+        timer(&mut s, now + Duration::from_secs(9), &mut hub, &mut out);
         assert!(out.is_empty());
-        s.on_timer(now + Duration::from_secs(10), &mut hub, &mut out);
+        timer(&mut s, now + Duration::from_secs(10), &mut hub, &mut out);
         assert_eq!(error_codes(&out), vec![ErrorCode::JoinTimeout]);
         assert!(s.is_closing());
     }
@@ -748,11 +1001,11 @@ mod tests {
         let mut out = Vec::new();
         let t20 = p.now + Duration::from_secs(20);
         assert_eq!(p.a.next_deadline(), t20);
-        p.a.on_timer(t20, &mut p.hub, &mut out);
+        timer(&mut p.a, t20, &mut p.hub, &mut out);
         assert_eq!(out, vec![Effect::Ping]);
         assert_eq!(p.a.next_deadline(), t20 + Duration::from_secs(5));
         out.clear();
-        p.a.on_timer(t20 + Duration::from_secs(5), &mut p.hub, &mut out);
+        timer(&mut p.a, t20 + Duration::from_secs(5), &mut p.hub, &mut out);
         assert_eq!(
             out,
             vec![
@@ -767,20 +1020,69 @@ mod tests {
         let mut p = joined_pair();
         let mut out = Vec::new();
         let t20 = p.now + Duration::from_secs(20);
-        p.a.on_timer(t20, &mut p.hub, &mut out);
+        timer(&mut p.a, t20, &mut p.hub, &mut out);
         p.a.on_heard(t20 + Duration::from_secs(1));
         out.clear();
-        p.a.on_timer(t20 + Duration::from_secs(5), &mut p.hub, &mut out);
+        timer(&mut p.a, t20 + Duration::from_secs(5), &mut p.hub, &mut out);
         assert!(out.is_empty());
         assert!(!p.a.is_closing());
         assert_eq!(p.a.next_deadline(), t20 + Duration::from_secs(21));
     }
 
     #[test]
+    fn without_the_shared_room_store_a_join_is_refused_and_a_room_is_left_to_come_back_later() {
+        let now = Instant::now();
+        let mut s = Session::new(peer(1), 1u8, vec![], limits(), now);
+        let mut out = Vec::new();
+        s.on_text(&join_text(), now, &Hub::new(6), &mut out);
+        assert_eq!(
+            out,
+            vec![Effect::Join {
+                room: room(),
+                max: None,
+                handle: 1
+            }]
+        );
+        out.clear();
+        s.on_joined(Err(Refused::Unavailable), &mut out);
+        assert_eq!(error_codes(&out), vec![ErrorCode::Unavailable]);
+        assert_eq!(
+            out.last(),
+            Some(&Effect::Close(
+                CloseCode::TryAgainLater,
+                "rooms unavailable"
+            ))
+        );
+        // In a room when the store is lost: the room is left, the client told to come back.
+        let mut p = joined_pair();
+        let mut out = Vec::new();
+        p.a.on_rooms_lost(&mut out);
+        assert_eq!(error_codes(&out), vec![ErrorCode::Unavailable]);
+        assert!(out.contains(&Effect::Leave { room: room() }));
+        assert!(p.a.is_closing());
+    }
+
+    #[test]
+    fn a_place_given_after_the_connection_closed_is_given_back() {
+        let now = Instant::now();
+        let mut hub = Hub::new(6);
+        let mut s = Session::new(peer(1), 1u8, vec![], limits(), now);
+        let mut out = Vec::new();
+        s.on_text(&join_text(), now, &hub, &mut out);
+        // The client is gone before the table answered.
+        s.on_closed(&mut out);
+        out.clear();
+        let given = hub.join(&room(), peer(1), 1, None);
+        s.on_joined(given, &mut out);
+        assert_eq!(out, vec![Effect::Leave { room: room() }]);
+    }
+
+    #[test]
     fn too_large_is_reported_then_closed() {
         let mut p = joined_pair();
         let mut out = Vec::new();
-        p.a.on_too_large(&mut p.hub, &mut out);
+        p.a.on_too_large(&mut out);
+        settle(&mut p.a, &mut p.hub, &mut out);
         assert_eq!(error_codes(&out), vec![ErrorCode::TooLarge]);
         assert_eq!(
             out.last(),

@@ -1,5 +1,5 @@
-//! HTTP: the embedded web client, `/healthz`, `/metrics`, and the security headers every
-//! response carries.
+//! HTTP: the embedded web client, `/healthz`, `/relay.json`, `/metrics`, and the security
+//! headers every response carries.
 
 use crate::shared::Shared;
 use crate::ws;
@@ -42,6 +42,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(healthz))
+        .route("/relay.json", get(relay_json))
         .route("/metrics", get(metrics))
         .fallback(static_file)
         .layer(axum::middleware::map_response(security_headers))
@@ -59,9 +60,35 @@ async fn security_headers(mut res: Response) -> Response {
 async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
     if shared.shutdown.is_cancelled() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    } else if shared.rooms.cluster().is_some_and(|c| !c.is_up()) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "redis unreachable: taking no joins\n",
+        )
+            .into_response()
     } else {
         (no_store(), "ok\n").into_response()
     }
+}
+
+/// What the page asks before a call: the largest group a link may ask for (so "New group call"
+/// offers no size the relay refuses) and whether a TURN server is handed out (so "Hide my IP
+/// address" is offered only where it can work). Nothing about rooms or people.
+async fn relay_json(State(shared): State<Arc<Shared>>) -> Response {
+    // Two plain values: written out, no JSON library needed.
+    let body = format!(
+        r#"{{"max_peers":{},"turn":{}}}"#,
+        shared.config.max_peers,
+        !shared.config.turn_urls.is_empty()
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
@@ -74,7 +101,12 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
             ),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        shared.metrics.render(rooms),
+        shared.metrics.render(rooms)
+            + &shared
+                .rooms
+                .cluster()
+                .map(|c| c.render())
+                .unwrap_or_default(),
     )
         .into_response()
 }

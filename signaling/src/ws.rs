@@ -2,6 +2,8 @@
 //! session's effects. Each connection is one task with a reader and a writer; other
 //! connections reach it only through its bounded queue.
 
+use crate::cluster::Route;
+use crate::metrics::Metrics;
 use crate::outbox::{Next, Outbox, Pushed};
 use crate::server::ConnInfo;
 use crate::session::{CloseCode, Effect, Limits, Session};
@@ -47,10 +49,10 @@ pub(crate) struct PeerHandle {
 impl PeerHandle {
     /// Queues `item` without waiting. A full queue means the client stopped reading: it is
     /// dropped as a slow consumer rather than let grow the relay's memory.
-    fn push(&self, item: Outbound, shared: &Shared) {
+    pub(crate) fn push(&self, item: Outbound, metrics: &Metrics) {
         if self.outbox.push(item) == Pushed::Kicked {
-            shared.metrics.slow_consumers_total.fetch_add(1, Relaxed);
-            shared.metrics.count_error(&ErrorCode::SlowConsumer);
+            metrics.slow_consumers_total.fetch_add(1, Relaxed);
+            metrics.count_error(&ErrorCode::SlowConsumer);
         }
     }
 }
@@ -148,7 +150,7 @@ async fn serve(
         burst: cfg.burst,
         max_message_bytes: cfg.max_message_bytes,
     };
-    let mut session = Session::new(peer.clone(), me.clone(), ice, limits, now());
+    let mut session = Session::new(peer.clone(), Route::Local(me.clone()), ice, limits, now());
     shared.metrics.connections_open.fetch_add(1, Relaxed);
     shared.metrics.connections_total.fetch_add(1, Relaxed);
     debug!(%peer, addr = %conn.addr, "connected");
@@ -174,7 +176,7 @@ async fn serve(
         }
         Ok(ReadEnd::ClientClosed) => {
             // Flushes tungstenite's automatic reply to the client's close frame.
-            me.push(Outbound::Close(CloseCode::Normal, ""), &shared);
+            me.push(Outbound::Close(CloseCode::Normal, ""), &shared.metrics);
             let _ = timeout(CLOSE_GRACE, &mut writer).await;
             "client closed the connection"
         }
@@ -182,8 +184,8 @@ async fn serve(
     };
 
     let mut out = Vec::new();
-    session.on_closed(&mut shared.hub(), &mut out);
-    apply(&mut out, &me, &shared);
+    session.on_closed(&mut out);
+    apply(&mut out, &mut session, &me, &shared).await;
     me.outbox.close();
     shared.metrics.connections_open.fetch_sub(1, Relaxed);
     info!(%peer, how, "disconnected");
@@ -191,13 +193,15 @@ async fn serve(
 
 /// Reads frames into the session until it closes or the socket ends.
 async fn read(
-    session: &mut Session<PeerHandle>,
+    session: &mut Session<Route>,
     stream: &mut SplitStream<WebSocket>,
     shared: &Shared,
     me: &PeerHandle,
 ) -> ReadEnd {
     let mut out = Vec::new();
     let mut timer = pin!(sleep_until(Instant::from_std(session.next_deadline())));
+    // With rooms shared through Redis, losing Redis closes the connections in rooms.
+    let mut lost = shared.rooms.cluster().map(|c| c.lost());
     loop {
         // The timer moves only when something is due sooner (or it fired). Deadlines move
         // later with every message; re-arming for each would cost a timer-wheel update per
@@ -211,19 +215,13 @@ async fn read(
                 let now = now();
                 match frame {
                     Some(Ok(Message::Text(text))) => {
-                        let was_in_room = session.room().is_some();
-                        session.on_text(text.as_str(), now, &mut shared.hub(), &mut out);
-                        if !was_in_room && let Some(room) = session.room() {
-                            // Room ids are not secret from the relay, but a log may travel
-                            // further: a prefix is enough to correlate two peers.
-                            info!(peer = %session.peer(), room = room.as_str().get(..6).unwrap_or(""), "joined");
-                        }
+                        session.on_text(text.as_str(), now, &shared.rooms, &mut out);
                     }
                     Some(Ok(Message::Binary(_))) => session.on_binary(now, &mut out),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => session.on_heard(now),
                     Some(Ok(Message::Close(_))) => return ReadEnd::ClientClosed,
                     Some(Err(e)) if is_too_large(&e) => {
-                        session.on_too_large(&mut shared.hub(), &mut out);
+                        session.on_too_large(&mut out);
                     }
                     Some(Err(e)) => {
                         debug!(peer = %session.peer(), error = %e, "read failed");
@@ -232,13 +230,10 @@ async fn read(
                     None => return ReadEnd::Gone,
                 }
             }
-            () = &mut timer => session.on_timer(now(), &mut shared.hub(), &mut out),
+            () = &mut timer => session.on_timer(now(), &mut out),
+            Ok(()) = changed(&mut lost), if session.room().is_some() => session.on_rooms_lost(&mut out),
         }
-        let reason = out.iter().find_map(|e| match e {
-            Effect::Close(_, reason) => Some(*reason),
-            _ => None,
-        });
-        apply(&mut out, me, shared);
+        let reason = apply(&mut out, session, me, shared).await;
         if session.is_closing() {
             return ReadEnd::Closing(reason.unwrap_or("closed"));
         }
@@ -262,15 +257,34 @@ fn is_too_large(e: &axum::Error) -> bool {
     )
 }
 
-/// Carries out a session's effects, emptying `out`.
-fn apply(out: &mut Vec<Effect<PeerHandle>>, me: &PeerHandle, shared: &Shared) {
-    for effect in out.drain(..) {
+/// Resolves when the watch changes; never without one.
+async fn changed(watch: &mut Option<tokio::sync::watch::Receiver<u64>>) -> Result<(), ()> {
+    match watch {
+        Some(w) => w.changed().await.map_err(|_| ()),
+        None => std::future::pending().await,
+    }
+}
+
+/// Carries out a session's effects, emptying `out`: a join or leave goes to the room table
+/// (which may be Redis: it is awaited, and the frames of this connection wait behind it), and
+/// what the session makes of its answer is carried out in its place. Returns the reason of the
+/// close it carried out, if any.
+async fn apply(
+    out: &mut Vec<Effect<Route>>,
+    session: &mut Session<Route>,
+    me: &PeerHandle,
+    shared: &Shared,
+) -> Option<&'static str> {
+    let mut closed = None;
+    let mut queue: std::collections::VecDeque<Effect<Route>> = out.drain(..).collect();
+    while let Some(effect) = queue.pop_front() {
+        let mut more = Vec::new();
         match effect {
             Effect::Reply(msg) => {
                 if let ServerMessage::Error { code, .. } = &msg {
                     shared.metrics.count_error(code);
                 }
-                me.push(Outbound::Text(msg.encode().into()), shared);
+                me.push(Outbound::Text(msg.encode().into()), &shared.metrics);
             }
             Effect::Deliver(to, msg) => {
                 if let ServerMessage::Signal { data, .. } = &msg {
@@ -280,12 +294,32 @@ fn apply(out: &mut Vec<Effect<PeerHandle>>, me: &PeerHandle, shared: &Shared) {
                         .bytes_relayed_total
                         .fetch_add(data.len() as u64, Relaxed);
                 }
-                to.push(Outbound::Text(msg.encode().into()), shared);
+                shared.rooms.deliver(&to, msg, &shared.metrics);
             }
-            Effect::Ping => me.push(Outbound::Ping, shared),
-            Effect::Close(code, reason) => me.push(Outbound::Close(code, reason), shared),
+            Effect::Ping => me.push(Outbound::Ping, &shared.metrics),
+            Effect::Close(code, reason) => {
+                closed.get_or_insert(reason);
+                me.push(Outbound::Close(code, reason), &shared.metrics);
+            }
+            Effect::Join { room, max, handle } => {
+                let result = shared.rooms.join(&room, session.peer(), handle, max).await;
+                if result.is_ok() {
+                    // Room ids are not secret from the relay, but a log may travel further: a
+                    // prefix is enough to correlate two peers.
+                    info!(peer = %session.peer(), room = room.as_str().get(..6).unwrap_or(""), "joined");
+                }
+                session.on_joined(result, &mut more);
+            }
+            Effect::Leave { room } => {
+                let left = shared.rooms.leave(&room, session.peer()).await;
+                session.on_left(left, &mut more);
+            }
+        }
+        for effect in more.into_iter().rev() {
+            queue.push_front(effect);
         }
     }
+    closed
 }
 
 /// Sends queued frames until a close frame, a kick, shutdown or a failed write.

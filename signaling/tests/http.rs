@@ -163,6 +163,25 @@ async fn healthz_answers_ok_and_metrics_speak_prometheus() {
 }
 
 #[tokio::test]
+async fn relay_json_tells_the_page_the_largest_group_and_whether_turn_is_offered() {
+    let relay = Relay::start(Config::default()).await;
+    let res = http_get(relay.addr, "/relay.json").await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("content-type"), Some("application/json"));
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    assert_eq!(res.body, r#"{"max_peers":6,"turn":false}"#);
+    let relay = Relay::start(Config {
+        max_peers: 4,
+        turn_urls: vec!["turn:turn.example.org:3478?transport=udp".into()],
+        turn_secret: Some(sotto_signaling::TurnSecret::from("s3cret".to_owned())),
+        ..Config::default()
+    })
+    .await;
+    let res = http_get(relay.addr, "/relay.json").await;
+    assert_eq!(res.body, r#"{"max_peers":4,"turn":true}"#);
+}
+
+#[tokio::test]
 async fn welcome_lists_the_configured_stun_and_turn_servers() {
     let relay = Relay::start(Config {
         stun: vec!["stun:stun.example.org:3478".into()],

@@ -5,7 +5,8 @@
 import { spawn } from 'node:child_process';
 import { createServer, request } from 'node:http';
 import { once } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -36,6 +37,76 @@ export async function startRelay(listen = '127.0.0.1:0', args = []) {
   });
   return {
     addr,
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/** The shared secret of the test coturn (`use-auth-secret`), as tests/src/lib.rs's. */
+export const TURN_SECRET = 'north-wind-turn-secret';
+
+/** Debian's coturn on loopback with `use-auth-secret` on a free port; resolves to { port, stop }
+ *  once it serves. */
+export async function startCoturn() {
+  const port = await new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+  const dir = mkdtempSync(path.join(tmpdir(), 'sotto-coturn-'));
+  const child = spawn('turnserver', [
+    '-n', '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1', `--listening-port=${port}`,
+    '--use-auth-secret', `--static-auth-secret=${TURN_SECRET}`, '--realm=sotto.test',
+    '--no-tls', '--no-dtls', '--no-cli', '--allow-loopback-peers', '--simple-log', '--log-file=stdout',
+    `--userdb=${path.join(dir, 'turndb')}`, `--pidfile=${path.join(dir, 'turn.pid')}`,
+  ], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  // Ready once it has opened its database, the last step of its start-up.
+  await new Promise((resolve, reject) => {
+    let log = '';
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`turnserver exited ${code}: ${log}`)));
+    child.stdout.on('data', (d) => {
+      log += d;
+      if (log.includes('DB connection success')) resolve();
+    });
+  });
+  child.stdout.resume();
+  return {
+    port,
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/** Debian's redis-server on a free loopback port, no persistence (relays that share rooms:
+ *  `--redis`); resolves to { url, stop } once it answers. */
+export async function startRedis() {
+  const port = await new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  await new Promise((resolve, reject) => {
+    let log = '';
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`redis-server exited ${code}: ${log}`)));
+    child.stdout.on('data', (d) => {
+      log += d;
+      if (log.includes('Ready to accept connections')) resolve();
+    });
+  });
+  child.stdout.resume();
+  return {
+    url: `redis://127.0.0.1:${port}`,
     stop: () => {
       child.kill('SIGTERM');
       return exited;
@@ -220,26 +291,43 @@ export function relayAndBrowsers() {
   return env;
 }
 
+/** Waits until the page shows its preview with Join ready to press. */
+export const waitForLobby = (page) =>
+  waitFn(page, () => !document.getElementById('lobby').hidden && !document.getElementById('join').disabled);
+
+/** Presses Join on the page's preview, if it shows one (a call link's first opening in a tab);
+ *  returns at once when the page went straight to its call view (or to an invalid link's
+ *  reason). */
+export async function joinIfAsked(page, timeout = 20000) {
+  const where = await waitFn(page, () => {
+    if (!document.getElementById('call').hidden) return 'call';
+    return !document.getElementById('lobby').hidden && !document.getElementById('join').disabled && 'lobby';
+  }, null, { timeout });
+  if (where === 'lobby') await page.click('#join');
+}
+
 /** Opens `url` in a new profile of `browser` (a playwright Chromium or a puppeteer Firefox),
- *  probed (see probe), with `init` run before the page's own scripts, at `viewport`; the
- *  profile's closer goes to `closers`. */
-export async function openPage(browser, url, { init, viewport = { width: 1280, height: 800 }, closers = [] } = {}) {
+ *  probed (see probe), with `init(initArg)` run before the page's own scripts, at `viewport`; the
+ *  profile's closer goes to `closers`. A call link goes past the preview (Join), unless
+ *  `join` is false. */
+export async function openPage(browser, url, { init, initArg, viewport = { width: 1280, height: 800 }, closers = [], join = true } = {}) {
   let page;
   const kind = isPlaywright(browser) ? 'chromium' : 'firefox';
   if (kind === 'chromium') {
     const context = await probe(await browser.newContext({ viewport }));
     closers.push(() => context.close());
-    if (init) await context.addInitScript(init);
+    if (init) await context.addInitScript(init, initArg);
     page = await context.newPage();
   } else {
     const context = await browser.createBrowserContext();
     closers.push(() => context.close());
     page = await probeFirefoxPage(await context.newPage());
     await page.setViewport(viewport);
-    if (init) await page.evaluateOnNewDocument(init);
+    if (init) await page.evaluateOnNewDocument(init, initArg);
   }
   page.on('pageerror', (e) => console.error(`${kind} page error:`, e.message));
   await page.goto(url);
+  if (join && new URL(url).hash.length > 1) await joinIfAsked(page);
   return page;
 }
 
@@ -269,10 +357,16 @@ export const inView = (page, selector) =>
   }, selector);
 
 /** Runs `sotto call`; resolves events as they come. With `stdin`, `type(line)` types a line
- *  into it (a message or a command). */
-export function nativeCall(link, args, { stdin = false } = {}) {
+ *  into it (a message or a command); `dataHome` is its XDG_DATA_HOME (a fresh one if not
+ *  given). */
+export function nativeCall(link, args, { stdin = false, dataHome } = {}) {
   const bin = process.env.SOTTO_BIN ?? path.join(ROOT, 'target/debug/sotto');
-  const child = spawn(bin, ['call', link, '--json', '--loopback', ...args], { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'] });
+  // Each terminal is a device of its own (its key and known devices), never the home's.
+  const data = dataHome ?? mkdtempSync(path.join(tmpdir(), 'sotto-data-'));
+  const child = spawn(bin, ['call', link, '--json', '--loopback', ...args], {
+    stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'],
+    env: { ...process.env, XDG_DATA_HOME: data },
+  });
   const events = [];
   const waiters = [];
   readline.createInterface({ input: child.stdout }).on('line', (line) => {
@@ -333,28 +427,95 @@ function PROBE() {
       workers.push(this);
     }
   };
+  /** A worker's frame counters, or {} when it does not answer within 2 s (terminated). */
+  const ask = (w) => {
+    if (!w) return Promise.resolve({});
+    const id = Math.random();
+    return new Promise((resolve) => {
+      const on = (e) => {
+        if (e.data?.type !== 'stats' || e.data.id !== id) return;
+        w.removeEventListener('message', on);
+        resolve(e.data.stats);
+      };
+      w.addEventListener('message', on);
+      w.postMessage({ type: 'stats', id });
+      setTimeout(() => resolve({}), 2000);
+    });
+  };
   window.__test = {
     pc: () => pcs.at(-1),
+    // Each open peer connection's incoming video (a group has one per person): frames per
+    // second, height and frames decoded so far.
+    videoIn: async () => {
+      const out = [];
+      for (const pc of pcs.filter((p) => p.connectionState !== 'closed')) {
+        for (const s of (await pc.getStats()).values()) {
+          if (s.type === 'inbound-rtp' && s.kind === 'video') out.push({ fps: s.framesPerSecond ?? 0, height: s.frameHeight ?? 0, decoded: s.framesDecoded ?? 0 });
+        }
+      }
+      return out;
+    },
+    // The video frames decoded so far by every peer connection still open.
+    framesDecodedAll: async () => (await window.__test.videoIn()).reduce((sum, v) => sum + v.decoded, 0),
     // The video frames the newest peer connection decoded so far.
     framesDecoded: async () => {
       const stats = (await pcs.at(-1)?.getStats()) ?? new Map();
       return [...stats.values()].find((s) => s.type === 'inbound-rtp' && s.kind === 'video')?.framesDecoded ?? 0;
     },
     // A terminated worker never answers: after 2 s the answer is "nothing".
-    workerStats: () => {
-      const w = workers.at(-1);
-      if (!w) return Promise.resolve({});
-      const id = Math.random();
-      return new Promise((resolve) => {
-        const on = (e) => {
-          if (e.data?.type !== 'stats' || e.data.id !== id) return;
-          w.removeEventListener('message', on);
-          resolve(e.data.stats);
-        };
-        w.addEventListener('message', on);
-        w.postMessage({ type: 'stats', id });
-        setTimeout(() => resolve({}), 2000);
-      });
-    },
+    workerStats: () => ask(workers.at(-1)),
+    // Every worker's counters (a group's: one worker per pair), those that answer.
+    allWorkerStats: async () => (await Promise.all(workers.map(ask))).filter((s) => Object.keys(s).length > 0),
   };
 }
+
+/** An init script: the page's microphone is a sine tone of `hz` (an oscillator in place of the
+ *  fake device's sound), so that a listener can tell who it hears. */
+export function toneMicrophone(hz) {
+  const gum = navigator.mediaDevices?.getUserMedia?.bind(navigator.mediaDevices);
+  if (!gum) return; // the blank page before the call's
+  navigator.mediaDevices.getUserMedia = async (c) => {
+    const stream = await gum(c);
+    if (!c?.audio) return stream;
+    const ctx = new AudioContext();
+    const osc = ctx.createOscillator();
+    osc.frequency.value = hz;
+    const gain = ctx.createGain();
+    gain.gain.value = 0.3;
+    const out = ctx.createMediaStreamDestination();
+    osc.connect(gain).connect(out);
+    osc.start();
+    for (const t of stream.getAudioTracks()) {
+      stream.removeTrack(t);
+      t.stop();
+    }
+    stream.addTrack(out.stream.getAudioTracks()[0]);
+    return stream;
+  };
+}
+
+/** The samples (-1..1) of a 48 kHz mono 16-bit WAV the native client wrote, after its first
+ *  `skip` seconds. */
+export function readWav(file, skip = 1) {
+  const data = readFileSync(file).subarray(44);
+  const n = Math.floor(data.length / 2);
+  const out = new Float32Array(Math.max(0, n - skip * 48000));
+  for (let i = skip * 48000; i < n; i++) out[i - skip * 48000] = data.readInt16LE(i * 2) / 32768;
+  return out;
+}
+
+/** The power of `samples` (48 kHz) at `hz` (Goertzel), per sample. */
+export function tonePower(samples, hz) {
+  const c = 2 * Math.cos((2 * Math.PI * hz) / 48000);
+  let s1 = 0;
+  let s2 = 0;
+  for (const x of samples) {
+    const s0 = x + c * s1 - s2;
+    s2 = s1;
+    s1 = s0;
+  }
+  return (s1 * s1 + s2 * s2 - c * s1 * s2) / Math.max(samples.length, 1);
+}
+
+/** The root mean square of `samples`. */
+export const rms = (samples) => Math.sqrt(samples.reduce((a, x) => a + x * x, 0) / Math.max(samples.length, 1));

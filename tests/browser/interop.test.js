@@ -1,35 +1,14 @@
 // A browser and the native `sotto` client in one call: each hears the other, both show the same
-// safety code, every frame authenticates on both sides.
+// safety code and verify each other's device identity, every frame authenticates on both sides.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ARTIFACTS, KINDS, nativeCall, newSecret, relayAndBrowsers, waitFn, waitForEvent } from './harness.js';
+import { ARTIFACTS, KINDS, nativeCall, newSecret, readWav, relayAndBrowsers, rms, waitFn, waitForEvent } from './harness.js';
 
 const env = relayAndBrowsers();
-
-/** RMS and the power at `hz` (Goertzel) of a 48 kHz mono 16-bit WAV, after its first second. */
-function analyseWav(file, hz) {
-  const buf = readFileSync(file);
-  const data = buf.subarray(44);
-  const n = data.length / 2;
-  let sumSq = 0;
-  let s1 = 0;
-  let s2 = 0;
-  const c = 2 * Math.cos((2 * Math.PI * hz) / 48000);
-  let count = 0;
-  for (let i = 48000; i < n; i++) {
-    const x = data.readInt16LE(i * 2) / 32768;
-    sumSq += x * x;
-    const s0 = x + c * s1 - s2;
-    s2 = s1;
-    s1 = s0;
-    count++;
-  }
-  return { rms: Math.sqrt(sumSq / Math.max(count, 1)), power: (s1 * s1 + s2 * s2 - c * s1 * s2) / Math.max(count, 1), seconds: n / 48000 };
-}
 
 for (const kind of KINDS) for (const nativeFirst of [false, true]) test(`${nativeFirst ? `the native client opens the link, ${kind} joins` : `${kind} opens the link, the native client joins`}: they hear each other with the same safety code`, async () => {
   const link = `http://${env.relay.addr}/#${newSecret()}`;
@@ -50,6 +29,11 @@ for (const kind of KINDS) for (const nativeFirst of [false, true]) test(`${nativ
   const nativeSas = await native.waitFor((e) => e.event === 'sas');
   const pageSas = await waitForEvent(page, { type: 'sas' });
   assert.equal(pageSas.code, nativeSas.code);
+  // Each verified the other's device identity over their shared transcript (PROTOCOL.md §3.8:
+  // a signature either side made differently would end the set-up as tampered with); neither
+  // device is known to the other yet.
+  await waitForEvent(page, { type: 'identity', status: 'unknown' });
+  assert.deepEqual(await native.waitFor((e) => e.event === 'identity'), { event: 'identity', status: 'unknown' });
   await waitForEvent(page, { state: 'connected' });
   // Neither the browser's SDP nor the native client's carries the audio level in clear.
   const sdps = await page.evaluate(() => [window.__test.pc().localDescription.sdp, window.__test.pc().remoteDescription.sdp]);
@@ -61,7 +45,7 @@ for (const kind of KINDS) for (const nativeFirst of [false, true]) test(`${nativ
   const peakHz = kind === 'firefox' ? 440 : await page.evaluate(async () => {
     const ctx = new AudioContext();
     await ctx.resume();
-    const stream = document.getElementById('remote-audio').srcObject;
+    const stream = document.getElementById('remote-video').srcObject;
     const analyser = ctx.createAnalyser();
     analyser.fftSize = 8192;
     ctx.createMediaStreamSource(stream).connect(analyser);
@@ -100,8 +84,8 @@ for (const kind of KINDS) for (const nativeFirst of [false, true]) test(`${nativ
   assert.equal(ended.counters.frames_failed, 0, JSON.stringify(ended));
   assert.ok(ended.counters.frames_received >= 200, JSON.stringify(ended));
   // The native output holds the browser's audio (the browsers' fake microphones: a beep, a tone).
-  const wav = analyseWav(out, 440);
-  assert.ok(wav.seconds > 3.5, `only ${wav.seconds} s written`);
-  assert.ok(wav.rms > 0.01, `the native output is silent (rms ${wav.rms})`);
+  const wav = readWav(out);
+  assert.ok(wav.length / 48000 > 2.5, `only ${wav.length / 48000 + 1} s written`);
+  assert.ok(rms(wav) > 0.01, `the native output is silent (rms ${rms(wav)})`);
   await page.screenshot({ path: path.join(ARTIFACTS, `browser-${kind}-native-interop${nativeFirst ? '-answering' : ''}.png`), fullPage: true });
 });

@@ -137,7 +137,8 @@ for (const kind of KINDS) {
     const page = await env.open(kind, url, { init: keepBlobs });
     await waitForEvent(page, { state: 'waiting-for-peer' });
     const dir = mkdtempSync(path.join(tmpdir(), 'sotto-dl-'));
-    const native = nativeCall(url, ['--tone', '440', '--download-dir', dir], { stdin: true });
+    // What it hears goes to a file: this is about messages, and a fresh machine has no speakers.
+    const native = nativeCall(url, ['--tone', '440', '--output', path.join(mkdtempSync(path.join(tmpdir(), 'sotto-')), 'heard.wav'), '--download-dir', dir], { stdin: true });
     await native.waitFor((e) => e.event === 'messages-ready');
     await waitForEvent(page, { type: 'chat', kind: 'messages-ready' });
 

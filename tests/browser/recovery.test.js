@@ -43,7 +43,7 @@ for (const pair of PAIRS) {
   test(`${them}: after the other side hangs up the page says so, disables the call controls, clears the badge and offers Rejoin and New call`, async () => {
     const url = `http://${env.relay.addr}/#${newSecret()}`;
     const [a, b] = await connectedPair(url, pair);
-    await waitFn(a, () => document.getElementById('badge').textContent === 'Encrypted');
+    await waitFn(a, () => document.getElementById('badge').textContent === 'Not verified');
     await b.click('#hangup');
     await waitForEvent(a, { type: 'ended' });
     assert.equal(await text(a, '#status'), 'Call ended');

@@ -219,7 +219,11 @@ pub async fn run_client_watched(
 
 /// A native client that uses the relay's ICE servers and relayed candidates only.
 pub async fn run_relay_only_client(link: Link, hz: f64, seconds: f64) -> ClientRun {
-    run_client_options(link, Source::tone(hz), None, seconds, None, true, None).await
+    let extra = Extra {
+        relay_only: true,
+        ..Extra::default()
+    };
+    run_client_options(link, Source::tone(hz), None, seconds, None, extra).await
 }
 
 /// As [`run_client_watched`], but it hangs up as soon as it reports the state `state` (a
@@ -231,16 +235,36 @@ pub async fn run_client_until(
     watch: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
     state: &'static str,
 ) -> ClientRun {
-    run_client_options(
-        link,
-        Source::tone(hz),
-        None,
-        seconds,
-        watch,
-        false,
-        Some(state),
-    )
-    .await
+    let extra = Extra {
+        hang_up_at: Some(state),
+        ..Extra::default()
+    };
+    run_client_options(link, Source::tone(hz), None, seconds, watch, extra).await
+}
+
+/// What else a test's client may have: relayed candidates only, a state at which it hangs up,
+/// a device key with known devices (incognito without), lines typed during the call.
+#[derive(Debug, Default)]
+pub struct Extra {
+    /// The relay's ICE servers, relayed candidates only.
+    pub relay_only: bool,
+    /// Hang up as soon as this state is reported.
+    pub hang_up_at: Option<&'static str>,
+    /// This device's key and known devices; `None`: incognito.
+    pub device: Option<sotto_client::known::ThisDevice>,
+    /// What the person types (`/verify NAME`, ...).
+    pub input: Option<tokio::sync::mpsc::Receiver<String>>,
+}
+
+/// A client sending a tone of `hz` for `seconds` after connecting, with `extra`.
+pub async fn run_client_extra(
+    link: Link,
+    hz: f64,
+    seconds: f64,
+    watch: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
+    extra: Extra,
+) -> ClientRun {
+    run_client_options(link, Source::tone(hz), None, seconds, watch, extra).await
 }
 
 /// A native client with this source, and this sink (memory when `None`: see `heard`).
@@ -251,7 +275,7 @@ pub async fn run_client_with(
     seconds: f64,
     watch: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
 ) -> ClientRun {
-    run_client_options(link, source, sink, seconds, watch, false, None).await
+    run_client_options(link, source, sink, seconds, watch, Extra::default()).await
 }
 
 async fn run_client_options(
@@ -260,9 +284,14 @@ async fn run_client_options(
     sink: Option<Sink>,
     seconds: f64,
     watch: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
-    relay_only: bool,
-    hang_up_at: Option<&'static str>,
+    extra: Extra,
 ) -> ClientRun {
+    let Extra {
+        relay_only,
+        hang_up_at,
+        device,
+        input,
+    } = extra;
     let (stop, mut stopped) = tokio::sync::mpsc::unbounded_channel::<()>();
     let heard = Arc::new(Mutex::new(Vec::new()));
     let mut events = Vec::new();
@@ -273,10 +302,11 @@ async fn run_client_options(
         // Loopback tests use no STUN/TURN unless they test TURN: then the relay's.
         ice_servers: (!relay_only).then(Vec::new),
         relay_only,
+        name: None,
         loopback_only: true,
         stats_interval: Duration::from_millis(500),
         ca_file: None,
-        input: None,
+        input,
         files: sotto_client::chat::FileOptions {
             download_dir: std::env::temp_dir(),
             limits: sotto_client::conversation::Limits {
@@ -284,6 +314,7 @@ async fn run_client_options(
                 max_size: 0,
             },
         },
+        device,
     };
     let result = tokio::time::timeout(
         WAIT,

@@ -3,8 +3,10 @@
 //! link, with two different safety codes), never panics, and decodes no media.
 
 use sotto_client::call::Outcome;
-use sotto_e2ee::{EphemeralKey, Handshake, LinkSecret, Received};
-use sotto_proto::{Payload, ServerMessage};
+use sotto_client::known::{DataDir, ThisDevice};
+use sotto_client::session::{Event, IdentityStatus};
+use sotto_e2ee::{DeviceKey, EphemeralKey, Handshake, LinkSecret, Received};
+use sotto_proto::{Payload, PeerSignal, ServerMessage};
 use sotto_tests::*;
 
 /// The peer payload of a relay `signal`, and a way to rebuild the message with another one.
@@ -197,6 +199,9 @@ struct ManInTheMiddle {
     commit_for_a: Option<Vec<u8>>,
     key_for_o: Option<Vec<u8>>,
     reveal_for_a: Option<Vec<u8>>,
+    /// A device key of its own: each side's `identity` is replaced by one it signs over the
+    /// transcript it shares with the other side (else identities go through as they are).
+    device: Option<DeviceKey>,
 }
 
 impl ManInTheMiddle {
@@ -208,7 +213,29 @@ impl ManInTheMiddle {
             commit_for_a: Some(commit),
             key_for_o: None,
             reveal_for_a: None,
+            device: None,
         }
+    }
+
+    /// The same, with a device key of its own for the identities.
+    fn with_device(secret: &LinkSecret, device: DeviceKey) -> Self {
+        Self {
+            device: Some(device),
+            ..Self::new(secret)
+        }
+    }
+
+    /// `plain`, re-sealed with `onward`; an identity is replaced by the man in the middle's
+    /// own, when it has a device key.
+    fn reseal(onward: &mut Handshake, device: Option<&DeviceKey>, plain: &[u8]) -> Option<Vec<u8>> {
+        let plain = match (PeerSignal::decode(plain), device) {
+            (Ok(Some(PeerSignal::Identity { .. })), Some(device)) => {
+                let (key, sig) = onward.identity(device).ok()?.to_text();
+                PeerSignal::Identity { key, sig }.encode()
+            }
+            _ => plain.to_vec(),
+        };
+        onward.seal(&plain).ok()
     }
 
     /// Rewrites one peer payload going to `conn` (0 = O, 1 = A).
@@ -238,11 +265,15 @@ impl ManInTheMiddle {
             }
             // Sealed messages: open with one side's keys, seal with the other's.
             (1, 0x04) => match self.with_o.receive(bytes) {
-                Ok(Received::Message(plain)) => self.with_a.seal(&plain).ok(),
+                Ok(Received::Message(plain)) => {
+                    Self::reseal(&mut self.with_a, self.device.as_ref(), &plain)
+                }
                 _ => None,
             },
             (0, 0x04) => match self.with_a.receive(bytes) {
-                Ok(Received::Message(plain)) => self.with_o.seal(&plain).ok(),
+                Ok(Received::Message(plain)) => {
+                    Self::reseal(&mut self.with_o, self.device.as_ref(), &plain)
+                }
                 _ => None,
             },
             _ => None,
@@ -250,17 +281,22 @@ impl ManInTheMiddle {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_man_in_the_middle_who_holds_the_link_shows_two_different_safety_codes() {
-    let secret = LinkSecret::generate().unwrap();
-    let mut mitm = ManInTheMiddle::new(&secret);
-    let hook: Hook = Box::new(move |dir, conn, text| match (dir, payload(&text)) {
+/// A relay hook that runs every peer payload through the man in the middle.
+fn through(mut mitm: ManInTheMiddle) -> Hook {
+    Box::new(move |dir, conn, text| match (dir, payload(&text)) {
         (Dir::Down, Some((msg, bytes))) => match mitm.rewrite(conn, &bytes) {
             Some(rewritten) => vec![with_payload(&msg, &rewritten)],
             None => vec![],
         },
         _ => vec![text],
-    });
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_man_in_the_middle_who_holds_the_link_shows_two_different_safety_codes() {
+    let secret = LinkSecret::generate().unwrap();
+    let mitm = ManInTheMiddle::new(&secret);
+    let hook = through(mitm);
     let (o, a) = call_through(hook, Some(secret)).await;
     let (code_o, code_a) = (o.safety_code(), a.safety_code());
     assert!(
@@ -273,4 +309,153 @@ async fn a_man_in_the_middle_who_holds_the_link_shows_two_different_safety_codes
     );
     // The media keys differ as well: nothing the peers send each other decodes.
     assert_no_media(&[&o, &a]);
+}
+
+/// What a client said of the other device: its `identity` events, in order.
+fn identities(run: &ClientRun) -> Vec<(IdentityStatus, Option<String>)> {
+    run.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Identity { status, name, .. } => Some((*status, name.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A known-devices data directory of its own, empty.
+fn data_dir(tag: &str) -> DataDir {
+    let dir = std::env::temp_dir().join(format!("sotto-known-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    DataDir::at(dir)
+}
+
+/// One call between two people, each on their own device and data directory, through the
+/// relay at `addr` (or a tap in front of it): O joins first. A person given a name for the
+/// other's device types `/verify NAME` as soon as that device is shown as unknown.
+async fn call_between(
+    link: sotto_e2ee::Link,
+    (dir_o, verify_o): (&DataDir, Option<&'static str>),
+    (dir_a, verify_a): (&DataDir, Option<&'static str>),
+) -> (ClientRun, ClientRun) {
+    let person = |dir: &DataDir, verify: Option<&'static str>, link: sotto_e2ee::Link| {
+        let device = ThisDevice::open(dir).expect("a device key");
+        let (typed, input) = tokio::sync::mpsc::channel(4);
+        let (watch, mut seen) = tokio::sync::mpsc::unbounded_channel::<Event>();
+        let (here_tx, here) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let mut here_tx = Some(here_tx);
+            while let Some(event) = seen.recv().await {
+                match &event {
+                    Event::State { state, .. } if state == "waiting-for-peer" => {
+                        if let Some(tx) = here_tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Event::Identity {
+                        status: IdentityStatus::Unknown,
+                        ..
+                    } => {
+                        if let Some(name) = verify {
+                            let _ = typed.send(format!("/verify {name}\n")).await;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        });
+        let extra = Extra {
+            hang_up_at: Some("peer-left"),
+            device: Some(device),
+            input: Some(input),
+            ..Extra::default()
+        };
+        (
+            tokio::spawn(run_client_extra(link, 440.0, 1.0, Some(watch), extra)),
+            here,
+        )
+    };
+    let (o, o_here) = person(dir_o, verify_o, link.clone());
+    o_here.await.expect("O is in the room");
+    let (a, _) = person(dir_a, verify_a, link);
+    (o.await.unwrap(), a.await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verified_device_is_known_on_the_next_call_and_a_man_in_the_middle_is_a_stranger() {
+    let relay = Relay::start().await;
+    let (ada, bea) = (data_dir("ada"), data_dir("bea"));
+    // First call: each device is new to the other; both compare the code and verify.
+    let link = link_to(relay.addr);
+    let (o, a) = call_between(
+        link,
+        (&ada, Some("Bea's laptop")),
+        (&bea, Some("Ada's phone")),
+    )
+    .await;
+    assert_eq!(o.safety_code(), a.safety_code());
+    for (run, name) in [(&o, "Bea's laptop"), (&a, "Ada's phone")] {
+        assert_eq!(
+            identities(run),
+            [
+                (IdentityStatus::Unknown, None),
+                (IdentityStatus::Known, Some(name.to_owned()))
+            ],
+            "{:?}",
+            run.events
+        );
+    }
+    // Second call, on another link: each knows the other's device at once.
+    let link = link_to(relay.addr);
+    let (o, a) = call_between(link, (&ada, None), (&bea, None)).await;
+    assert_eq!(
+        identities(&o),
+        [(IdentityStatus::Known, Some("Bea's laptop".into()))]
+    );
+    assert_eq!(
+        identities(&a),
+        [(IdentityStatus::Known, Some("Ada's phone".into()))]
+    );
+    assert!(o.counters.frames_received > 0 && a.counters.frames_received > 0);
+    // Third call, through a man in the middle who holds the link and signs with a device key
+    // of its own: neither device is known, and the codes differ.
+    let secret = LinkSecret::generate().unwrap();
+    let mitm = ManInTheMiddle::with_device(&secret, DeviceKey::generate().unwrap());
+    let hook = through(mitm);
+    let tap = Tap::start(relay.addr, hook).await;
+    let link = sotto_e2ee::Link::new(&format!("http://{}", tap.addr), secret).unwrap();
+    let (o, a) = call_between(link, (&ada, None), (&bea, None)).await;
+    assert_eq!(identities(&o), [(IdentityStatus::Unknown, None)]);
+    assert_eq!(identities(&a), [(IdentityStatus::Unknown, None)]);
+    assert!(o.safety_code().is_some() && a.safety_code().is_some());
+    assert_ne!(o.safety_code(), a.safety_code());
+    assert_no_media(&[&o, &a]);
+    for dir in [ada, bea] {
+        let _ = std::fs::remove_dir_all(dir.path());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_man_in_the_middle_who_forwards_a_device_identity_ends_the_set_up_as_tampering() {
+    // The identity signs the transcript O shares with the man in the middle, not A's.
+    let secret = LinkSecret::generate().unwrap();
+    let mitm = ManInTheMiddle::new(&secret);
+    let relay = Relay::start().await;
+    let hook = through(mitm);
+    let tap = Tap::start(relay.addr, hook).await;
+    let link = sotto_e2ee::Link::new(&format!("http://{}", tap.addr), secret).unwrap();
+    let (ada, bea) = (data_dir("fwd-ada"), data_dir("fwd-bea"));
+    let (o, a) = call_between(link, (&ada, None), (&bea, None)).await;
+    for run in [&o, &a] {
+        assert!(
+            matches!(&run.outcome, Outcome::Tampered(why) if why.contains("device signature does not verify"))
+                || run.saw("peer-left"),
+            "{:?}",
+            run.outcome
+        );
+    }
+    assert!(tampered(&o.outcome) || tampered(&a.outcome));
+    assert_no_media(&[&o, &a]);
+    for dir in [ada, bea] {
+        let _ = std::fs::remove_dir_all(dir.path());
+    }
 }

@@ -122,7 +122,11 @@ const KINDS = {
   'file-received': 0x14,
   'file-abort': 0x15,
   'file-decline': 0x16,
+  'media-state': 0x20,
 };
+/** media-state flag bits; the others are sent as 0 and ignored (later versions may use them). */
+const MICROPHONE_ON = 0x01;
+const CAMERA_ON = 0x02;
 const NAMES = Object.fromEntries(Object.entries(KINDS).map(([k, v]) => [v, k]));
 
 /** The reason bytes of file-abort and file-decline. */
@@ -136,6 +140,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 export function encode(m) {
   const kind = KINDS[m.kind];
   if (kind === undefined) throw new Error(`unknown message kind ${m.kind}`);
+  if (m.kind === 'media-state') return Uint8Array.of(kind, (m.microphone ? MICROPHONE_ON : 0) | (m.camera ? CAMERA_ON : 0));
   if (!Number.isInteger(m.id) || m.id < 0 || m.id > 0xffffffff) throw new Error('ids are u32');
   const head = new Uint8Array(5);
   head[0] = kind;
@@ -172,6 +177,10 @@ export function decode(p) {
   const name = NAMES[p[0]];
   if (!name) throw new MessageMalformed('unknown-kind');
   const wrong = () => new MessageMalformed('wrong-length');
+  if (name === 'media-state') {
+    if (p.length !== 2) throw wrong();
+    return { kind: name, microphone: (p[1] & MICROPHONE_ON) !== 0, camera: (p[1] & CAMERA_ON) !== 0 };
+  }
   if (p.length < 5) throw wrong();
   const view = new DataView(p.buffer, p.byteOffset, p.length);
   const id = view.getUint32(1);

@@ -83,6 +83,13 @@ export class Handshake {
     return this.state === 'established';
   }
 
+  /** The transcript hash th (PROTOCOL.md §3.2) once the keys exist: what a device's identity
+   *  signs (§3.8). */
+  get transcriptHash() {
+    if (!this.keys) throw new HandshakeError('misuse', 'no transcript before the keys exist');
+    return this.keys.th;
+  }
+
   async #derive(peerPublic) {
     const peer = await subtle.importKey('raw', peerPublic, { name: 'X25519' }, false, []);
     let dh;

@@ -98,6 +98,18 @@ test('texts go both ways and come back as delivered', async () => {
   assert.equal(take(o).length, 0, 'a refused text sends nothing');
 });
 
+test('microphone and camera states reach the peer as they change, with no answer', async () => {
+  const [o, a] = await pair();
+  await o.sendMediaState(false, true);
+  await o.sendMediaState(true, false);
+  const { reply } = await deliver(take(o), a);
+  assert.deepEqual(eventsOf(reply), [
+    { type: 'peer-media', microphone: false, camera: true },
+    { type: 'peer-media', microphone: true, camera: false },
+  ]);
+  assert.equal(reply.filter((r) => r.type === 'send').length, 0);
+});
+
 test('a small file is taken at once, arrives whole and is reported delivered', async () => {
   const [o, a] = await pair();
   const content = Uint8Array.from({ length: 50_000 }, (_, i) => i * 7);

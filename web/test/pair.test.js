@@ -3,14 +3,15 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Pair, SETUP_TIMEOUT_MS } from '../pair.js';
-import { hex } from '../crypto/bytes.js';
+import { Pair, SETUP_TIMEOUT_MS, cleanName } from '../pair.js';
+import { b64u, hex } from '../crypto/bytes.js';
+import { generateDeviceKey, signIdentity } from '../crypto/identity.js';
 
 const secret = new Uint8Array(32).fill(7);
 const sdp = (who) => `v=0\r\na=fingerprint:sha-256 ${Array.from({ length: 32 }, (_, i) => ((i * 7 + who.length * 13) & 0xff).toString(16).padStart(2, '0').toUpperCase()).join(':')}\r\n`;
 
 /** O and A, each with a log of what it asked for; `deliver` carries what they send. */
-function pairOf() {
+function pairOf(names = {}, devices = {}) {
   const sides = {};
   for (const [name, role] of [['o', 'offerer'], ['a', 'answerer']]) {
     const log = [];
@@ -20,6 +21,8 @@ function pairOf() {
       peer: name === 'o' ? 'peer-a' : 'peer-o',
       role,
       now: 0,
+      name: names[name] ?? null,
+      device: devices[name] ?? null,
       output: (x) => {
         log.push(x);
         if (x.type === 'send') side.sent.push(x.bytes);
@@ -71,6 +74,24 @@ test('two pairs back to back agree: one safety code, each one\'s send key the ot
   assert.deepEqual(s.a.ended, { type: 'ended', end: 'hung-up', reason: 'the other side hung up' });
 });
 
+test('names travel sealed after the offer or answer and arrive cleaned; too long is ignored', async () => {
+  const s = pairOf({ o: ' Ada\u001b[31m\u0085 ', a: 'é'.repeat(33) });
+  await Promise.all([s.o.pair.start(), s.a.pair.start()]);
+  await deliver(s);
+  assert.deepEqual(s.a.log.filter((x) => x.type === 'name'), [{ type: 'name', name: 'Ada[31m' }]);
+  // A's name is 66 bytes: it never leaves A.
+  assert.deepEqual(s.o.log.filter((x) => x.type === 'name'), []);
+  // Sent anyway by a peer that ignores the rule, or not a string: ignored; the pair goes on.
+  await s.o.pair.seal({ t: 'hello', name: 'é'.repeat(33) });
+  await s.o.pair.seal({ t: 'hello', name: 7 });
+  await s.o.pair.seal({ t: 'hello', name: 'Grace' });
+  await deliver(s);
+  assert.deepEqual(s.a.log.filter((x) => x.type === 'name').map((x) => x.name), ['Ada[31m', 'Grace']);
+  assert.equal(s.a.ended, null);
+  assert.equal(cleanName('\u0007\t '), null);
+  assert.equal(cleanName('Zoë 🎧'), 'Zoë 🎧');
+});
+
 test('a pair still setting up at its deadline is given up; a connected one never', async () => {
   const s = pairOf();
   await Promise.all([s.o.pair.start(), s.a.pair.start()]);
@@ -93,4 +114,58 @@ test('bytes the handshake refuses end the pair as tampered, and nothing comes af
   await s.o.pair.receive(new Uint8Array(33).fill(2));
   s.o.pair.tick(SETUP_TIMEOUT_MS);
   assert.equal(s.o.log.length, after);
+});
+
+const identities = (side) => side.log.filter((x) => x.type === 'identity').map((x) => (x.key ? hex(x.key) : null));
+const publicKey = async (device) => hex(new Uint8Array(await crypto.subtle.exportKey('raw', device.publicKey)));
+
+test('each device signs its pair\'s transcript after the offer or answer; one sent none, known at its first candidate', async () => {
+  const device = await generateDeviceKey();
+  const s = pairOf({ o: 'Ada' }, { o: device });
+  await Promise.all([s.o.pair.start(), s.a.pair.start()]);
+  await deliver(s);
+  // A verified O's device over their shared transcript (after O's hello).
+  assert.deepEqual(identities(s.a), [await publicKey(device)]);
+  // A is incognito: O does not know yet that nothing comes, until A's first candidate.
+  assert.deepEqual(identities(s.o), []);
+  s.a.pair.localCandidate({ candidate: 'candidate:1 1 udp 1 127.0.0.1 5000 typ host', sdpMid: '0', sdpMLineIndex: 0 });
+  await deliver(s);
+  assert.deepEqual(identities(s.o), [null]);
+  // Told once: the connection coming adds nothing.
+  s.o.pair.connectedNow();
+  await deliver(s);
+  assert.deepEqual(identities(s.o), [null]);
+  assert.equal(s.o.ended, null);
+});
+
+test('the connection coming before any identity says none was sent', async () => {
+  const s = pairOf();
+  await Promise.all([s.o.pair.start(), s.a.pair.start()]);
+  await deliver(s);
+  s.a.pair.connectedNow();
+  await deliver(s);
+  assert.deepEqual(identities(s.a), [null]);
+});
+
+test('a second identity, another call\'s signature or a key of the wrong length is tampering', async () => {
+  const device = await generateDeviceKey();
+  const other = pairOf();
+  await Promise.all([other.o.pair.start(), other.a.pair.start()]);
+  await deliver(other);
+  const elsewhere = await signIdentity(device, other.o.pair.hs.transcriptHash);
+  const cases = [
+    ['a second device identity', async (o) => signIdentity(device, o.pair.hs.transcriptHash).then((id) => ({ t: 'identity', key: b64u(id.key), sig: b64u(id.sig) }))],
+    ['the device signature does not verify', async () => ({ t: 'identity', key: b64u(elsewhere.key), sig: b64u(elsewhere.sig) })],
+    ['a device key is 32 bytes', async () => ({ t: 'identity', key: b64u(elsewhere.key.slice(1)), sig: b64u(elsewhere.sig) })],
+    ['the device signature is not base64url', async () => ({ t: 'identity', key: b64u(elsewhere.key), sig: 'AB=' })],
+  ];
+  for (const [why, message] of cases) {
+    const s = pairOf({}, { o: why === 'a second device identity' ? device : null });
+    await Promise.all([s.o.pair.start(), s.a.pair.start()]);
+    await deliver(s);
+    await s.o.pair.seal(await message(s.o));
+    await deliver(s);
+    assert.equal(s.a.ended?.end, 'tampered', why);
+    assert.equal(s.a.ended.reason, `call set-up tampered with: ${why}`);
+  }
 });

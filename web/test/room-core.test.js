@@ -221,3 +221,19 @@ test('a group link too large for the relay ends with the relay\'s reason', () =>
   c.relayMessage({ type: 'error', code: 'group-too-large', message: 'at most 6 people' });
   assert.deepEqual(log.at(-1), { type: 'ended', reason: 'this relay does not hold calls that large: at most 6 people', error: true });
 });
+
+test('a relay that cannot reach the room store it shares with other relays is tried again, as a lost one is', () => {
+  const log = [];
+  const c = new RoomCore({ group: null, output: (a) => log.push(a) });
+  c.relayOpened();
+  c.relayMessage({ type: 'error', code: 'unavailable', message: 'try again shortly' });
+  assert.deepEqual(log.slice(-2), [{ type: 'drop-relay' }, { type: 'reconnect', attempt: 1, delayMs: 500 }]);
+  assert.equal(c.ended, false);
+  // Back, and this time let in.
+  c.relayOpened();
+  c.relayMessage({ type: 'welcome', you: 'P', peers: [], max: 2 });
+  assert.deepEqual(log.at(-1), { type: 'state', state: 'waiting-for-peer' });
+  // In a room, the error changes nothing: the close that follows does.
+  c.relayMessage({ type: 'error', code: 'unavailable' });
+  assert.equal(c.ended, false);
+});

@@ -193,6 +193,8 @@ test('data channel keys, sealed messages of every kind, refused plaintexts and f
   for (const m of v1.data_malformed) {
     assert.throws(() => data.decode(fromHex(m.plaintext)), (e) => e instanceof data.MessageMalformed && e.code === m.fault, m.plaintext);
   }
+  // media-state's flag bits a later version may use do not change what this one reads.
+  assert.deepEqual(data.decode(Uint8Array.of(0x20, 0xfd)), { kind: 'media-state', microphone: true, camera: false });
   for (const { name, safe } of v1.file_names) assert.equal(data.safeFileName(name), safe, JSON.stringify(name));
 });
 

@@ -5,6 +5,7 @@
 use futures_util::{SinkExt, StreamExt};
 use sotto_proto::{ClientMessage, ErrorCode, Payload, PeerId, RoomId, ServerMessage};
 use sotto_signaling::Config;
+use std::io::BufRead;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -254,4 +255,110 @@ pub fn metric(text: &str, name: &str) -> u64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("metric {name} missing from:\n{text}"))
+}
+
+/// `sotto-relay` in a process of its own, its log read line by line.
+pub struct RelayProcess {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    /// Log lines after the "listening" one.
+    log: std::sync::mpsc::Receiver<String>,
+}
+
+impl RelayProcess {
+    pub fn start(args: &[&str]) -> Self {
+        // Its standard error is a pipe, as under systemd or docker: no colour, NO_COLOR or not.
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sotto-relay"))
+            .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
+            .args(args)
+            .env_remove("NO_COLOR")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // The relay logs its address once it listens; wait for that line.
+        let addr = loop {
+            let line = rx.recv_timeout(WAIT).expect("the relay logs its address");
+            assert!(!line.contains('\x1b'), "colour codes in a pipe: {line:?}");
+            if let Some(rest) = line.split("relay listening on http://").nth(1) {
+                break rest.trim().parse().unwrap();
+            }
+        };
+        Self {
+            child,
+            addr,
+            log: rx,
+        }
+    }
+
+    /// Waits for a log line containing `needle`; returns it. No line may carry colour codes.
+    pub fn wait_log(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .log
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+            assert!(!line.contains('\x1b'), "colour codes in a pipe: {line:?}");
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// Peak resident memory of the relay process so far, in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status")
+    }
+
+    pub fn relay(&self) -> Relay {
+        Relay::external(self.addr)
+    }
+
+    pub fn signal(&self, name: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the relay did not exit"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10)); // polling a child's exit
+        }
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
