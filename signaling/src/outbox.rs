@@ -36,6 +36,9 @@ pub(crate) enum Next<T> {
 #[derive(Debug)]
 struct State<T> {
     items: VecDeque<T>,
+    /// While held ([`Outbox::hold`]): what others pushed, kept back until the owner's own
+    /// answer has gone in front of it.
+    held: Option<VecDeque<T>>,
     kicked: bool,
     closed: bool,
 }
@@ -56,6 +59,7 @@ impl<T> Outbox<T> {
         Arc::new(Self {
             state: Mutex::new(State {
                 items: VecDeque::new(),
+                held: None,
                 kicked: false,
                 closed: false,
             }),
@@ -70,17 +74,22 @@ impl<T> Outbox<T> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues `item` without waiting.
+    /// Queues `item` without waiting (behind the hold, while held).
     pub(crate) fn push(&self, item: T) -> Pushed {
         let mut state = self.lock();
+        let queued = state.items.len() + state.held.as_ref().map_or(0, VecDeque::len);
         let pushed = if state.closed || state.kicked {
             Pushed::Dropped
-        } else if state.items.len() >= self.capacity {
+        } else if queued >= self.capacity {
             state.kicked = true;
             state.items = VecDeque::new();
+            state.held = None;
             Pushed::Kicked
         } else {
-            state.items.push_back(item);
+            match state.held.as_mut() {
+                Some(held) => held.push_back(item),
+                None => state.items.push_back(item),
+            }
             Pushed::Queued
         };
         drop(state);
@@ -88,6 +97,32 @@ impl<T> Outbox<T> {
             self.ready.notify_one();
         }
         pushed
+    }
+
+    /// From now until [`Outbox::release`], what is pushed waits behind what the owner queues
+    /// with `release`. A connection joining a room holds its queue from before the room table
+    /// knows it until its own answer is queued: the table's other members can reach it from the
+    /// moment they know it, and what they send (`peer-joined` of someone who joined right after,
+    /// their signals) must come after its `welcome`, never before.
+    pub(crate) fn hold(&self) {
+        let mut state = self.lock();
+        if state.held.is_none() {
+            state.held = Some(VecDeque::new());
+        }
+    }
+
+    /// Queues `first` (if any), then everything pushed while held, in order; pushes go
+    /// straight to the queue again.
+    pub(crate) fn release(&self, first: Option<T>) {
+        let mut state = self.lock();
+        let held = state.held.take().unwrap_or_default();
+        if state.closed || state.kicked {
+            return;
+        }
+        state.items.extend(first);
+        state.items.extend(held);
+        drop(state);
+        self.ready.notify_one();
     }
 
     /// The next item for the writer, waiting for one; [`Next::Kicked`] once kicked.
@@ -127,6 +162,7 @@ impl<T> Outbox<T> {
         let mut state = self.lock();
         state.closed = true;
         state.items = VecDeque::new();
+        state.held = None;
     }
 }
 
@@ -134,6 +170,32 @@ impl<T> Outbox<T> {
 mod tests {
     use super::*;
     use futures_util::FutureExt;
+
+    #[tokio::test]
+    async fn what_others_push_while_held_comes_after_the_owners_answer() {
+        let outbox = Outbox::new(8);
+        outbox.push("pong");
+        outbox.hold();
+        outbox.push("peer-joined");
+        outbox.push("signal");
+        assert_eq!(outbox.next().await, Next::Item("pong"));
+        assert!(outbox.next().now_or_never().is_none(), "held back");
+        outbox.release(Some("welcome"));
+        for want in ["welcome", "peer-joined", "signal"] {
+            assert_eq!(outbox.next().await, Next::Item(want));
+        }
+        // Released: pushes go straight through again.
+        outbox.push("after");
+        assert_eq!(outbox.next().await, Next::Item("after"));
+        // What is held counts toward the bound.
+        let small = Outbox::new(2);
+        small.hold();
+        assert_eq!(small.push(1), Pushed::Queued);
+        assert_eq!(small.push(2), Pushed::Queued);
+        assert_eq!(small.push(3), Pushed::Kicked);
+        small.release(None);
+        assert_eq!(small.next().await, Next::Kicked);
+    }
 
     #[tokio::test]
     async fn items_come_out_in_order_and_the_writer_waits_for_the_next() {

@@ -47,6 +47,16 @@ pub(crate) struct PeerHandle {
 }
 
 impl PeerHandle {
+    /// See [`Outbox::hold`].
+    pub(crate) fn hold(&self) {
+        self.outbox.hold();
+    }
+
+    /// See [`Outbox::release`]: `first`, then what was held.
+    pub(crate) fn release(&self, first: Option<Outbound>) {
+        self.outbox.release(first);
+    }
+
     /// Queues `item` without waiting. A full queue means the client stopped reading: it is
     /// dropped as a slow consumer rather than let grow the relay's memory.
     pub(crate) fn push(&self, item: Outbound, metrics: &Metrics) {
@@ -280,12 +290,7 @@ async fn apply(
     while let Some(effect) = queue.pop_front() {
         let mut more = Vec::new();
         match effect {
-            Effect::Reply(msg) => {
-                if let ServerMessage::Error { code, .. } = &msg {
-                    shared.metrics.count_error(code);
-                }
-                me.push(Outbound::Text(msg.encode().into()), &shared.metrics);
-            }
+            Effect::Reply(msg) => me.push(reply(msg, shared), &shared.metrics),
             Effect::Deliver(to, msg) => {
                 if let ServerMessage::Signal { data, .. } = &msg {
                     shared.metrics.messages_relayed_total.fetch_add(1, Relaxed);
@@ -302,6 +307,9 @@ async fn apply(
                 me.push(Outbound::Close(code, reason), &shared.metrics);
             }
             Effect::Join { room, max, handle } => {
+                // The answer (`welcome`, or why not) is the first thing this connection hears
+                // of the room: what the others send it once the table holds it waits behind.
+                me.hold();
                 let result = shared.rooms.join(&room, session.peer(), handle, max).await;
                 if result.is_ok() {
                     // Room ids are not secret from the relay, but a log may travel further: a
@@ -309,6 +317,14 @@ async fn apply(
                     info!(peer = %session.peer(), room = room.as_str().get(..6).unwrap_or(""), "joined");
                 }
                 session.on_joined(result, &mut more);
+                let answer = more
+                    .iter()
+                    .position(|e| matches!(e, Effect::Reply(_)))
+                    .map(|i| more.remove(i));
+                me.release(match answer {
+                    Some(Effect::Reply(msg)) => Some(reply(msg, shared)),
+                    _ => None,
+                });
             }
             Effect::Leave { room } => {
                 let left = shared.rooms.leave(&room, session.peer()).await;
@@ -320,6 +336,14 @@ async fn apply(
         }
     }
     closed
+}
+
+/// A reply to this connection, as its writer sends it (errors counted).
+fn reply(msg: ServerMessage, shared: &Shared) -> Outbound {
+    if let ServerMessage::Error { code, .. } = &msg {
+        shared.metrics.count_error(code);
+    }
+    Outbound::Text(msg.encode().into())
 }
 
 /// Sends queued frames until a close frame, a kick, shutdown or a failed write.

@@ -411,3 +411,64 @@ async fn graceful_shutdown_closes_every_socket_and_returns() {
     // No longer accepting.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// What one of several people joining a group room at once heard of it: its id, those its
+/// `welcome` listed, and those announced after (`peer-joined`), in order.
+async fn join_at_once(
+    relay: &Relay,
+    room: &sotto_proto::RoomId,
+    n: usize,
+) -> Vec<(
+    sotto_proto::PeerId,
+    Vec<sotto_proto::PeerId>,
+    Vec<sotto_proto::PeerId>,
+)> {
+    let mut clients = Vec::new();
+    for _ in 0..n {
+        clients.push(Client::connect(relay).await);
+    }
+    // Every join leaves before any answer is read.
+    for c in &mut clients {
+        c.send(&sotto_proto::ClientMessage::Join {
+            room: room.clone(),
+            max: Some(sotto_proto::GroupSize::new(n as u64).unwrap()),
+        })
+        .await;
+    }
+    let mut heard = Vec::new();
+    for mut c in clients {
+        let (you, before) = match c.recv().await {
+            ServerMessage::Welcome { you, peers, .. } => (you, peers),
+            other => panic!("the first message after a join must be its welcome, got {other:?}"),
+        };
+        let mut after = Vec::new();
+        while before.len() + after.len() < n - 1 {
+            match c.recv().await {
+                ServerMessage::PeerJoined { peer } => after.push(peer),
+                other => panic!("expected peer-joined, got {other:?}"),
+            }
+        }
+        heard.push((you, before, after));
+    }
+    heard
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_joining_at_once_each_hear_their_welcome_first_and_every_pair_has_one_newcomer() {
+    let relay = Relay::start(Config::default()).await;
+    for r in 0..30u8 {
+        let heard = join_at_once(&relay, &room(100 + r), 6).await;
+        // For every two people, exactly one was there first: it got `peer-joined` for the
+        // other, whose welcome listed it (so one of them commits to the pair, the other waits).
+        for (a, a_before, a_after) in &heard {
+            for (b, b_before, _) in &heard {
+                if a == b {
+                    continue;
+                }
+                let a_first = a_after.contains(b);
+                assert_eq!(a_first, b_before.contains(a), "room {r}: {heard:?}");
+                assert_ne!(a_first, a_before.contains(b), "room {r}: {heard:?}");
+            }
+        }
+    }
+}

@@ -124,6 +124,10 @@ test('browsers and terminals in one group call: video, sound, names, states and 
     // is a voice tile, and it rings while its tone plays.
     for (const [p, others] of [[a, ['Bea', 'Cy', 'Tom']], [b, ['Ada', 'Cy', 'Tom']], [c, ['Ada', 'Bea', 'Tom']]]) {
       await waitFn(p, (n) => [...document.querySelectorAll('#tiles .tile .name')].map((x) => x.textContent).sort().join() === n.join(), others);
+      // Each pair connects on its own time: wait until every tile plays (the names come over
+      // the relay, before the connection).
+      await waitFn(p, () => [...document.querySelectorAll('#tiles .tile video')].every((v) => v.srcObject?.getAudioTracks().length === 1 && !v.paused), null, { timeout: 20000, polling: 200 })
+        .catch(async (e) => { throw new Error(`${e.message}: ${JSON.stringify(await tiles(p))}`); });
       const ts = await tiles(p);
       assert.ok(ts.every((t) => t.audio === 1 && t.playing), JSON.stringify(ts));
       assert.deepEqual(ts.filter((t) => t.avatar).map((t) => [t.name, t.avatar]), [['Tom', 'Voice only']]);
@@ -270,10 +274,22 @@ test('five people who open the link at the same moment all meet: every pair sets
   const url = a.url();
   const natives = ['Tom', 'Nia', 'Ozzy', 'Dee'].map((name, i) => nativeCall(url, ['--tone', String(300 + 100 * i), '--name', name, '--output', '/dev/null']));
   try {
-    await waitFn(a, () => {
-      const tiles = [...document.querySelectorAll('#tiles .tile.voice')];
-      return tiles.length === 4 && tiles.every((t) => t.querySelector('.code').textContent);
-    }, null, { timeout: 45000, polling: 250 });
+    try {
+      await waitFn(a, () => {
+        const tiles = [...document.querySelectorAll('#tiles .tile.voice')];
+        return tiles.length === 4 && tiles.every((t) => t.querySelector('.code').textContent);
+      }, null, { timeout: 45000, polling: 250 });
+    } catch (e) {
+      // What each side saw, to tell a stuck pair from a slow one.
+      await a.screenshot({ path: path.join(ARTIFACTS, 'group-firefox-five-at-once-failed.png') });
+      const page = await a.evaluate(() => ({
+        status: document.getElementById('status')?.textContent,
+        tiles: [...document.querySelectorAll('#tiles .tile')].map((t) => t.textContent.replace(/\s+/g, ' ')),
+        events: window.sotto?.events?.map((x) => x.type),
+      }));
+      const seen = natives.map((n) => n.events.filter((x) => x.event !== 'stats' && x.event !== 'candidate'));
+      throw new Error(`${e.message}\npage: ${JSON.stringify(page)}\nterminals: ${JSON.stringify(seen)}`);
+    }
     for (const n of natives) {
       const codes = new Set();
       await n.waitFor((e) => (e.event === 'sas' && codes.add(e.peer), codes.size === 4));
