@@ -82,13 +82,22 @@ impl DataDir {
                 self.ensure()?;
                 let key = DeviceKey::generate().map_err(|e| ClientError::Crypto(e.to_string()))?;
                 let line = Zeroizing::new(format!("{}\n", URL_SAFE_NO_PAD.encode(*key.seed())));
-                // `create_new`: a key another process wrote meanwhile is kept, not replaced.
+                // Written whole under a name of its own, then linked into place: another
+                // process starting at the same moment never reads a half-written key, and a
+                // key it put there first is kept (the link fails), not replaced.
+                let unique: String = key.id().as_bytes()[..6]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let temp = self.0.join(format!(".{KEY_FILE}.{unique}.new"));
                 let written = std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .mode(0o600)
-                    .open(&path)
-                    .and_then(|mut f| f.write_all(line.as_bytes()).and_then(|()| f.sync_all()));
+                    .open(&temp)
+                    .and_then(|mut f| f.write_all(line.as_bytes()).and_then(|()| f.sync_all()))
+                    .and_then(|()| std::fs::hard_link(&temp, &path));
+                let _ = std::fs::remove_file(&temp);
                 match written {
                     Ok(()) => Ok(key),
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => self.device_key(),
@@ -368,6 +377,34 @@ mod tests {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         DataDir::at(dir.join("sotto"))
+    }
+
+    #[test]
+    fn callers_making_the_key_at_the_same_moment_all_get_the_one_key_whole() {
+        // Several `sotto` processes started together on a new machine: none reads a
+        // half-written key (that would look damaged and stop the call), all end with one key.
+        for round in 0..20 {
+            let dir = temp_dir(&format!("race-{round}"));
+            let ids: Vec<_> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..6)
+                    .map(|_| s.spawn(|| dir.device_key().map(|k| k.id())))
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let first = ids[0].clone().expect("a key");
+            for id in ids {
+                assert_eq!(id.expect("a whole key"), first);
+            }
+            let names: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(
+                names,
+                [std::ffi::OsString::from(KEY_FILE)],
+                "no temporary file left"
+            );
+        }
     }
 
     #[test]
