@@ -4,7 +4,8 @@
 //! Layout: `room` is the protocol, sans-IO (the room and a pair with each other person; `call`
 //! its signaling messages and outcomes); `session` is the one loop that drives it; `rtc` is the
 //! only module that touches the webrtc crate; `relay` owns the WebSocket; `audio` holds Opus
-//! and the sources and sinks.
+//! and the sources and sinks, `playout` the receive side; `devices` is the sound card (a thread of its own) and `engine`
+//! what it does between the card and the call, sans-IO (`resample`, `processing`).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
@@ -13,9 +14,12 @@ pub mod call;
 pub mod chat;
 pub mod conversation;
 pub mod devices;
+pub mod engine;
 pub mod known;
+pub mod playout;
 pub mod processing;
 pub mod relay;
+pub mod resample;
 pub mod room;
 pub mod rtc;
 pub mod session;
@@ -37,6 +41,8 @@ pub enum ClientError {
     CaFile(String),
     /// An audio file or device could not be used.
     Audio(String),
+    /// The user's `--input-device` or `--output-device` names no device, or several.
+    AudioDevice(String),
     /// The system could not make keys.
     Crypto(String),
     /// This computer's Sotto data (the device key, the known devices) cannot be read or
@@ -54,6 +60,7 @@ impl fmt::Display for ClientError {
             }
             Self::CaFile(why) => write!(f, "--ca-file {why}"),
             Self::Audio(why) => write!(f, "audio: {why}"),
+            Self::AudioDevice(why) => write!(f, "{why}"),
             Self::Crypto(why) => write!(f, "cryptography: {why}"),
             Self::DataDir(why) => write!(f, "known devices: {why}"),
         }

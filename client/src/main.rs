@@ -54,6 +54,13 @@ enum Command {
     },
     /// Join the call a link leads to.
     Call(CallArgs),
+    /// List the microphones and speakers, with their default formats (for --input-device and
+    /// --output-device).
+    AudioDevices {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the devices you verified (`/verify` during a call), or forget one.
     Known {
         /// Forget the device of this name: its next call shows as not verified.
@@ -119,6 +126,22 @@ struct CallArgs {
     /// others, and cannot recognise your device either.
     #[arg(long)]
     incognito: bool,
+    /// The microphone: its exact name (see `sotto audio-devices`) or a part of it that names
+    /// only one.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["tone", "input"])]
+    input_device: Option<String>,
+    /// The speakers: an exact name or a part of one, as --input-device.
+    #[arg(long, value_name = "NAME", conflicts_with = "output")]
+    output_device: Option<String>,
+    /// No echo cancellation (with headphones there is no echo to cancel).
+    #[arg(long)]
+    no_aec: bool,
+    /// No noise suppression.
+    #[arg(long)]
+    no_ns: bool,
+    /// No automatic gain control (your microphone's level as it is).
+    #[arg(long)]
+    no_agc: bool,
 }
 
 fn tone_hz(text: &str) -> Result<f64, String> {
@@ -182,6 +205,7 @@ fn error_code(e: &ClientError) -> u8 {
     match e {
         ClientError::BadLink(_)
         | ClientError::Audio(_)
+        | ClientError::AudioDevice(_)
         | ClientError::CaFile(_)
         | ClientError::DataDir(_) => 2,
         ClientError::RelayUnreachable(_) => 3,
@@ -205,8 +229,59 @@ fn main() -> ExitCode {
             group,
         } => new_link(&relay, ca_file.as_deref(), no_check, group),
         Command::Call(args) => call(args),
+        Command::AudioDevices { json } => audio_devices(json),
         Command::Known { forget } => known(forget.as_deref()),
     }
+}
+
+/// `sotto audio-devices`: every microphone and speaker with its default format.
+fn audio_devices(json: bool) -> ExitCode {
+    let listed = match sotto_client::devices::list() {
+        Ok(listed) => listed,
+        Err(e) => return fail(error_code(&e), e),
+    };
+    if json {
+        for device in &listed {
+            if let Ok(line) = serde_json::to_string(device) {
+                println!("{line}");
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    if listed.is_empty() {
+        println!("no audio devices (a call can still --input FILE.wav and --output FILE.wav)");
+    }
+    for direction in ["input", "output"] {
+        let mine: Vec<_> = listed.iter().filter(|d| d.direction == direction).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        println!(
+            "{}:",
+            if direction == "input" {
+                "Microphones (--input-device)"
+            } else {
+                "Speakers (--output-device)"
+            }
+        );
+        for d in mine {
+            let f = &d.format;
+            println!(
+                "{} {}  [{}]  {} Hz, {} channel{}, {}",
+                if d.default { "*" } else { " " },
+                f.name,
+                f.id,
+                f.rate,
+                f.channels,
+                if f.channels == 1 { "" } else { "s" },
+                f.sample_format
+            );
+        }
+    }
+    if listed.iter().any(|d| d.default) {
+        println!("(* the default)");
+    }
+    ExitCode::SUCCESS
 }
 
 /// `sotto known`: the devices this person verified, or `--forget NAME`.
@@ -305,13 +380,22 @@ fn call(args: CallArgs) -> ExitCode {
     // The default microphone and speakers stand in for whatever the options do not give.
     let want_mic = args.tone.is_none() && args.input.is_none();
     let want_speakers = args.output.is_none();
-    let (mic, speakers, _devices) = if want_mic || want_speakers {
-        match sotto_client::devices::open(want_mic, want_speakers) {
-            Ok(d) => (d.0, d.1, Some(d.2)),
+    let choice = sotto_client::devices::Choice {
+        input: args.input_device.clone(),
+        output: args.output_device.clone(),
+    };
+    let processing = sotto_client::processing::Processing {
+        echo_cancellation: !args.no_aec,
+        noise_suppression: !args.no_ns,
+        gain_control: !args.no_agc,
+    };
+    let (mic, speakers, report, _devices) = if want_mic || want_speakers {
+        match sotto_client::devices::open(want_mic, want_speakers, &choice, processing) {
+            Ok(d) => (d.microphone, d.speakers, Some(d.report), Some(d.devices)),
             Err(e) => return fail(2, e),
         }
     } else {
-        (None, None, None)
+        (None, None, None, None)
     };
     let source = match (&args.tone, &args.input, mic) {
         (Some(hz), _, _) => Source::tone(*hz),
@@ -374,6 +458,7 @@ fn call(args: CallArgs) -> ExitCode {
         stats_interval: Duration::from_secs(1),
         ca_file: args.ca_file.clone(),
         input: None,
+        audio: report,
         files: FileOptions {
             download_dir: args.download_dir.clone(),
             limits: Limits {

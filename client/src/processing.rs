@@ -134,12 +134,12 @@ impl VoiceProcessor {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A speech-like far end: noise shaped by a syllable rhythm (about 4 per second, with
     /// pauses), low-passed, at about -20 dBFS while talking. Deterministic.
-    fn far_end_speech(seconds: usize) -> Vec<i16> {
+    pub(crate) fn far_end_speech(seconds: usize) -> Vec<i16> {
         let mut state = 0x2545_f491_u32;
         let mut lp = 0f32;
         (0..seconds * RATE as usize)

@@ -5,11 +5,12 @@
 //! before they reach the WebRTC stack and opened before they reach the decoder.
 
 use crate::ClientError;
-use crate::audio::{Encoder, Mixer, Playout, Sink, Source};
+use crate::audio::{Encoder, FRAME, Sink, Source};
 use crate::call::Outcome;
 use crate::chat::{Chat, ChatEvent, Command, FileOptions};
 use crate::conversation::Direction;
 use crate::known::{KnownDevices, ThisDevice, unix_now};
+use crate::playout::{Playout, mix};
 use crate::relay::{Endpoint, RelayEvent, RelaySender};
 use crate::room::{Action, PairEnd, PeerAction, PeerNotice, Room, RoomNotice};
 use crate::rtc::{DataEvent, NetworkConfig, Rtc, RtcEvent, RtcEvents};
@@ -50,6 +51,9 @@ pub struct CallOptions {
     /// This device's key and the devices its person verified; `None`: incognito (no identity
     /// sent, nothing stored).
     pub device: Option<ThisDevice>,
+    /// The sound card's report, when the microphone or the speakers are devices: told once as
+    /// the `audio` event, and its levels and echo figures in every `stats`.
+    pub audio: Option<crate::devices::Report>,
 }
 
 /// Counters of one call.
@@ -69,6 +73,19 @@ pub struct Counters {
     pub rtt_ms: Option<f64>,
     /// Fraction of our packets the peer reports lost.
     pub loss: Option<f64>,
+    /// The level of what was sent since the last stats (after processing), in dBFS (RMS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_level_db: Option<f64>,
+    /// The level of what was played since the last stats, in dBFS (RMS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_level_db: Option<f64>,
+    /// How much echo the canceller removes, in dB, once it has measured it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub echo_removed_db: Option<f64>,
+    /// Echo cancellation has converged (removes at least 10 dB); absent when it is off or
+    /// there is no microphone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub echo_converged: Option<bool>,
 }
 
 /// What the user is told, as it happens. Serialized as one JSON object per line with `--json`.
@@ -144,6 +161,21 @@ pub enum Event {
         peer: String,
         /// Why (`hung up`, `left`, `set-up tampered with: ...`, ...).
         reason: String,
+    },
+    /// The sound card, once, before the call: what was opened and what runs on the microphone.
+    Audio {
+        /// The microphone, if it is a device.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        input: Option<crate::devices::Format>,
+        /// The speakers, if they are a device.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        output: Option<crate::devices::Format>,
+        /// Echo cancellation runs on the microphone.
+        echo_cancellation: bool,
+        /// Noise suppression runs on the microphone.
+        noise_suppression: bool,
+        /// Automatic gain control runs on the microphone.
+        gain_control: bool,
     },
     /// Periodic statistics.
     Stats(Counters),
@@ -248,7 +280,6 @@ pub async fn run_call(
         audio_rx,
         data_tx,
         data_rx,
-        mixer: Mixer::default(),
         ice: Vec::new(),
         gone: Counters::default(),
         outcome: None,
@@ -268,6 +299,17 @@ pub async fn run_call(
     let mut reconnecting: Option<Reconnecting> = None;
     let far_future = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
     let mut input = options.input.take();
+    if let Some(report) = &options.audio {
+        let r = crate::devices::read(report);
+        notify(Event::Audio {
+            input: r.input,
+            output: r.output,
+            echo_cancellation: r.processing.echo_cancellation,
+            noise_suppression: r.processing.noise_suppression,
+            gain_control: r.processing.gain_control,
+        });
+    }
+    let (mut sent_level, mut played_level) = (Level::default(), Level::default());
     // An error of this computer's (the speakers, the WAV file, the codec) during the call: the
     // call is hung up properly (bye, leave, the file finished), then it is returned.
     let mut failure: Option<ClientError> = None;
@@ -348,10 +390,13 @@ pub async fn run_call(
                 }
                 Vec::new()
             }
-            _ = media_tick.tick() => {
-                shell.send_audio(&room, &mut options.source, &mut encoder).await;
-                // Everyone heard in the last 20 ms, mixed.
-                let pcm = shell.mixer.tick();
+            // The call's clock: the microphone's when it is a device, else 20 ms ticks.
+            frame = options.source.next_due(&mut media_tick) => if let Some(frame) = frame {
+                sent_level.add(&frame);
+                shell.send_audio(&room, &frame, &mut encoder).await;
+                // The next 20 ms of everyone who has something to play, mixed.
+                let pcm = shell.play();
+                played_level.add(&pcm);
                 match options.sink.write(&pcm) {
                     Ok(()) => Vec::new(),
                     // The speakers or the WAV file failed: hang up properly, then say so.
@@ -360,11 +405,26 @@ pub async fn run_call(
                         room.hang_up()
                     }
                 }
-            }
+            } else {
+                failure = Some(ClientError::Audio("the microphone stopped".into()));
+                room.hang_up()
+            },
             _ = stats_tick.tick() => {
                 shell.refresh_stats().await;
                 if shell.peers.values().any(|p| p.media.is_some()) {
-                    notify(Event::Stats(shell.counters()));
+                    let mut c = shell.counters();
+                    c.input_level_db = sent_level.take_db();
+                    c.output_level_db = played_level.take_db();
+                    if let Some(report) = &options.audio {
+                        let r = crate::devices::read(report);
+                        if r.input.is_some() && r.processing.echo_cancellation {
+                            // Infinite when the microphone hears no echo at all.
+                            c.echo_removed_db =
+                                r.engine.processing.erle_db.filter(|db| db.is_finite());
+                            c.echo_converged = Some(r.engine.processing.converged());
+                        }
+                    }
+                    notify(Event::Stats(c));
                 }
                 Vec::new()
             }
@@ -527,7 +587,6 @@ struct Shell {
     audio_rx: mpsc::Receiver<(PeerId, RtcEvent)>,
     data_tx: mpsc::Sender<(PeerId, DataEvent)>,
     data_rx: mpsc::Receiver<(PeerId, DataEvent)>,
-    mixer: Mixer<PeerId>,
     ice: Vec<IceServer>,
     /// What was counted with people whose connection has closed, while others remain.
     gone: Counters,
@@ -776,7 +835,6 @@ impl Shell {
         for task in conn.forwarders.drain(..) {
             task.abort();
         }
-        self.mixer.remove(peer);
         if self.group {
             self.gone.add_frames(&conn.counters);
         } else {
@@ -789,14 +847,13 @@ impl Shell {
         }
     }
 
-    /// One 20 ms frame from the source: encoded once, sealed for each person with their
+    /// One 20 ms frame of the source: encoded once, sealed for each person with their
     /// pair's key, sent. Nothing goes to a person before their key exists.
-    async fn send_audio(&mut self, room: &Room, source: &mut Source, encoder: &mut Encoder) {
+    async fn send_audio(&mut self, room: &Room, pcm: &[i16; FRAME], encoder: &mut Encoder) {
         if !room.is_connected() || !self.peers.values().any(|p| p.media.is_some()) {
             return;
         }
-        let pcm = source.next_frame();
-        let Ok(opus) = encoder.encode(&pcm) else {
+        let Ok(opus) = encoder.encode(pcm) else {
             return;
         };
         for conn in self.peers.values_mut() {
@@ -838,12 +895,23 @@ impl Shell {
             Ok(opened) => {
                 conn.counters.frames_received += 1;
                 // The clear prefix is Opus' TOC byte: the whole frame is the Opus packet.
-                let pcm = conn.playout.push(opened.position(), opened.frame);
-                conn.counters.frames_concealed = conn.playout.concealed;
-                self.mixer.push(peer, &pcm);
+                conn.playout
+                    .push(opened.position(), opened.frame, std::time::Instant::now());
             }
             Err(_) => conn.counters.frames_failed += 1,
         }
+    }
+
+    /// The next 20 ms of everyone, mixed; silence when no one has anything to play. The sink
+    /// gets 20 ms on every tick of the call's clock, so a WAV file runs in step with what was
+    /// sent, from the start of the call to its end.
+    fn play(&mut self) -> [i16; FRAME] {
+        let mut frames = Vec::new();
+        for conn in self.peers.values_mut() {
+            frames.extend(conn.playout.pull());
+            conn.counters.frames_concealed = conn.playout.counters.concealed;
+        }
+        mix(&frames)
     }
 
     async fn refresh_stats(&mut self) {
@@ -1075,6 +1143,29 @@ fn file_owner<'a>(
 
 /// `delay` plus up to a fifth more, at random: clients that lost the same relay do not all
 /// come back in the same instant.
+/// The level of what passed since it was last read: RMS in dBFS (full-scale sine -3 dB),
+/// never below -90.
+#[derive(Debug, Default)]
+struct Level {
+    squares: f64,
+    samples: usize,
+}
+
+impl Level {
+    fn add(&mut self, pcm: &[i16]) {
+        self.squares += pcm.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>();
+        self.samples += pcm.len();
+    }
+
+    fn take_db(&mut self) -> Option<f64> {
+        let Level { squares, samples } = std::mem::take(self);
+        (samples > 0).then(|| {
+            let rms = (squares / samples as f64).sqrt() / 32768.0;
+            (20.0 * rms.max(1e-9).log10()).max(-90.0)
+        })
+    }
+}
+
 fn jittered(delay: Duration) -> Duration {
     let mut b = [0u8; 1];
     let _ = getrandom::fill(&mut b);

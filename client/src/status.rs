@@ -194,6 +194,38 @@ impl Status {
                 });
             }
             Event::VerifyError { error } => out.lines.push(format!("/verify: {error}")),
+            Event::Audio {
+                input,
+                output,
+                echo_cancellation,
+                noise_suppression,
+                gain_control,
+            } => {
+                let device = |f: &crate::devices::Format| {
+                    format!("{} ({} Hz)", terminal_safe(&f.name), f.rate)
+                };
+                if let Some(f) = input {
+                    let mut off = Vec::new();
+                    for (on, what) in [
+                        (echo_cancellation, "echo cancellation"),
+                        (noise_suppression, "noise suppression"),
+                        (gain_control, "gain control"),
+                    ] {
+                        if !on {
+                            off.push(what);
+                        }
+                    }
+                    let off = if off.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {} off", off.join(", "))
+                    };
+                    out.lines.push(format!("microphone: {}{off}", device(f)));
+                }
+                if let Some(f) = output {
+                    out.lines.push(format!("speakers: {}", device(f)));
+                }
+            }
             Event::PeerGone { peer, reason } => {
                 out.lines.push(format!(
                     "{}: {}",
@@ -314,6 +346,19 @@ impl Status {
                 c.rtt_ms.map_or("-".into(), |v| format!("{v:.0} ms")),
                 c.loss.map_or("-".into(), |v| format!("{:.1}%", v * 100.0)),
             ));
+            if c.input_level_db.is_some() || c.output_level_db.is_some() {
+                let level = |db: Option<f64>| db.map_or("-".into(), |v| format!("{v:.0}"));
+                parts.push(format!(
+                    "mic {} out {} dB",
+                    level(c.input_level_db),
+                    level(c.output_level_db)
+                ));
+            }
+            match c.echo_converged {
+                Some(true) => parts.push("echo cancelled".into()),
+                Some(false) => parts.push("echo: converging".into()),
+                None => {}
+            }
             parts.push(format!(
                 "sent {} received {}",
                 c.frames_sent, c.frames_received
@@ -398,6 +443,52 @@ mod tests {
             loss: Some(0.0),
             ..Counters::default()
         })
+    }
+
+    #[test]
+    fn the_status_line_shows_the_levels_and_whether_echo_cancellation_converged() {
+        let t0 = Instant::now();
+        let mut s = Status::new(true);
+        let audio = s.event(
+            &Event::Audio {
+                input: Some(crate::devices::Format {
+                    name: "Built-in\x1b[2J Mic".into(),
+                    id: "alsa_input.pci".into(),
+                    rate: 44_100,
+                    channels: 2,
+                    sample_format: "i16".into(),
+                }),
+                output: None,
+                echo_cancellation: true,
+                noise_suppression: false,
+                gain_control: false,
+            },
+            t0,
+        );
+        assert_eq!(
+            audio.lines,
+            ["microphone: Built-in?[2J Mic (44100 Hz); noise suppression, gain control off"]
+        );
+        s.event(&state("connected"), t0);
+        let mut c = Counters {
+            input_level_db: Some(-23.4),
+            output_level_db: None,
+            echo_converged: Some(false),
+            ..Counters::default()
+        };
+        s.event(&Event::Stats(c), t0);
+        assert_eq!(
+            s.render(t0, 200),
+            "connected 00:00 | Ctrl-C hangs up | rtt - loss - | mic -23 out - dB | echo: \
+             converging | sent 0 received 0"
+        );
+        c.output_level_db = Some(-30.0);
+        c.echo_converged = Some(true);
+        s.event(&Event::Stats(c), t0);
+        assert!(
+            s.render(t0, 200)
+                .contains("| mic -23 out -30 dB | echo cancelled |")
+        );
     }
 
     #[test]

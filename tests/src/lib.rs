@@ -315,6 +315,7 @@ async fn run_client_options(
             },
         },
         device,
+        audio: None,
     };
     let result = tokio::time::timeout(
         WAIT,

@@ -70,7 +70,7 @@ fn assert_no_media(runs: &[&ClientRun]) {
             "media decoded: {:?}",
             run.counters
         );
-        assert!(run.heard.is_empty());
+        assert!(run.heard.iter().all(|&s| s == 0), "something was played");
     }
 }
 
