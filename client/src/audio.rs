@@ -179,6 +179,28 @@ impl Sink {
     }
 }
 
+/// `seconds` of a deterministic stand-in for someone talking, for measuring what the sound
+/// path does to speech (the echo canceller's tests and benchmarks): noise shaped by a
+/// syllable rhythm of about four a second, low-passed, silent one second in three, at about
+/// -20 dBFS while talking.
+pub fn speech_like(seconds: usize) -> Vec<i16> {
+    let mut state = 0x2545_f491_u32;
+    let mut lp = 0f32;
+    (0..seconds * RATE as usize)
+        .map(|i| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let noise = (state as f32 / u32::MAX as f32) * 2.0 - 1.0;
+            lp += 0.25 * (noise - lp);
+            let t = i as f32 / RATE as f32;
+            let syllable = (t * 4.0 * std::f32::consts::PI).sin().max(0.0);
+            let talking = if (t as usize) % 3 == 2 { 0.0 } else { 1.0 };
+            (lp * syllable * talking * 0.3 * 32767.0) as i16
+        })
+        .collect()
+}
+
 /// Opus encoding of the microphone, with in-band FEC on.
 pub struct Encoder(opus::Encoder);
 

@@ -137,24 +137,9 @@ impl VoiceProcessor {
 pub(crate) mod tests {
     use super::*;
 
-    /// A speech-like far end: noise shaped by a syllable rhythm (about 4 per second, with
-    /// pauses), low-passed, at about -20 dBFS while talking. Deterministic.
+    /// A speech-like far end (see [`crate::audio::speech_like`]).
     pub(crate) fn far_end_speech(seconds: usize) -> Vec<i16> {
-        let mut state = 0x2545_f491_u32;
-        let mut lp = 0f32;
-        (0..seconds * RATE as usize)
-            .map(|i| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                let noise = (state as f32 / u32::MAX as f32) * 2.0 - 1.0;
-                lp += 0.25 * (noise - lp);
-                let t = i as f32 / RATE as f32;
-                let syllable = (t * 4.0 * std::f32::consts::PI).sin().max(0.0);
-                let talking = if (t as usize) % 3 == 2 { 0.0 } else { 1.0 };
-                (lp * syllable * talking * 0.3 * 32767.0) as i16
-            })
-            .collect()
+        crate::audio::speech_like(seconds)
     }
 
     /// What the microphone hears of `far`: 60 ms later, 10 dB down, slightly smeared (a room).

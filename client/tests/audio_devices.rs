@@ -292,26 +292,6 @@ fn a_tone_comes_back_through_speakers_and_microphone_at_its_pitch() {
     );
 }
 
-/// Speech-like sound: noise shaped by a syllable rhythm with pauses, about -20 dBFS while
-/// talking. Deterministic.
-fn speech_like(seconds: usize) -> Vec<i16> {
-    let mut state = 0x2545_f491_u32;
-    let mut lp = 0f32;
-    (0..seconds * 48_000)
-        .map(|i| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            let noise = (state as f32 / u32::MAX as f32) * 2.0 - 1.0;
-            lp += 0.25 * (noise - lp);
-            let t = i as f32 / 48_000.0;
-            let syllable = (t * 4.0 * std::f32::consts::PI).sin().max(0.0);
-            let talking = if (t as usize) % 3 == 2 { 0.0 } else { 1.0 };
-            (lp * syllable * talking * 0.3 * 32767.0) as i16
-        })
-        .collect()
-}
-
 #[test]
 fn the_echo_of_what_the_speakers_play_is_not_sent_back() {
     let (_turn, pulse) = pulse();
@@ -327,7 +307,7 @@ fn the_echo_of_what_the_speakers_play_is_not_sent_back() {
     )
     .unwrap();
     // Longer than the call: the far end talks until the end.
-    for s in speech_like(20) {
+    for s in sotto_client::audio::speech_like(20) {
         w.write_sample(s).unwrap();
     }
     w.finalize().unwrap();

@@ -8,28 +8,11 @@
 //!   by the same client, in step with what it sent): the round trip of every second of the
 //!   call, its median and spread, and how it moved from the first minute to the last.
 
+use sotto_client::audio::speech_like;
 use sotto_client::engine::Engine;
 use sotto_client::processing::{Processing, RATE};
 use std::process::ExitCode;
 use std::time::Instant;
-
-fn speech_like(seconds: usize) -> Vec<i16> {
-    let mut state = 0x2545_f491_u32;
-    let mut lp = 0f32;
-    (0..seconds * RATE as usize)
-        .map(|i| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            let noise = (state as f32 / u32::MAX as f32) * 2.0 - 1.0;
-            lp += 0.25 * (noise - lp);
-            let t = i as f32 / RATE as f32;
-            let syllable = (t * 4.0 * std::f32::consts::PI).sin().max(0.0);
-            let talking = if (t as usize) % 3 == 2 { 0.0 } else { 1.0 };
-            (lp * syllable * talking * 0.3 * 32767.0) as i16
-        })
-        .collect()
-}
 
 /// Microseconds per 10 ms step of an engine with devices at `rate`, over `seconds` of a
 /// far end whose echo (40 ms, 6 dB down) comes back into the microphone.
