@@ -293,7 +293,11 @@ pub async fn run_call(
 
     let mut encoder = Encoder::new()?;
     let mut media_tick = interval(Duration::from_millis(20));
-    media_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    // The tick stands for a sound card's clock, which loses no samples: a tick this loop was
+    // too busy to take is taken late, not skipped, so what is sent and what is played stay in
+    // step with time (a skipped tick would leave a hole in the sound and make every jitter
+    // buffer drop a frame to catch up: a click).
+    media_tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut stats_tick = interval(options.stats_interval);
     stats_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut reconnecting: Option<Reconnecting> = None;
