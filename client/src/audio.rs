@@ -10,6 +10,20 @@ use std::sync::{Arc, Mutex};
 pub const RATE: u32 = 48_000;
 /// Samples per 20 ms frame.
 pub const FRAME: usize = 960;
+/// One frame's duration, ms.
+const FRAME_MS: u128 = 20;
+/// How late the call's own clock may be taken before the time is given up (see
+/// [`Source::next_due`]): more than a scheduler's hiccup, less than people notice.
+pub const MAX_LATE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The next 20 ms to send, and how many frames' time before them the machine was too busy for.
+#[derive(Debug, Clone, Copy)]
+pub struct Due {
+    /// The samples.
+    pub frame: [i16; FRAME],
+    /// Frames' time lost before this one (nothing was sent or played for it).
+    pub missed: u64,
+}
 /// The largest Opus packet we produce or accept.
 const MAX_PACKET: usize = 1500;
 
@@ -71,12 +85,29 @@ impl Source {
     /// Waits until the next 20 ms are due and returns them: the microphone's as soon as it
     /// has recorded them (its clock drives the call, so none pile up and none run short),
     /// the others' on the call's own `tick`. `None`: the microphone stopped.
-    pub async fn next_due(&mut self, tick: &mut tokio::time::Interval) -> Option<[i16; FRAME]> {
+    ///
+    /// A tick taken late (the call's loop was busy) is still taken, up to [`MAX_LATE`]; a
+    /// machine too busy for longer has missed that time: the tick starts again from now and
+    /// [`Due::missed`] says how many frames' time was lost, so that the call never falls
+    /// behind the clock (a loop that could not keep up would otherwise send and play ever
+    /// older sound).
+    pub async fn next_due(&mut self, tick: &mut tokio::time::Interval) -> Option<Due> {
         if let Self::Device(microphone) = self {
-            return microphone.recv().await;
+            return microphone
+                .recv()
+                .await
+                .map(|frame| Due { frame, missed: 0 });
         }
-        tick.tick().await;
-        Some(self.next_frame())
+        let late = tick.tick().await.elapsed();
+        let mut missed = 0;
+        if late > MAX_LATE {
+            tick.reset();
+            missed = (late.as_millis() / FRAME_MS) as u64;
+        }
+        Some(Due {
+            frame: self.next_frame(),
+            missed,
+        })
     }
 
     /// The next 20 ms of a tone, a file or silence (a microphone's come through
@@ -163,6 +194,18 @@ impl Sink {
         Ok(())
     }
 
+    /// Keeps a recording in step with the clock over `frames` frames' time the call could not
+    /// play (a busy machine): silence in a file or memory; nothing for the speakers, whose own
+    /// clock goes on.
+    pub fn skip(&self, frames: u64) -> Result<(), ClientError> {
+        if matches!(self, Self::Wav(_) | Self::Memory(_)) {
+            for _ in 0..frames {
+                self.write(&[0; FRAME])?;
+            }
+        }
+        Ok(())
+    }
+
     /// Finishes a WAV file (writes its header's lengths).
     pub fn finish(&self) -> Result<(), ClientError> {
         if let Self::Wav(w) = self
@@ -232,6 +275,40 @@ impl Encoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::time::{Duration, Instant, MissedTickBehavior, advance, interval};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_loop_too_busy_for_the_clock_gives_the_lost_time_up_instead_of_falling_behind() {
+        let mut tick = interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        let mut source = Source::tone(440.0);
+        let start = Instant::now();
+        assert_eq!(source.next_due(&mut tick).await.unwrap().missed, 0);
+        // Busy for 60 ms: the three ticks it was late for are taken at once, none lost.
+        advance(Duration::from_millis(60)).await;
+        for _ in 0..3 {
+            assert_eq!(source.next_due(&mut tick).await.unwrap().missed, 0);
+        }
+        assert_eq!(start.elapsed(), Duration::from_millis(60));
+        // Busy for half a second: the tick due at 80 ms comes 480 ms late; that time is given
+        // up (24 frames) and the clock starts again from now.
+        advance(Duration::from_millis(500)).await;
+        assert_eq!(source.next_due(&mut tick).await.unwrap().missed, 24);
+        assert_eq!(start.elapsed(), Duration::from_millis(560));
+        assert_eq!(source.next_due(&mut tick).await.unwrap().missed, 0);
+        assert_eq!(start.elapsed(), Duration::from_millis(580));
+    }
+
+    #[test]
+    fn a_recording_keeps_time_with_silence_over_what_the_call_could_not_play() {
+        let memory = Sink::Memory(Arc::default());
+        memory.skip(3).unwrap();
+        let Sink::Memory(samples) = &memory else {
+            unreachable!()
+        };
+        assert_eq!(samples.lock().unwrap().len(), 3 * FRAME);
+        assert!(samples.lock().unwrap().iter().all(|&s| s == 0));
+    }
 
     #[test]
     fn a_wav_file_that_is_not_48_khz_mono_16_bit_is_refused_with_its_format() {

@@ -5,7 +5,7 @@
 //! before they reach the WebRTC stack and opened before they reach the decoder.
 
 use crate::ClientError;
-use crate::audio::{Encoder, FRAME, Sink, Source};
+use crate::audio::{Due, Encoder, FRAME, Sink, Source};
 use crate::call::Outcome;
 use crate::chat::{Chat, ChatEvent, Command, FileOptions};
 use crate::conversation::Direction;
@@ -67,6 +67,8 @@ pub struct Counters {
     pub frames_failed: u64,
     /// Gaps concealed by the decoder.
     pub frames_concealed: u64,
+    /// Frames' time the machine was too busy to send or play (see `audio::MAX_LATE`).
+    pub frames_late: u64,
     /// RTP packets that carried no payload at all (padding): not frames, ignored.
     pub empty_packets: u64,
     /// Round-trip time in milliseconds.
@@ -282,6 +284,7 @@ pub async fn run_call(
         data_rx,
         ice: Vec::new(),
         gone: Counters::default(),
+        frames_late: 0,
         outcome: None,
         connected_at: None,
         heard: false,
@@ -395,13 +398,14 @@ pub async fn run_call(
                 Vec::new()
             }
             // The call's clock: the microphone's when it is a device, else 20 ms ticks.
-            frame = options.source.next_due(&mut media_tick) => if let Some(frame) = frame {
+            due = options.source.next_due(&mut media_tick) => if let Some(Due { frame, missed }) = due {
+                shell.frames_late += missed;
                 sent_level.add(&frame);
                 shell.send_audio(&room, &frame, &mut encoder).await;
                 // The next 20 ms of everyone who has something to play, mixed.
                 let pcm = shell.play();
                 played_level.add(&pcm);
-                match options.sink.write(&pcm) {
+                match options.sink.skip(missed).and_then(|()| options.sink.write(&pcm)) {
                     Ok(()) => Vec::new(),
                     // The speakers or the WAV file failed: hang up properly, then say so.
                     Err(e) => {
@@ -594,6 +598,8 @@ struct Shell {
     ice: Vec<IceServer>,
     /// What was counted with people whose connection has closed, while others remain.
     gone: Counters,
+    /// Frames' time the call's loop was too busy for (see `Source::next_due`).
+    frames_late: u64,
     outcome: Option<Outcome>,
     connected_at: Option<Instant>,
     /// `receiving-audio` was said.
@@ -639,6 +645,7 @@ impl Counters {
         self.frames_received += other.frames_received;
         self.frames_failed += other.frames_failed;
         self.frames_concealed += other.frames_concealed;
+        self.frames_late += other.frames_late;
         self.empty_packets += other.empty_packets;
     }
 }
@@ -660,6 +667,7 @@ impl Shell {
             losses.extend(c.loss);
         }
         // The worst connection is the one to show.
+        sum.frames_late = self.frames_late;
         sum.rtt_ms = rtts.into_iter().reduce(f64::max);
         sum.loss = losses.into_iter().reduce(f64::max);
         sum

@@ -32,7 +32,7 @@ for (const [first, second] of PAIRS) {
       // Remote video renders and keeps advancing.
       await waitFn(p, () => document.getElementById('remote-video').videoWidth > 0, null, { timeout: 20000 });
       await videoGoesOn(p);
-      // Audio arrives (headless Firefox keeps its AudioContext suspended: getStats it is).
+      // Audio arrives (the receiver's statistics count its samples).
       await waitFn(p, async () => {
         const stats = await window.__test.pc().getStats();
         return [...stats.values()].some((s) => s.type === 'inbound-rtp' && s.kind === 'audio' && s.totalSamplesReceived > 0);

@@ -38,7 +38,9 @@ async function waitForTiles(page, n, videos, timeout = 45000) {
     },
     [n, videos],
     { timeout, polling: 250 },
-  );
+  ).catch(async (e) => {
+    throw new Error(`${e.message}: ${n} tiles, ${videos} with video: ${JSON.stringify(await tiles(page))}`);
+  });
 }
 
 /** Waits until the tile named `name` on `page` shows `what`: 'playing', 'speaking', 'muted',
@@ -79,8 +81,22 @@ async function person(kind, url, name, hz, viewport) {
   return page;
 }
 
-/** The tones each person plays, Hz, far enough apart for a 1 Hz-wide detector. */
+/** The tones each person plays, Hz, far apart for tonePower's 4 Hz-wide blocks. */
 const TONES = { ada: 523, bea: 659, cy: 784, tom: 440, nia: 349, ozzy: 880, dee: 988 };
+/** Frequencies no one plays, among and around the tones, clear of their sums and doubles: their
+ *  mean power is the noise floor (Opus's, louder at low frequencies). */
+const NO_ONE_HZ = [300, 400, 480, 600, 720, 830, 940, 1100, 1250];
+
+/** Polls `fn` (async) every 200 ms until it returns something truthy, which it returns. */
+async function until(fn, timeout) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`waited ${timeout} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 test('browsers and terminals in one group call: video, sound, names, states and a code per pair; five others on screen; one too many refused; one leaves, one joins', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'sotto-group-'));
@@ -112,6 +128,7 @@ test('browsers and terminals in one group call: video, sound, names, states and 
     const wav = path.join(dir, 'tom.wav');
     const tom = nativeCall(url, ['--tone', String(TONES.tom), '--name', 'Tom', '--output', wav, '--download-dir', dir], { stdin: true });
     natives.push(tom);
+    const tomStarted = Date.now();
     for (const p of [a, b, c]) await waitForTiles(p, 3, 2);
     // Six pairs, each showing one code on both of its ends: twelve codes, six distinct.
     const tomCodes = [];
@@ -124,12 +141,12 @@ test('browsers and terminals in one group call: video, sound, names, states and 
     // is a voice tile, and it rings while its tone plays.
     for (const [p, others] of [[a, ['Bea', 'Cy', 'Tom']], [b, ['Ada', 'Cy', 'Tom']], [c, ['Ada', 'Bea', 'Tom']]]) {
       await waitFn(p, (n) => [...document.querySelectorAll('#tiles .tile .name')].map((x) => x.textContent).sort().join() === n.join(), others);
-      // Each pair connects on its own time: wait until every tile plays (the names come over
-      // the relay, before the connection).
-      await waitFn(p, () => [...document.querySelectorAll('#tiles .tile video')].every((v) => v.srcObject?.getAudioTracks().length === 1 && !v.paused), null, { timeout: 20000, polling: 200 })
+      // Each pair connects on its own time (the names come over the relay, before the
+      // connection; a tile plays its sound before its pair says it is connected): wait until
+      // every tile plays and the terminal's is a voice tile.
+      const settled = (ts) => ts.every((t) => t.audio === 1 && t.playing) && ts.some((t) => t.avatar);
+      const ts = await until(async () => { const ts = await tiles(p); return settled(ts) && ts; }, 20000)
         .catch(async (e) => { throw new Error(`${e.message}: ${JSON.stringify(await tiles(p))}`); });
-      const ts = await tiles(p);
-      assert.ok(ts.every((t) => t.audio === 1 && t.playing), JSON.stringify(ts));
       assert.deepEqual(ts.filter((t) => t.avatar).map((t) => [t.name, t.avatar]), [['Tom', 'Voice only']]);
     }
     // Each page's three pairs (a worker each) authenticate audio frames for its decoder, and
@@ -143,6 +160,9 @@ test('browsers and terminals in one group call: video, sound, names, states and 
       assert.ok(workers.every((w) => Object.entries(w).every(([k, v]) => !k.startsWith('receive:') || v.failed === 0)), JSON.stringify(workers));
     }
     for (const name of ['Ada', 'Bea', 'Cy']) await tom.waitFor((e) => e.event === 'name' && e.name === name);
+    // From here until Bea mutes, the terminal hears Ada, Bea and Cy.
+    const threeTalk = Date.now();
+    const framesAtThree = tom.events.filter((x) => x.event === 'stats').at(-1)?.frames_received ?? 0;
     await waitForTile(a, 'Tom', 'speaking');
     assert.match(await text(a, '#status'), /^In the call with 3 others$/);
     // The people panel: each person with the code of your pair, and its own "Codes match".
@@ -191,6 +211,9 @@ test('browsers and terminals in one group call: video, sound, names, states and 
     await a.click('#chat-close');
 
     // Bea mutes, then turns her camera off: told over each pair's data channel, never the relay.
+    // (Once four seconds of their audio have reached the terminal.)
+    await tom.waitFor((x) => x.event === 'stats' && x.frames_received >= framesAtThree + 3 * 50 * 4);
+    const beaMutes = Date.now();
     await b.click('#mute');
     for (const p of [a, c]) await waitForTile(p, 'Bea', 'muted');
     await tom.waitFor((e) => e.event === 'media' && e.microphone === false);
@@ -232,21 +255,36 @@ test('browsers and terminals in one group call: video, sound, names, states and 
     const joined = Date.now();
     for (const p of [a, b]) await waitForTile(p, 'Dee', 'video', 40000);
     await waitForTiles(d, 5, 2);
-    for (const n of [tom, nia, ozzy]) await n.waitFor((x) => x.event === 'name' && x.name === 'Dee');
+    await tom.waitFor((x) => x.event === 'name' && x.name === 'Dee');
+    // From here the terminal hears Ada, Nia, Ozzy and Dee (Bea is muted, Cy gone).
+    const fourTalk = Date.now();
+    for (const n of [nia, ozzy]) await n.waitFor((x) => x.event === 'name' && x.name === 'Dee');
     console.log(`# the newcomer was with all five others ${((Date.now() - joined) / 1000).toFixed(1)} s after Join`);
 
-    // The terminal's recording holds each other person's tone (a browser's muted one only
-    // before it muted), well above a frequency no one plays.
-    // Once a second and a half of everyone's audio, Dee's too, has reached the terminal.
+    // The terminal's recording (written as the call goes, 20 ms at a time) holds, in each
+    // stretch of the call, the tone of everyone who was talking then, well above the frequencies
+    // no one plays, and not the tone of anyone muted or gone.
+    // Once three seconds of everyone's audio, Dee's too, have reached the terminal.
     const since = tom.events.filter((x) => x.event === 'stats').at(-1)?.frames_received ?? 0;
-    await tom.waitFor((x) => x.event === 'stats' && x.frames_received >= since + 5 * 75);
+    await tom.waitFor((x) => x.event === 'stats' && x.frames_received >= since + 5 * 50 * 3);
+    const end = Date.now();
     tom.child.kill('SIGINT');
     assert.equal(await tom.exited, 0);
-    const heard = readWav(wav);
-    const floor = tonePower(heard, 1234);
-    for (const who of ['ada', 'bea', 'cy', 'nia', 'ozzy', 'dee']) {
-      const p = tonePower(heard, TONES[who]);
-      assert.ok(p > 20 * floor, `${who}'s ${TONES[who]} Hz: ${p.toExponential(2)} against ${floor.toExponential(2)} at 1234 Hz`);
+    const heard = readWav(wav, 0);
+    console.log(`# the terminal recorded ${(heard.length / 48000).toFixed(1)} s in the ${((end - tomStarted) / 1000).toFixed(1)} s it ran`);
+    // A stretch by the clock, counted back from the recording's end (a second after it began:
+    // the first frames of a pair are its jitter buffer filling).
+    const stretch = (from, to) => heard.subarray(Math.max(0, heard.length - Math.round(((end - from) / 1000 - 1) * 48000)), heard.length - Math.round(((end - to) / 1000) * 48000));
+    for (const [from, to, talking, silent] of [
+      [threeTalk, beaMutes, ['ada', 'bea', 'cy'], ['nia', 'ozzy', 'dee']],
+      [fourTalk, end, ['ada', 'nia', 'ozzy', 'dee'], ['bea', 'cy']],
+    ]) {
+      const part = stretch(from, to);
+      const floor = NO_ONE_HZ.reduce((sum, hz) => sum + tonePower(part, hz), 0) / NO_ONE_HZ.length;
+      const said = () => `${(part.length / 48000).toFixed(1)} s: ${Object.entries(TONES).map(([who, hz]) => `${who} ${(tonePower(part, hz) / floor).toFixed(1)}`).join(', ')} times the floor`;
+      assert.ok(part.length >= 48000, said());
+      for (const who of talking) assert.ok(tonePower(part, TONES[who]) > 20 * floor, `${who} not heard: ${said()}`);
+      for (const who of silent) assert.ok(tonePower(part, TONES[who]) < 5 * floor, `${who} heard: ${said()}`);
     }
   } finally {
     for (const n of natives) n.child.kill('SIGKILL');

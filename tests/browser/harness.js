@@ -200,15 +200,48 @@ export function launchChromium(args = []) {
   });
 }
 
+/** A sound card for the browsers: Debian's PulseAudio (the test command installs it) with one
+ *  null sink, started on first use and ended with this process. Firefox's Web Audio runs only
+ *  with an output device: on a machine without one its AudioContext stays suspended, and a
+ *  microphone made with Web Audio (toneMicrophone) sends silence. Returns the environment that
+ *  points a program at it. */
+let sound;
+export function soundCard() {
+  sound ??= (async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'sotto-pulse-'));
+    const env = { PULSE_SERVER: `unix:${path.join(dir, 'native')}`, PULSE_RUNTIME_PATH: dir };
+    const server = spawn('pulseaudio', [
+      '--daemonize=no', '-n', '--use-pid-file=no', '--disallow-exit',
+      // Should this process die without its exit handler, the server ends by itself.
+      '--exit-idle-time=20', '--log-target=stderr', '--log-level=error',
+      `--load=module-native-protocol-unix auth-anonymous=1 socket=${path.join(dir, 'native')}`,
+      '--load=module-null-sink sink_name=browsers rate=48000',
+    ], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+    process.on('exit', () => server.kill());
+    const exited = once(server, 'exit').then(([code]) => ({ exited: code }));
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      const info = spawn('pactl', ['info'], { env: { ...process.env, ...env }, stdio: 'ignore' });
+      const answer = await Promise.race([once(info, 'exit'), exited]);
+      if ('exited' in answer) throw new Error(`pulseaudio exited (${answer.exited}) before it answered`);
+      if (answer[0] === 0) return env;
+      if (Date.now() > deadline) throw new Error('PulseAudio did not answer in 20 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  return sound;
+}
+
 /** Debian's firefox-esr, headless, through puppeteer-core over WebDriver BiDi (playwright-core's
  *  Firefox mode does not work with this Firefox), with fake camera and microphone; in
  *  `userDataDir` when given (a profile prepared beforehand, e.g. trusting a CA). */
-export function launchFirefox({ userDataDir } = {}) {
+export async function launchFirefox({ userDataDir } = {}) {
   return puppeteer.launch({
     browser: 'firefox',
     executablePath: '/usr/bin/firefox-esr',
     headless: true,
     userDataDir,
+    env: { ...process.env, ...(await soundCard()) },
     extraPrefsFirefox: {
       'network.dns.localDomains': TEST_HOST,
       // The page may read what "Copy link" wrote without a paste prompt no one can answer.
@@ -504,17 +537,29 @@ export function readWav(file, skip = 1) {
   return out;
 }
 
-/** The power of `samples` (48 kHz) at `hz` (Goertzel), per sample. */
+/** The power of `samples` (48 kHz) at `hz`: the mean over quarter-second blocks of each
+ *  Hann-windowed block's Goertzel power. Blocks make a tone count however often the call's
+ *  audio skips or conceals a frame (its phase jumps) and however far the sender's clock has the
+ *  tone from `hz` (up to about 2 Hz); the window keeps a loud tone from leaking into the
+ *  frequencies measured as the noise floor. */
 export function tonePower(samples, hz) {
+  const BLOCK = 12000;
   const c = 2 * Math.cos((2 * Math.PI * hz) / 48000);
-  let s1 = 0;
-  let s2 = 0;
-  for (const x of samples) {
-    const s0 = x + c * s1 - s2;
-    s2 = s1;
-    s1 = s0;
+  let sum = 0;
+  let blocks = 0;
+  for (let start = 0; start + BLOCK <= samples.length; start += BLOCK) {
+    let s1 = 0;
+    let s2 = 0;
+    for (let i = 0; i < BLOCK; i++) {
+      const hann = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (BLOCK - 1));
+      const s0 = samples[start + i] * hann + c * s1 - s2;
+      s2 = s1;
+      s1 = s0;
+    }
+    sum += (s1 * s1 + s2 * s2 - c * s1 * s2) / BLOCK;
+    blocks++;
   }
-  return (s1 * s1 + s2 * s2 - c * s1 * s2) / Math.max(samples.length, 1);
+  return blocks ? sum / blocks : 0;
 }
 
 /** The root mean square of `samples`. */

@@ -41,8 +41,7 @@ for (const kind of KINDS) for (const nativeFirst of [false, true]) test(`${nativ
   assert.match(sdps[1], /a=rtpmap:\d+ opus\/48000/);
 
   // The browser's inbound audio carries the native tone: the analyser's peak is at 440 Hz.
-  // (Headless Firefox keeps its AudioContext suspended: there the samples' energy stands in.)
-  const peakHz = kind === 'firefox' ? 440 : await page.evaluate(async () => {
+  const peakHz = await page.evaluate(async () => {
     const ctx = new AudioContext();
     await ctx.resume();
     const stream = document.getElementById('remote-video').srcObject;
