@@ -73,11 +73,11 @@ stop_server() {
   port=$((port + 1)) # no waiting for TIME_WAIT sockets of the last run
 }
 trap stop_server EXIT
-load() { # SERVER SCENARIO ARGS...
+load() { # SERVER SCENARIO ARGS... (with $tag, one more key=value for the line)
   local server=$1
   shift
   emit "$(taskset -c 1 target/release/relay-load --server "$server" --addr "127.0.0.1:$port" \
-    --server-pid "$server_pid" "$@")"
+    --server-pid "$server_pid" "$@") ${tag:-}"
 }
 
 for round in $(seq "$ROUNDS"); do
@@ -88,6 +88,14 @@ for round in $(seq "$ROUNDS"); do
       for size in 1024 4096; do
         load "$server" pingpong --clients "$clients" --size "$size" --seconds "$SECS"
       done
+    done
+    # Open loop: 2,000 clients sending 1 KiB at 25, 50 and 75% of the rate this server reached
+    # in this round's ping-pong, whatever its answers.
+    reached=$(grep "scenario=pingpong server=$server split=false clients=2000 size=1024 " "$RESULTS" |
+      tail -n 1 | sed 's/.*msgs_per_s=\([0-9]*\).*/\1/')
+    for pct in 25 50 75; do
+      tag="of_closed=$pct" load "$server" openloop --clients 2000 --size 1024 \
+        --rate $((reached * pct / 100)) --seconds "$SECS"
     done
     stop_server
   done

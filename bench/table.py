@@ -22,6 +22,16 @@ def med(rows, key):
     return statistics.median(float(r[key]) for r in rows)
 
 
+def cpu(rows):
+    """The server's and the generator's CPU, as a share of a core and per message; a result
+    whose generator ran above 90% of its core in any run says so: it may have set the pace."""
+    text = (f"server CPU {med(rows, 'server_cpu'):.2f} ({med(rows, 'server_us_per_msg'):.1f} us/msg), "
+            f"generator {med(rows, 'generator_cpu'):.2f} ({med(rows, 'generator_us_per_msg'):.1f} us/msg)")
+    if any(r.get("generator_bound") == "true" for r in rows):
+        text += ", **generator-bound**"
+    return text
+
+
 def loads(rows):
     values = [float(r["load"]) for r in rows]
     return f"{min(values):.2f}-{max(values):.2f}"
@@ -45,13 +55,26 @@ def main(path):
                 runs += rs
                 cells.append(
                     f"{med(rs, 'msgs_per_s'):,.0f} msg/s, p50 {med(rs, 'p50_ms'):.1f} / "
-                    f"p99 {med(rs, 'p99_ms'):.1f} ms, server CPU {med(rs, 'server_cpu'):.2f}, "
-                    f"generator {med(rs, 'generator_cpu'):.2f}"
+                    f"p99 {med(rs, 'p99_ms'):.1f} ms, {cpu(rs)}"
                     if rs
                     else "-"
                 )
             label = f"ping-pong, {int(clients):,} clients, {int(size) // 1024} KiB"
             print(f"| {label} | " + " | ".join(cells) + f" | {loads(runs) if runs else '-'} |")
+    for pct in ("25", "50", "75"):
+        cells, runs = [], []
+        for s in SERVERS:
+            rs = [r for r in by.get(("openloop", s, "2000", "1024"), []) if r.get("of_closed") == pct]
+            runs += rs
+            cells.append(
+                f"{med(rs, 'msgs_per_s'):,.0f} msg/s, p50 {med(rs, 'p50_ms'):.1f} / "
+                f"p99 {med(rs, 'p99_ms'):.1f} / p99.9 {med(rs, 'p999_ms'):.1f} ms, "
+                f"{sum(int(r['lost']) for r in rs)} lost, {cpu(rs)}"
+                if rs
+                else "-"
+            )
+        label = f"open loop, 2,000 clients, 1 KiB, at {pct}% of that relay's ping-pong rate"
+        print(f"| {label} | " + " | ".join(cells) + f" | {loads(runs) if runs else '-'} |")
     for clients in ("1000", "10000"):
         cells, runs = [], []
         for s in SERVERS:

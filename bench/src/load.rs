@@ -16,16 +16,43 @@ pub struct PingPong {
     pub clients: usize,
     /// Payload bytes per message, before base64url.
     pub size: usize,
+    /// Messages relayed (and their latencies measured).
+    pub messages: u64,
     /// Messages relayed per second, all pairs together.
     pub messages_per_s: f64,
     /// One-way latency, milliseconds.
     pub p50_ms: f64,
     /// One-way latency, milliseconds.
     pub p99_ms: f64,
+    /// One-way latency, milliseconds.
+    pub p999_ms: f64,
+    /// Messages sent that never arrived (open loop only: a ping-pong waits for each).
+    pub lost: u64,
     /// The server's CPU use during the run (1.0 = one core).
     pub server_cpu: Option<f64>,
     /// The generator's own CPU use: near 1.0 means the generator, not the server, set the pace.
     pub generator_cpu: Option<f64>,
+}
+
+/// Above this share of its core, the generator, not the server, may have set the pace: such a
+/// result says more about the generator than about the server.
+pub const GENERATOR_BOUND: f64 = 0.9;
+
+impl PingPong {
+    /// The server's CPU time per relayed message, microseconds.
+    pub fn server_us_per_msg(&self) -> Option<f64> {
+        Some(self.server_cpu? * 1e6 / self.messages_per_s)
+    }
+
+    /// The generator's CPU time per message (sent and received), microseconds.
+    pub fn generator_us_per_msg(&self) -> Option<f64> {
+        Some(self.generator_cpu? * 1e6 / self.messages_per_s)
+    }
+
+    /// Whether the generator ran near its whole core (see [`GENERATOR_BOUND`]).
+    pub fn generator_bound(&self) -> bool {
+        self.generator_cpu.is_some_and(|c| c > GENERATOR_BOUND)
+    }
 }
 
 /// One send: the template stamped with the time since `epoch`.
@@ -120,9 +147,117 @@ pub async fn pingpong(
     Ok(PingPong {
         clients: pairs * 2,
         size,
+        messages: all.len() as u64,
         messages_per_s: all.len() as f64 / elapsed,
         p50_ms: percentile_ms(&all, 0.50),
         p99_ms: percentile_ms(&all, 0.99),
+        p999_ms: percentile_ms(&all, 0.999),
+        lost: 0,
+        server_cpu,
+        generator_cpu,
+    })
+}
+
+/// `clients / 2` pairs send, both ways, `rate` messages per second in all, each on its own
+/// schedule, whatever the answers: the load a server takes when its users do not wait for it
+/// (a ping-pong, closed-loop, slows down with the server and so hides its queueing). Every
+/// message is stamped with the moment it was due, not the moment it went out, so a generator
+/// or server that falls behind shows in the latencies instead of thinning the load.
+pub async fn openloop(
+    server: Server,
+    addr: &str,
+    clients: usize,
+    size: usize,
+    rate: f64,
+    seconds: f64,
+    server_pid: Option<u32>,
+) -> Result<PingPong, BenchError> {
+    let pairs = (clients / 2).max(1);
+    let mut joined = Vec::with_capacity(pairs);
+    for room in 0..pairs {
+        joined.push(server.pair(addr, room).await?);
+    }
+    let data = payload(size);
+    // Each of the 2 * pairs senders sends every `period`, the first ones spread over a period
+    // so that the load is even rather than in waves.
+    let senders = 2 * pairs;
+    let period = Duration::from_secs_f64(senders as f64 / rate.max(1e-3));
+    let server_meter = server_pid.and_then(CpuMeter::start);
+    let generator_meter = CpuMeter::start(std::process::id());
+    let epoch = Instant::now();
+    let until = epoch + Duration::from_secs_f64(seconds);
+    let mut readers = Vec::with_capacity(senders);
+    let mut writers = Vec::with_capacity(senders);
+    for (i, (a, b)) in joined.into_iter().enumerate() {
+        let to_b = server.signal(&b.id, &data)?;
+        let to_a = server.signal(&a.id, &data)?;
+        for (j, (endpoint, template)) in [(a, to_b), (b, to_a)].into_iter().enumerate() {
+            let (mut sink, mut stream) = endpoint.ws.split();
+            let offset = period.mul_f64((2 * i + j) as f64 / senders as f64);
+            writers.push(tokio::spawn(async move {
+                let mut due = epoch + offset;
+                let mut sent = 0u64;
+                while due < until {
+                    tokio::time::sleep_until(due.into()).await;
+                    let stamp = due.duration_since(epoch).as_micros() as u64;
+                    sink.send(Message::Text(template.stamped(stamp).into()))
+                        .await
+                        .map_err(|e| BenchError::ServerClosed(e.to_string()))?;
+                    sent += 1;
+                    due += period;
+                }
+                Ok::<_, BenchError>((sink, sent))
+            }));
+            // Reads until a little after the last send is due: what has not arrived by then
+            // is counted as lost.
+            let last = until + Duration::from_secs(2);
+            readers.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while let Ok(Some(Ok(msg))) =
+                    tokio::time::timeout_at(last.into(), stream.next()).await
+                {
+                    if let Message::Text(text) = msg
+                        && let Some(sent) = server.payload_of(&text).and_then(read_stamp)
+                    {
+                        latencies.push((epoch.elapsed().as_micros() as u64).saturating_sub(sent));
+                    }
+                }
+                latencies
+            }));
+        }
+    }
+    // The sending halves stay open until every reader is done.
+    let mut sinks = Vec::with_capacity(senders);
+    let mut sent = 0;
+    for writer in writers {
+        let (sink, n) = writer
+            .await
+            .map_err(|e| BenchError::Generator(e.to_string()))??;
+        sinks.push(sink);
+        sent += n;
+    }
+    let elapsed = epoch.elapsed().as_secs_f64();
+    let server_cpu = server_meter.and_then(|m| m.share());
+    let generator_cpu = generator_meter.and_then(|m| m.share());
+    let mut all = Vec::new();
+    for reader in readers {
+        all.extend(
+            reader
+                .await
+                .map_err(|e| BenchError::Generator(e.to_string()))?,
+        );
+    }
+    drop(sinks);
+    all.sort_unstable();
+    Ok(PingPong {
+        clients: pairs * 2,
+        size,
+        messages: all.len() as u64,
+        messages_per_s: all.len() as f64 / elapsed,
+        p50_ms: percentile_ms(&all, 0.50),
+        p99_ms: percentile_ms(&all, 0.99),
+        p999_ms: percentile_ms(&all, 0.999),
+        lost: sent.saturating_sub(all.len() as u64),
         server_cpu,
         generator_cpu,
     })

@@ -40,6 +40,22 @@ enum Scenario {
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
     },
+    /// Pairs of clients send both ways at a fixed total rate, whatever the answers: one-way
+    /// latency under a given load.
+    Openloop {
+        /// Clients (two per room).
+        #[arg(long, default_value_t = 2000)]
+        clients: usize,
+        /// Payload bytes per message (before base64url).
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        /// Messages per second, all senders together.
+        #[arg(long)]
+        rate: f64,
+        /// How long to send.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
     /// Connections that join and stay silent: the server's memory per connection.
     Idle {
         /// Connections to hold.
@@ -74,6 +90,26 @@ fn share(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"))
 }
 
+/// What a ping-pong or open-loop run measured, as `key=value`s.
+fn measured(r: &load::PingPong) -> String {
+    format!(
+        "clients={} size={} msgs_per_s={:.0} p50_ms={:.2} p99_ms={:.2} p999_ms={:.2} \
+         server_cpu={} generator_cpu={} server_us_per_msg={} generator_us_per_msg={} \
+         generator_bound={}",
+        r.clients,
+        r.size,
+        r.messages_per_s,
+        r.p50_ms,
+        r.p99_ms,
+        r.p999_ms,
+        share(r.server_cpu),
+        share(r.generator_cpu),
+        share(r.server_us_per_msg()),
+        share(r.generator_us_per_msg()),
+        r.generator_bound()
+    )
+}
+
 // The generator runs on one thread: it is pinned to one core, and a second worker there
 // would only add wake-ups between threads to what it measures.
 #[tokio::main(flavor = "current_thread")]
@@ -96,16 +132,31 @@ async fn main() -> ExitCode {
         .await
         .map(|r| {
             format!(
-                "scenario=pingpong server={server} split={} clients={} size={} msgs_per_s={:.0} \
-                 p50_ms={:.2} p99_ms={:.2} server_cpu={} generator_cpu={}",
+                "scenario=pingpong server={server} split={} {}",
                 args.addr2.is_some(),
-                r.clients,
-                r.size,
-                r.messages_per_s,
-                r.p50_ms,
-                r.p99_ms,
-                share(r.server_cpu),
-                share(r.generator_cpu)
+                measured(&r)
+            )
+        }),
+        Scenario::Openloop {
+            clients,
+            size,
+            rate,
+            seconds,
+        } => load::openloop(
+            server,
+            &args.addr,
+            clients,
+            size,
+            rate,
+            seconds,
+            args.server_pid,
+        )
+        .await
+        .map(|r| {
+            format!(
+                "scenario=openloop server={server} rate={rate:.0} lost={} {}",
+                r.lost,
+                measured(&r)
             )
         }),
         Scenario::Hold {

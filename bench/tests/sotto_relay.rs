@@ -34,6 +34,24 @@ async fn ping_pong_relays_stamped_messages_between_every_pair() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_sends_on_schedule_and_every_message_arrives() {
+    let relay = Relay::start_with(unlimited()).await;
+    let addr = relay.addr.to_string();
+    // Four senders at 200 messages/s in all: each sends every 20 ms for half a second.
+    let result = load::openloop(Server::Sotto, &addr, 4, 1024, 200.0, 0.5, None)
+        .await
+        .unwrap();
+    assert_eq!(result.clients, 4);
+    assert_eq!((result.messages, result.lost), (100, 0), "{result:?}");
+    assert!(
+        result.p50_ms.is_finite()
+            && result.p50_ms <= result.p99_ms
+            && result.p99_ms <= result.p999_ms,
+        "{result:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_joined_and_counted() {
     let relay = Relay::start_with(Config::default()).await;
     let addr = relay.addr.to_string();
