@@ -1,50 +1,74 @@
 #!/usr/bin/env bash
-# Benchmarks, never part of the test suite: Sotto's relay beside matchbox_server 0.15 and the
-# PeerJS server 1.0.2 (installed here into bench/.peers, which git ignores), the SFrame layer
-# beside raw AES-128-GCM, SFrame's bytes per frame, call set-up native and in Chromium, file
-# transfer, and a four-person group call in Chromium.
-# Prints every measurement as it comes (with the load average), then one table of medians.
+# Benchmarks, never part of the test suite: Sotto's relay (on one worker thread and on two)
+# beside matchbox_server 0.15 and the PeerJS server 1.0.2 (installed here into bench/.peers,
+# which git ignores), the SFrame layer beside raw AES-128-GCM, SFrame's bytes per frame, call
+# set-up native and in Chromium, file transfer, and a four-person group call in Chromium.
+# Prints every measurement as it comes (with the load average), then one table of medians, and
+# draws the relay figures as SVG charts into target/bench-charts/.
 #
-#   bash bench/run.sh          # SOTTO_BENCH_ROUNDS (3) rounds, SOTTO_BENCH_SECONDS (10) per ping-pong
+#   bash bench/run.sh            # SOTTO_BENCH_ROUNDS (3) rounds, SOTTO_BENCH_SECONDS (10) per run
+#   bash bench/run.sh --compare  # Sotto's relay only, one short round, against the recorded run
 #
 # Servers are pinned to core 0 and the load generator to core 1 (taskset); within a round the
-# three servers take turns on each scenario, so slow drifts of the machine hit all of them alike.
+# servers take turns on each scenario, so slow drifts of the machine hit all of them alike.
+# Sotto's relay with two worker threads runs on both cores and so shares core 1 with the
+# generator: its rows say what a second core buys when the generator takes part of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+COMPARE=false
+case "${1:-}" in
+  --compare) COMPARE=true ;;
+  "") ;;
+  *) echo "usage: bash bench/run.sh [--compare]" >&2; exit 2 ;;
+esac
 ROUNDS="${SOTTO_BENCH_ROUNDS:-3}"
 SECS="${SOTTO_BENCH_SECONDS:-10}"
 CALLS="${SOTTO_BENCH_CALLS:-10}"
 PEERS=bench/.peers
 RESULTS=target/bench-results.txt
+RECORDED=docs/bench/results.txt
+if $COMPARE; then
+  ROUNDS=1
+  SECS="${SOTTO_BENCH_SECONDS:-5}"
+  RESULTS=target/bench-compare.txt
+fi
 step() { printf '\n==> %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 step "installing what is missing"
 need_apt=()
 command -v taskset >/dev/null || need_apt+=(util-linux)
-command -v cmake >/dev/null || need_apt+=(cmake)
-pkg-config --exists alsa 2>/dev/null || need_apt+=(pkg-config libasound2-dev)
-[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+if ! $COMPARE; then
+  command -v cmake >/dev/null || need_apt+=(cmake)
+  pkg-config --exists alsa 2>/dev/null || need_apt+=(pkg-config libasound2-dev)
+  [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
-mkdir -p "$PEERS"
-[ -x "$PEERS/bin/matchbox_server" ] ||
-  cargo install --quiet --locked --root "$PEERS" matchbox_server --version 0.15.0
-[ -f "$PEERS/peerjs/node_modules/peer/package.json" ] ||
-  npm install --prefix "$PEERS/peerjs" --no-audit --no-fund --loglevel=error --save-exact peer@1.0.2
-[ -d tests/browser/node_modules/playwright-core ] ||
-  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+if ! $COMPARE; then
+  mkdir -p "$PEERS"
+  [ -x "$PEERS/bin/matchbox_server" ] ||
+    cargo install --quiet --locked --root "$PEERS" matchbox_server --version 0.15.0
+  [ -f "$PEERS/peerjs/node_modules/peer/package.json" ] ||
+    npm install --prefix "$PEERS/peerjs" --no-audit --no-fund --loglevel=error --save-exact peer@1.0.2
+  [ -d tests/browser/node_modules/playwright-core ] ||
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 step "building (release)"
-# The benchmark-only relay first (its web client sends media without the transform), kept
-# aside; then the real one, which is what target/release/sotto-relay must be afterwards.
-cargo build --quiet --release --locked -p sotto-signaling --features bench-no-e2ee
-cp target/release/sotto-relay "$PEERS/sotto-relay-no-e2ee"
-cargo build --quiet --release --locked --bin sotto-relay --bin sotto \
-  --bin relay-load --bin call-setup --bin frame-overhead --bin file-transfer
+if $COMPARE; then
+  cargo build --quiet --release --locked --bin sotto-relay --bin relay-load
+else
+  # The benchmark-only relay first (its web client sends media without the transform), kept
+  # aside; then the real one, which is what target/release/sotto-relay must be afterwards.
+  cargo build --quiet --release --locked -p sotto-signaling --features bench-no-e2ee
+  cp target/release/sotto-relay "$PEERS/sotto-relay-no-e2ee"
+  cargo build --quiet --release --locked --bin sotto-relay --bin sotto \
+    --bin relay-load --bin call-setup --bin frame-overhead --bin file-transfer
+fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 : >"$RESULTS"
 emit() { echo "$1 load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$RESULTS"; }
@@ -53,8 +77,11 @@ port=18180
 server_pid=
 start_server() { # NAME: starts it pinned to core 0 on $port; sets $server_pid.
   case "$1" in
-    sotto) taskset -c 0 target/release/sotto-relay --listen "127.0.0.1:$port" --log warn \
-        --rate 1000000 --burst 1000000 --max-connections 30000 &;;
+    sotto | sotto2)
+      local cores=0 threads=1
+      [ "$1" = sotto2 ] && cores=0,1 threads=2
+      taskset -c "$cores" target/release/sotto-relay --listen "127.0.0.1:$port" --log warn \
+        --threads "$threads" --rate 1000000 --burst 1000000 --max-connections 30000 &;;
     matchbox) RUST_LOG=warn taskset -c 0 "$PEERS/bin/matchbox_server" "127.0.0.1:$port" >/dev/null &;;
     peerjs) taskset -c 0 node "$PEERS/peerjs/node_modules/peer/dist/bin/peerjs.js" \
         --host 127.0.0.1 --port "$port" --concurrent_limit 30000 --alive_timeout 3600000 >/dev/null &;;
@@ -73,16 +100,28 @@ stop_server() {
   port=$((port + 1)) # no waiting for TIME_WAIT sockets of the last run
 }
 trap stop_server EXIT
-load() { # SERVER SCENARIO ARGS... (with $tag, one more key=value for the line)
-  local server=$1
+load() { # SERVER SCENARIO ARGS... (with $tag, more key=value pairs for the line)
+  local server=$1 threads=
   shift
+  case "$server" in
+    sotto) threads=threads=1 ;;
+    sotto2) server=sotto threads=threads=2 ;;
+  esac
   emit "$(taskset -c 1 target/release/relay-load --server "$server" --addr "127.0.0.1:$port" \
-    --server-pid "$server_pid" "$@") ${tag:-}"
+    --server-pid "$server_pid" "$@") $threads ${tag:-}"
 }
 
+# The relay rounds. sotto2 is Sotto's relay with two worker threads (ping-pong and open loop).
+if $COMPARE; then
+  SERVERS=(sotto)
+  IDLE=(1000)
+else
+  SERVERS=(sotto sotto2 matchbox peerjs)
+  IDLE=(1000 10000)
+fi
 for round in $(seq "$ROUNDS"); do
   step "relay round $round of $ROUNDS"
-  for server in sotto matchbox peerjs; do
+  for server in "${SERVERS[@]}"; do
     start_server "$server"
     for clients in 200 2000; do
       for size in 1024 4096; do
@@ -91,28 +130,37 @@ for round in $(seq "$ROUNDS"); do
     done
     # Open loop: 2,000 clients sending 1 KiB at 25, 50 and 75% of the rate this server reached
     # in this round's ping-pong, whatever its answers.
-    reached=$(grep "scenario=pingpong server=$server split=false clients=2000 size=1024 " "$RESULTS" |
-      tail -n 1 | sed 's/.*msgs_per_s=\([0-9]*\).*/\1/')
+    reached=$(grep "scenario=pingpong server=${server%2} split=false clients=2000 size=1024 " \
+      "$RESULTS" | tail -n 1 | sed 's/.*msgs_per_s=\([0-9]*\).*/\1/')
     for pct in 25 50 75; do
       tag="of_closed=$pct" load "$server" openloop --clients 2000 --size 1024 \
         --rate $((reached * pct / 100)) --seconds "$SECS"
     done
     stop_server
   done
-  for clients in 1000 10000; do
-    for server in sotto matchbox peerjs; do
+  for clients in "${IDLE[@]}"; do
+    for server in "${SERVERS[@]}"; do
+      [ "$server" = sotto2 ] && continue # the same connections, the same memory
       # A fresh server each time: memory freed by earlier runs would hide what connections cost.
       start_server "$server"
       load "$server" idle --clients "$clients"
       stop_server
     done
   done
-  for server in sotto matchbox peerjs; do
+  for server in "${SERVERS[@]}"; do
+    [ "$server" = sotto2 ] && continue
     start_server "$server" # fresh: the flood reports the process's peak memory
     load "$server" flood --size 4096 --seconds 3
     stop_server
   done
 done
+
+MACHINE="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date +%F)"
+if $COMPARE; then
+  step "against the recorded run ($RECORDED)"
+  python3 bench/table.py --compare "$RECORDED" "$RESULTS"
+  exit 0
+fi
 
 step "media: SFrame beside raw AES-128-GCM (criterion)"
 cargo bench --quiet --locked -p sotto-e2ee --bench sframe >/dev/null 2>&1
@@ -147,5 +195,6 @@ step "group call: a mesh of four Chromiums, CPU and memory per participant, a ne
 node bench/group-mesh.mjs target/release/sotto-relay "$ROUNDS" 15 |
   while read -r line; do emit "$line"; done
 
-step "table (medians of $ROUNDS rounds; machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+step "table (medians of $ROUNDS rounds; machine: $MACHINE)"
 python3 bench/table.py "$RESULTS"
+python3 bench/charts.py "$RESULTS" target/bench-charts "$MACHINE"

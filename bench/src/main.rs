@@ -94,8 +94,9 @@ fn share(x: Option<f64>) -> String {
 fn measured(r: &load::PingPong) -> String {
     format!(
         "clients={} size={} msgs_per_s={:.0} p50_ms={:.2} p99_ms={:.2} p999_ms={:.2} \
-         server_cpu={} generator_cpu={} server_us_per_msg={} generator_us_per_msg={} \
-         generator_bound={}",
+         server_cpu={} generator_cpu={} server_us_per_msg={} server_user_us_per_msg={} \
+         generator_us_per_msg={} \
+         generator_bound={} dist_ms={}",
         r.clients,
         r.size,
         r.messages_per_s,
@@ -105,8 +106,14 @@ fn measured(r: &load::PingPong) -> String {
         share(r.server_cpu),
         share(r.generator_cpu),
         share(r.server_us_per_msg()),
+        share(r.server_user_us_per_msg()),
         share(r.generator_us_per_msg()),
-        r.generator_bound()
+        r.generator_bound(),
+        r.dist_ms
+            .iter()
+            .map(|ms| format!("{ms:.2}"))
+            .collect::<Vec<_>>()
+            .join(",")
     )
 }
 
@@ -154,8 +161,11 @@ async fn main() -> ExitCode {
         .await
         .map(|r| {
             format!(
-                "scenario=openloop server={server} rate={rate:.0} lost={} {}",
+                "scenario=openloop server={server} rate={rate:.0} lost={} send_lag_p50_ms={} \
+                 send_lag_p99_ms={} {}",
                 r.lost,
+                share(r.send_lag_ms.map(|l| l.0)),
+                share(r.send_lag_ms.map(|l| l.1)),
                 measured(&r)
             )
         }),

@@ -21,9 +21,27 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
     status_kib(pid, "VmHWM:")
 }
 
-/// User plus system CPU time of a process (all its threads), in seconds. `/proc` counts in
-/// USER_HZ ticks, which Linux fixes at 100 for this interface.
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
+/// CPU time of a process (all its threads), in seconds, or a share of one core: in the
+/// process's own code (user) and in the kernel on its behalf (system: for a relay on loopback,
+/// mostly TCP, which no relay can do without).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cpu {
+    /// In the process's own code.
+    pub user: f64,
+    /// In the kernel, for the process.
+    pub system: f64,
+}
+
+impl Cpu {
+    /// User and system together.
+    pub fn total(&self) -> f64 {
+        self.user + self.system
+    }
+}
+
+/// CPU time a process has used so far. `/proc` counts in USER_HZ ticks, which Linux fixes at
+/// 100 for this interface.
+pub fn cpu_seconds(pid: u32) -> Option<Cpu> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces; the fields after its closing parenthesis are
     // plain numbers: state is the first, utime the 12th and stime the 13th.
@@ -31,14 +49,17 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let mut fields = rest.split(' ');
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some((utime + stime) as f64 / 100.0)
+    Some(Cpu {
+        user: utime as f64 / 100.0,
+        system: stime as f64 / 100.0,
+    })
 }
 
 /// The share of one core a process used between [`CpuMeter::start`] and [`CpuMeter::share`].
 #[derive(Debug, Clone, Copy)]
 pub struct CpuMeter {
     pid: u32,
-    cpu: f64,
+    cpu: Cpu,
     at: Instant,
 }
 
@@ -53,9 +74,13 @@ impl CpuMeter {
     }
 
     /// CPU seconds used per wall-clock second since the start (1.0 = one whole core).
-    pub fn share(&self) -> Option<f64> {
-        let used = cpu_seconds(self.pid)? - self.cpu;
-        Some(used / self.at.elapsed().as_secs_f64())
+    pub fn share(&self) -> Option<Cpu> {
+        let now = cpu_seconds(self.pid)?;
+        let wall = self.at.elapsed().as_secs_f64();
+        Some(Cpu {
+            user: (now.user - self.cpu.user) / wall,
+            system: (now.system - self.cpu.system) / wall,
+        })
     }
 }
 
@@ -78,7 +103,8 @@ mod tests {
         }
         std::hint::black_box(x);
         let share = meter.share().expect("stat");
-        assert!(share > 0.2 && share < 2.5, "share {share}");
+        // A loop in user code: its time is the process's own.
+        assert!(share.user > 0.2 && share.total() < 2.5, "share {share:?}");
     }
 
     #[test]

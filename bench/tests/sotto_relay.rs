@@ -49,6 +49,14 @@ async fn open_loop_sends_on_schedule_and_every_message_arrives() {
             && result.p99_ms <= result.p999_ms,
         "{result:?}"
     );
+    // The distribution the charts draw: one figure per percentile, never decreasing, its
+    // middle the median.
+    assert_eq!(result.dist_ms.len(), load::DIST_PERCENTILES.len());
+    assert!(
+        result.dist_ms.windows(2).all(|w| w[0] <= w[1]),
+        "{result:?}"
+    );
+    assert_eq!(result.dist_ms[5], result.p50_ms);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
