@@ -27,7 +27,7 @@ SECS="${SOTTO_BENCH_SECONDS:-10}"
 CALLS="${SOTTO_BENCH_CALLS:-10}"
 PEERS=bench/.peers
 RESULTS=target/bench-results.txt
-RECORDED=docs/bench/results.txt
+RECORDED="${SOTTO_BENCH_RECORDED:-docs/bench/results.txt}"
 if $COMPARE; then
   ROUNDS=1
   SECS="${SOTTO_BENCH_SECONDS:-5}"

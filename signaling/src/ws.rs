@@ -87,7 +87,11 @@ pub(crate) async fn upgrade(
             let _tracked = tracked;
             match slot {
                 Some(slot) => serve(socket, shared, conn, slot).await,
-                None => refuse(socket, &shared, ErrorCode::ServerFull).await,
+                // Boxed: a task holds room for the largest future it may await, and this one
+                // (a socket and two sends) is larger than a whole connection's `serve`: inline,
+                // every connection's task took 4.3 KB instead of 2.4 for a refusal it never
+                // makes.
+                None => Box::pin(refuse(socket, &shared, ErrorCode::ServerFull)).await,
             }
         })
 }
@@ -279,6 +283,12 @@ async fn changed(watch: &mut Option<tokio::sync::watch::Receiver<u64>>) -> Resul
 /// (which may be Redis: it is awaited, and the frames of this connection wait behind it), and
 /// what the session makes of its answer is carried out in its place. Returns the reason of the
 /// close it carried out, if any.
+///
+/// This runs for every message, so it allocates nothing of its own: `out` is used as a stack
+/// (reversed once, next effect last). A join or leave is awaited in a box of its own: every
+/// connection's task holds room for the largest future it may await, and a join through Redis
+/// is large (with it and a refusal inline, an idle connection cost 7.2 KiB instead of 6.0;
+/// docs/benchmarks.md).
 async fn apply(
     out: &mut Vec<Effect<Route>>,
     session: &mut Session<Route>,
@@ -286,9 +296,8 @@ async fn apply(
     shared: &Shared,
 ) -> Option<&'static str> {
     let mut closed = None;
-    let mut queue: std::collections::VecDeque<Effect<Route>> = out.drain(..).collect();
-    while let Some(effect) = queue.pop_front() {
-        let mut more = Vec::new();
+    out.reverse();
+    while let Some(effect) = out.pop() {
         match effect {
             Effect::Reply(msg) => me.push(reply(msg, shared), &shared.metrics),
             Effect::Deliver(to, msg) => {
@@ -306,36 +315,53 @@ async fn apply(
                 closed.get_or_insert(reason);
                 me.push(Outbound::Close(code, reason), &shared.metrics);
             }
-            Effect::Join { room, max, handle } => {
-                // The answer (`welcome`, or why not) is the first thing this connection hears
-                // of the room: what the others send it once the table holds it waits behind.
-                me.hold();
-                let result = shared.rooms.join(&room, session.peer(), handle, max).await;
-                if result.is_ok() {
-                    // Room ids are not secret from the relay, but a log may travel further: a
-                    // prefix is enough to correlate two peers.
-                    info!(peer = %session.peer(), room = room.as_str().get(..6).unwrap_or(""), "joined");
-                }
-                session.on_joined(result, &mut more);
-                let answer = more
-                    .iter()
-                    .position(|e| matches!(e, Effect::Reply(_)))
-                    .map(|i| more.remove(i));
-                me.release(match answer {
-                    Some(Effect::Reply(msg)) => Some(reply(msg, shared)),
-                    _ => None,
-                });
+            rooms => {
+                // What the session makes of the table's answer comes before the rest.
+                let more = Box::pin(in_rooms(rooms, session, me, shared)).await;
+                out.extend(more.into_iter().rev());
             }
-            Effect::Leave { room } => {
-                let left = shared.rooms.leave(&room, session.peer()).await;
-                session.on_left(left, &mut more);
-            }
-        }
-        for effect in more.into_iter().rev() {
-            queue.push_front(effect);
         }
     }
     closed
+}
+
+/// A join or a leave, carried out in the room table; the session's effects in answer.
+async fn in_rooms(
+    effect: Effect<Route>,
+    session: &mut Session<Route>,
+    me: &PeerHandle,
+    shared: &Shared,
+) -> Vec<Effect<Route>> {
+    let mut more = Vec::new();
+    match effect {
+        Effect::Join { room, max, handle } => {
+            // The answer (`welcome`, or why not) is the first thing this connection hears
+            // of the room: what the others send it once the table holds it waits behind.
+            me.hold();
+            let result = shared.rooms.join(&room, session.peer(), handle, max).await;
+            if result.is_ok() {
+                // Room ids are not secret from the relay, but a log may travel further: a
+                // prefix is enough to correlate two peers.
+                info!(peer = %session.peer(), room = room.as_str().get(..6).unwrap_or(""), "joined");
+            }
+            session.on_joined(result, &mut more);
+            let answer = more
+                .iter()
+                .position(|e| matches!(e, Effect::Reply(_)))
+                .map(|i| more.remove(i));
+            me.release(match answer {
+                Some(Effect::Reply(msg)) => Some(reply(msg, shared)),
+                _ => None,
+            });
+        }
+        Effect::Leave { room } => {
+            let left = shared.rooms.leave(&room, session.peer()).await;
+            session.on_left(left, &mut more);
+        }
+        // The others are carried out by `apply` itself.
+        other => more.push(other),
+    }
+    more
 }
 
 /// A reply to this connection, as its writer sends it (errors counted).
