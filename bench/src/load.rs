@@ -274,9 +274,16 @@ pub async fn openloop(
             let last = until + Duration::from_secs(2);
             readers.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
-                while let Ok(Some(Ok(msg))) =
-                    tokio::time::timeout_at(last.into(), stream.next()).await
-                {
+                // One timer for the whole run (a timeout per read would put one in the timer
+                // wheel for every message).
+                let mut end = std::pin::pin!(tokio::time::sleep_until(last.into()));
+                loop {
+                    let msg = tokio::select! {
+                        biased;
+                        msg = stream.next() => msg,
+                        () = &mut end => break,
+                    };
+                    let Some(Ok(msg)) = msg else { break };
                     if let Message::Text(text) = msg
                         && let Some(sent) = server.payload_of(&text).and_then(read_stamp)
                     {
