@@ -134,6 +134,10 @@ COMPARED = (
 )
 
 
+def figure(x):
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}"
+
+
 def compare(recorded_path, now_path):
     """Each figure of Sotto's relay (one thread) now against the recorded run's median."""
     recorded, now = relay_groups(parse(recorded_path)), relay_groups(parse(now_path))
@@ -150,7 +154,7 @@ def compare(recorded_path, now_path):
         change = (b - a) / a * 100 if a else 0.0
         # Runs on this VM differ by 10-20% with nothing changed: only more than that is flagged.
         verdict = " **worse**" if change * better < -20 else (" better" if change * better > 20 else "")
-        print(f"| {label} | {a:,.2f} | {b:,.2f} | {change:+.0f}%{verdict} |")
+        print(f"| {label} | {figure(a)} | {figure(b)} | {change:+.0f}%{verdict} |")
 
 
 def main(path):

@@ -32,6 +32,8 @@ command -v certutil >/dev/null || need_apt+=(libnss3-tools)
 command -v tmux >/dev/null || need_apt+=(tmux)
 # redis-server: relays that share rooms (--redis) are tested against the real one.
 command -v redis-server >/dev/null || need_apt+=(redis-server)
+# python3: the benchmark's table and charts scripts are tested on the recorded run.
+command -v python3 >/dev/null || need_apt+=(python3)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
