@@ -242,6 +242,9 @@ def runs_text(n):
     return f"median of {n} runs" if n > 1 else "one run" if n else "no runs found"
 
 
+BOUND_NOTE = "* generator-bound: the load generator, not the relay, may have set the pace"
+
+
 def throughput(rows, caption):
     groups, n = [], 0
     for c, s, label in PINGPONG:
@@ -252,7 +255,7 @@ def throughput(rows, caption):
                 f"Pairs of clients bounce a message back and forth; {runs_text(n)}; "
                 "higher is better", caption, groups, "messages per second",
                 lambda v: f"{v:,.0f}",
-                "* generator-bound: the load generator, not the relay, may have set the pace")
+                BOUND_NOTE)
 
 
 # The relay's CPU in its own code, drawn inside its whole CPU (the rest is the kernel's TCP).
@@ -274,7 +277,7 @@ def cpu(rows, caption):
                 f"Solid: in the relay's own code; pale: in the kernel for it; {runs_text(n)}; "
                 "lower is better", caption, groups, "relay CPU per message (µs)",
                 lambda v: f"{v:.1f}",
-                "* generator-bound: the load generator, not the relay, may have set the pace")
+                BOUND_NOTE)
 
 
 def memory(rows, caption):
