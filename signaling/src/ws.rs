@@ -315,7 +315,7 @@ async fn apply(
                 closed.get_or_insert(reason);
                 me.push(Outbound::Close(code, reason), &shared.metrics);
             }
-            rooms => {
+            rooms @ (Effect::Join { .. } | Effect::Leave { .. }) => {
                 // What the session makes of the table's answer comes before the rest.
                 let more = Box::pin(in_rooms(rooms, session, me, shared)).await;
                 out.extend(more.into_iter().rev());
@@ -358,8 +358,11 @@ async fn in_rooms(
             let left = shared.rooms.leave(&room, session.peer()).await;
             session.on_left(left, &mut more);
         }
-        // The others are carried out by `apply` itself.
-        other => more.push(other),
+        // `apply` carries these out itself and never passes them here. (Named, not `_`: a new
+        // kind of effect must be placed in both matches.)
+        other @ (Effect::Reply(_) | Effect::Deliver(..) | Effect::Ping | Effect::Close(..)) => {
+            more.push(other);
+        }
     }
     more
 }
