@@ -11,26 +11,18 @@ import sys
 from xml.sax.saxutils import escape
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from table import med, parse, series  # noqa: E402
+from table import LABELS, SERIES, med, parse, relay_groups  # noqa: E402
 
-# A series is (server, threads); the same colour in every chart (Okabe-Ito: the four stay
-# apart with colour blindness too), and this order in every legend and group.
-SERIES = [
-    (("sotto", "1"), "Sotto", "#0072B2"),
-    (("sotto", "2"), "Sotto, 2 threads", "#56B4E9"),
-    (("matchbox", None), "matchbox_server", "#E69F00"),
-    (("peerjs", None), "PeerJS", "#009E73"),
-]
-LABEL = {k: label for k, label, _ in SERIES}
-COLOUR = {k: colour for k, _, colour in SERIES}
+# The same colour for a series in every chart (Okabe-Ito: the four stay apart with colour
+# blindness too); series, labels and their order are table.py's.
+COLOUR = dict(zip(SERIES, ["#0072B2", "#56B4E9", "#E69F00", "#009E73"]))
 PCTS = [0, 1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9, 99.99, 100]  # what dist_ms lists, in order
 WIDTH, LEFT, RIGHT, TOP = 800, 84, 40, 112  # TOP: below title, caption, subtitle, legend
 
 
-def pick(rows, scenario, key, **want):
-    # split=true lines are two relays of a cluster (bench/cluster.sh), another experiment.
-    return [r for r in rows if r.get("scenario") == scenario and series(r) == key
-            and r.get("split") != "true" and all(r.get(k) == v for k, v in want.items())]
+def pick(by, scenario, key, clients=None, size=None, of_closed=None):
+    """The lines of one series in one group of table.relay_groups."""
+    return by.get((scenario, key, clients, size, of_closed), [])
 
 
 def dist(rows):
@@ -46,12 +38,12 @@ def dist(rows):
     return [statistics.median(col) for col in zip(*dists)] if dists else None
 
 
-def group(rows, scenario, value, inner=None, **want):
+def group(by, scenario, value, inner=None, **want):
     """{series: (median of value, generator-bound in any run, median of inner or None)} for
     one group, and its run count."""
     out, runs = {}, 0
-    for key in LABEL:
-        rs = pick(rows, scenario, key, **want)
+    for key in SERIES:
+        rs = pick(by, scenario, key, **want)
         v = med(rs, value)
         if v is not None:
             bound = any(r.get("generator_bound") == "true" for r in rs)
@@ -82,8 +74,8 @@ def header(title, subtitle, caption, keys):
     x = LEFT - 60
     for k in keys:
         parts.append(f'<rect x="{x}" y="81" width="14" height="14" fill="{COLOUR[k]}"/>')
-        parts.append(text(x + 20, 93, LABEL[k], 13))
-        x += 20 + 0.55 * 13 * len(LABEL[k]) + 22  # letters run narrower than digits
+        parts.append(text(x + 20, 93, LABELS[k], 13))
+        x += 20 + 0.55 * 13 * len(LABELS[k]) + 22  # letters run narrower than digits
     return parts
 
 
@@ -108,7 +100,7 @@ def nice_step(span, count=5):
 def bars(title, subtitle, caption, groups, ylabel, fmt, note):
     """Grouped bars. groups: [(label lines, {series: (value, generator-bound)})]. A series
     missing from a group is left out of it and the group's other bars close up."""
-    keys = [k for k in LABEL if any(k in g for _, g in groups)]
+    keys = [k for k in SERIES if any(k in g for _, g in groups)]
     lines = max(len(label) for label, _ in groups)
     ph = 300
     flagged = any(b for _, g in groups for _, b, _ in g.values())
@@ -176,17 +168,17 @@ def px(p):
     return 4.6 if p == 100 else -math.log10(1 - p / 100)
 
 
-def latency(rows, caption):
+def latency(by, caption):
     panels = []
     for name, scenario, want in [
         ("ping-pong, 2,000 clients, 1 KiB", "pingpong", {}),
         ("open loop at 50% of each relay's ping-pong rate, 2,000 clients, 1 KiB", "openloop",
          {"of_closed": "50"}),
     ]:
-        found = {k: dist(pick(rows, scenario, k, clients="2000", size="1024", **want))
-                 for k in LABEL}
+        found = {k: dist(pick(by, scenario, k, clients="2000", size="1024", **want))
+                 for k in SERIES}
         panels.append((name, {k: d for k, d in found.items() if d}))
-    keys = [k for k in LABEL if any(k in d for _, d in panels)]
+    keys = [k for k in SERIES if any(k in d for _, d in panels)]
     # One y range for both panels, so a height means the same in each; log of ms, 0 clamped.
     values = [max(v, 0.01) for _, d in panels for vs in d.values() for v in vs]
     lo = math.floor(math.log10(min(values))) if values else -1
@@ -245,10 +237,10 @@ def runs_text(n):
 BOUND_NOTE = "* generator-bound: the load generator, not the relay, may have set the pace"
 
 
-def throughput(rows, caption):
+def throughput(by, caption):
     groups, n = [], 0
     for c, s, label in PINGPONG:
-        g, runs = group(rows, "pingpong", "msgs_per_s", clients=c, size=s)
+        g, runs = group(by, "pingpong", "msgs_per_s", clients=c, size=s)
         groups.append((label, g))
         n = max(n, runs)
     return bars("Messages relayed per second (ping-pong)",
@@ -262,14 +254,14 @@ def throughput(rows, caption):
 USER = "server_user_us_per_msg"
 
 
-def cpu(rows, caption):
+def cpu(by, caption):
     groups, n = [], 0
     for c, s, label in PINGPONG:
-        g, runs = group(rows, "pingpong", "server_us_per_msg", USER, clients=c, size=s)
+        g, runs = group(by, "pingpong", "server_us_per_msg", USER, clients=c, size=s)
         groups.append((["ping-pong"] + label, g))
         n = max(n, runs)
     for pct in ("25", "50", "75"):
-        g, runs = group(rows, "openloop", "server_us_per_msg", USER, clients="2000",
+        g, runs = group(by, "openloop", "server_us_per_msg", USER, clients="2000",
                         size="1024", of_closed=pct)
         groups.append(([f"open loop {pct}%", "2,000 clients", "1 KiB"], g))
         n = max(n, runs)
@@ -280,10 +272,10 @@ def cpu(rows, caption):
                 BOUND_NOTE)
 
 
-def memory(rows, caption):
+def memory(by, caption):
     groups, n = [], 0
     for c in ("1000", "10000"):
-        g, runs = group(rows, "idle", "kib_per_conn", clients=c)
+        g, runs = group(by, "idle", "kib_per_conn", clients=c)
         # Generator-bound means nothing for an idle server; no marks here.
         groups.append(([f"{int(c):,} connections"], {k: (v, False, None) for k, (v, _, _) in g.items()}))
         n = max(n, runs)
@@ -294,13 +286,13 @@ def memory(rows, caption):
 
 
 def main(path, out_dir, caption):
-    rows = parse(path)
+    by = relay_groups(parse(path))
     os.makedirs(out_dir, exist_ok=True)
     for name, draw in [("latency", latency), ("throughput", throughput), ("cpu", cpu),
                        ("memory", memory)]:
         out = os.path.join(out_dir, f"{name}.svg")
         with open(out, "w", encoding="utf-8") as f:
-            f.write(draw(rows, caption))
+            f.write(draw(by, caption))
         print(out)
 
 

@@ -129,9 +129,10 @@ for round in $(seq "$ROUNDS"); do
       done
     done
     # Open loop: 2,000 clients sending 1 KiB at 25, 50 and 75% of the rate this server reached
-    # in this round's ping-pong, whatever its answers.
-    reached=$(grep "scenario=pingpong server=${server%2} split=false clients=2000 size=1024 " \
-      "$RESULTS" | tail -n 1 | sed 's/.*msgs_per_s=\([0-9]*\).*/\1/')
+    # in this round's ping-pong, whatever its answers (the newest such line is this server's:
+    # its ping-pongs have just run).
+    reached=$(grep "scenario=pingpong .* clients=2000 size=1024 " "$RESULTS" | tail -n 1 |
+      sed 's/.*msgs_per_s=\([0-9]*\).*/\1/')
     for pct in 25 50 75; do
       tag="of_closed=$pct" load "$server" openloop --clients 2000 --size 1024 \
         --rate $((reached * pct / 100)) --seconds "$SECS"

@@ -51,11 +51,12 @@ def loads(rows):
     return f"{min(values):.2f}-{max(values):.2f}"
 
 
-# The relay columns: Sotto's relay on one worker thread and on two, then the others. A line
-# from before runs recorded the thread count is Sotto on one thread.
+# The relay columns (and the charts' series), in this order: Sotto's relay on one worker
+# thread and on two, then the others. A line from before runs recorded the thread count is
+# Sotto on one thread.
 SERIES = [("sotto", "1"), ("sotto", "2"), ("matchbox", None), ("peerjs", None)]
-LABELS = {("sotto", "1"): "sotto", ("sotto", "2"): "sotto, 2 threads",
-          ("matchbox", None): "matchbox", ("peerjs", None): "peerjs"}
+LABELS = {("sotto", "1"): "Sotto", ("sotto", "2"): "Sotto, 2 threads",
+          ("matchbox", None): "matchbox_server", ("peerjs", None): "PeerJS"}
 
 
 def series(r):
@@ -67,7 +68,8 @@ def series(r):
 
 
 def relay_groups(rows):
-    """The relay results by what they measured: (scenario, series, clients, size, of_closed)."""
+    """The relay results by what they measured: (scenario, series, clients, size, of_closed).
+    split=true lines are two relays of a cluster (bench/cluster.sh), another experiment."""
     by = defaultdict(list)
     for r in rows:
         if r["scenario"] in ("pingpong", "openloop", "idle", "flood") and r.get("split") != "true":

@@ -63,7 +63,7 @@ fn the_table_has_a_column_per_relay_and_a_row_per_scenario() {
         .lines()
         .find(|l| l.starts_with("| scenario |"))
         .expect("a relay table");
-    for column in ["sotto", "sotto, 2 threads", "matchbox", "peerjs"] {
+    for column in ["Sotto", "Sotto, 2 threads", "matchbox_server", "PeerJS"] {
         assert!(header.contains(&format!("| {column} |")), "{header}");
     }
     for row in [
