@@ -307,6 +307,11 @@ async function call(secret, group, { stream = null, name = null, relayOnly = fal
   });
   me.room = room;
   const ready = () => [...room.calls.values()].filter((c) => c.messages?.ready);
+  // Every connected peer offered no data channel: waiting would not help (PROTOCOL.md §3.6).
+  const noDataChannel = () => {
+    const connected = [...room.calls.values()].filter((c) => c.connected);
+    return connected.length > 0 && connected.every((c) => !c.peerHasData);
+  };
   const chat = new ChatPanel(
     {
       sendText: async (text) => {
@@ -326,6 +331,7 @@ async function call(secret, group, { stream = null, name = null, relayOnly = fal
       accept: async (peer, id) => room.calls.get(peer)?.messages?.accept(id),
       cancel: async (peer, id, direction) => room.calls.get(peer)?.messages?.cancel(id, direction),
       ready: () => ready().length > 0,
+      noDataChannel,
     },
     { group: group !== null, nameOf: (peer) => tiles.nameOf(peer) },
   );
@@ -410,7 +416,10 @@ async function call(secret, group, { stream = null, name = null, relayOnly = fal
     // What is about one person: their tile and row.
     if (e.peer !== undefined) {
       if (e.type === 'state' && e.state === 'handshake') tiles.add(e.peer);
-      else if (e.type === 'state' && ['connected', 'disconnected', 'failed'].includes(e.state)) tiles.connected(e.peer, e.state === 'connected');
+      else if (e.type === 'state' && ['connected', 'disconnected', 'failed'].includes(e.state)) {
+        tiles.connected(e.peer, e.state === 'connected');
+        chat.setReady(ready().length > 0);
+      }
       else if (e.type === 'sas') tiles.code(e.peer, e.code);
       else if (e.type === 'name') tiles.name(e.peer, e.name);
       else if (e.type === 'media') tiles.media(e.peer, e);

@@ -6,7 +6,7 @@
 
 import { importBaseKey } from './crypto/sframe.js';
 import { Pair } from './pair.js';
-import { AUDIO_LEVEL, withoutAudioLevel, withoutStrayCodecLines } from './sdp.js';
+import { AUDIO_LEVEL, carriesDataChannel, withoutAudioLevel, withoutStrayCodecLines } from './sdp.js';
 import { Messages } from './messages.js';
 
 /** Always true in a relay built for use. Only the relay's `bench-no-e2ee` build, which the set-up
@@ -72,6 +72,8 @@ export class PeerCall {
     this.pendingCandidates = [];
     this.connected = false;
     this.closed = false;
+    /** Their offer or answer carried a data channel (true until it arrives). */
+    this.peerHasData = true;
     this.worker = new Worker(workerUrl(), { type: 'module' });
     this.statsWaiters = new Map();
     this.worker.onmessage = (e) => {
@@ -151,6 +153,9 @@ export class PeerCall {
   /** The peer's offer or answer, cleaned of codec lines no browser needs (sdp.js). A
    *  description this browser still refuses is the peer's, and is said so. */
   async takeRemote(type, sdp) {
+    // Without one, messages and files cannot reach them: the page says so instead of "once
+    // connected" (PROTOCOL.md §3.6 "No data channel").
+    this.peerHasData = carriesDataChannel(sdp);
     try {
       await this.pc.setRemoteDescription({ type, sdp: withoutStrayCodecLines(sdp) });
     } catch {

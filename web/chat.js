@@ -116,7 +116,11 @@ export class ChatPanel {
   /** Messages can go (the data channel is open and keyed), or not. */
   setReady(ready) {
     for (const id of ['chat-send', 'chat-file-button']) $(id).disabled = !ready;
-    $('chat-input').placeholder = ready ? 'Message' : 'Messages work once the call is connected';
+    $('chat-input').placeholder = ready
+      ? 'Message'
+      : this.actions?.noDataChannel?.()
+        ? "The other side's app offered no data channel: no messages in this call"
+        : 'Messages work once the call is connected';
   }
 
   error(text) {

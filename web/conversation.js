@@ -12,7 +12,8 @@
 // (the sends come out in seq order) and no message is looked at while another is half-handled.
 
 import { equal, utf8 } from './crypto/bytes.js';
-import { MAX_CHUNK, MAX_NAME, MAX_TEXT, MessageMalformed, REASON, decode, encode, safeFileName } from './crypto/data.js';
+import { DataTampered, MAX_CHUNK, MAX_NAME, MAX_TEXT, MessageMalformed, REASON, decode, encode } from './crypto/data.js';
+import { safeFileName } from './peer-signal.js';
 import { Sha256 } from './crypto/sha256.js';
 
 /** How many offered or incoming files the receiver keeps under way at once (PROTOCOL.md §3.6). */
@@ -306,6 +307,14 @@ export class Conversation {
         return;
       }
       await this.#handle(decoded);
+    });
+  }
+
+  /** A text frame on the data channel: never sealed, so the same as a message that does not
+   *  open (PROTOCOL.md §3.6). */
+  receiveUnsealed() {
+    return this.#run(async () => {
+      if (this.#open) this.#tampered(new DataTampered('a text frame, which is never sealed'));
     });
   }
 

@@ -5,7 +5,7 @@
 
 import { b64u, utf8 } from './crypto/bytes.js';
 import { generateDeviceKey } from './crypto/identity.js';
-import { MAX_NAME, cleanName } from './pair.js';
+import { MAX_NAME, cleanName } from './peer-signal.js';
 
 const DB = 'sotto';
 const SELF = 'device';

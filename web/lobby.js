@@ -4,7 +4,7 @@
 // and, name and the two switches, for next time.
 // DOM only; no innerHTML (the relay's CSP enforces Trusted Types).
 
-import { MAX_NAME, cleanName } from './pair.js';
+import { MAX_NAME, cleanName } from './peer-signal.js';
 import { relayInfo } from './signaling.js';
 
 const $ = (id) => document.getElementById(id);

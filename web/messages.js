@@ -45,17 +45,15 @@ export class Messages {
       this.pump();
     });
     channel.addEventListener('message', (e) => {
-      if (typeof e.data === 'string') {
-        this.emit({ type: 'peer-error', error: 'the other side sent a text frame on the data channel; it was dropped' });
-        return;
-      }
       // Before the keys exist nothing can open it (the peer sent too early): tampering.
       if (!this.conversation) {
         this.emit({ type: 'tampered', error: 'messages tampered with (a message before the keys)' });
         this.channel.close();
         return;
       }
-      this.conversation.receive(new Uint8Array(e.data)).then(() => this.pump());
+      // A text frame is never sealed: tampering too (PROTOCOL.md §3.6).
+      if (typeof e.data === 'string') this.conversation.receiveUnsealed();
+      else this.conversation.receive(new Uint8Array(e.data)).then(() => this.pump());
     });
   }
 

@@ -31,24 +31,11 @@ import { b64u, fromB64u, utf8 } from './crypto/bytes.js';
 import { Handshake, HandshakeError, generateKeyPair } from './crypto/handshake.js';
 import { IdentityRefused, signIdentity, verifyIdentity } from './crypto/identity.js';
 import { dtlsFingerprint } from './crypto/sdp.js';
+import { MAX_NAME, SignalMalformed, cleanName, decodeSignal } from './peer-signal.js';
 
 /** How long a pair has from meeting to a working connection before it is given up (room.rs:
  *  SETUP_TIMEOUT): a peer that goes silent mid-handshake is dropped, not waited for forever. */
 export const SETUP_TIMEOUT_MS = 30_000;
-
-/** The longest name a `hello` may carry, in bytes of UTF-8 (DESIGN §4.9). */
-export const MAX_NAME = 64;
-
-/** A name from a `hello`, made fit to show (PROTOCOL.md §3.7 "Names"): control characters
- *  removed, white space trimmed; null when nothing is left. */
-export function cleanName(name) {
-  const kept = [...name].filter((c) => {
-    const cp = c.codePointAt(0);
-    return !(cp <= 0x1f || (cp >= 0x7f && cp <= 0x9f));
-  });
-  const trimmed = kept.join('').trim();
-  return trimmed === '' ? null : trimmed;
-}
 
 export class Pair {
   /**
@@ -137,24 +124,24 @@ export class Pair {
     if (r.reply) return this.emit({ type: 'send', bytes: r.reply });
     let m;
     try {
-      m = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(r.message));
-    } catch {
-      throw new HandshakeError('tampered', 'a sealed message is not JSON');
+      m = decodeSignal(r.message);
+    } catch (e) {
+      // It opened, so the peer sent it; the set-up ends as for one that does not open.
+      if (e instanceof SignalMalformed) throw new HandshakeError('tampered', e.message);
+      throw e;
     }
-    if (m === null || typeof m !== 'object') throw new HandshakeError('tampered', 'a sealed message is not a JSON object');
-    await this.onSealed(m);
+    // A `t` this version does not know, or a `hello` whose name is unfit, changes nothing.
+    if (m !== null) await this.onSealed(m);
   }
 
   async onSealed(m) {
     const first = this.offer === null || (this.role === 'offerer' && !this.keysSent);
     if (this.role === 'answerer' && m.t === 'offer' && this.offer === null) {
-      if (typeof m.sdp !== 'string') throw new HandshakeError('tampered', 'an offer without SDP');
       this.confirmed();
       this.offer = m.sdp;
       return this.emit({ type: 'create-answer', sdp: m.sdp });
     }
     if (this.role === 'offerer' && m.t === 'answer' && first) {
-      if (typeof m.sdp !== 'string') throw new HandshakeError('tampered', 'an answer without SDP');
       this.confirmed();
       await this.keys(this.offer, m.sdp);
       return this.emit({ type: 'accept-answer', sdp: m.sdp });
@@ -175,16 +162,13 @@ export class Pair {
         this.end('hung-up', 'the other side hung up');
         break;
       case 'hello': {
-        // A name that is not a string of at most 64 bytes is ignored, as an unknown `t` is.
-        const name = typeof m.name === 'string' && utf8(m.name).length <= MAX_NAME ? cleanName(m.name) : null;
+        const name = cleanName(m.name);
         if (name !== null) this.emit({ type: 'name', name });
         break;
       }
       case 'offer':
       case 'answer':
         throw new HandshakeError('tampered', 'a second offer or answer');
-      default:
-      // Unknown `t` values change nothing.
     }
   }
 
@@ -195,7 +179,6 @@ export class Pair {
     if (this.identity === 'verified') throw new HandshakeError('tampered', 'a second device identity');
     const decode = (text, what) => {
       try {
-        if (typeof text !== 'string') throw new Error();
         return fromB64u(text);
       } catch {
         throw new HandshakeError('tampered', `the device ${what} is not base64url`);

@@ -35,3 +35,10 @@ export function withoutStrayCodecLines(sdp) {
   }
   return out.join(eol);
 }
+
+/** Whether an SDP carries a data channel: an `m=application` section whose port is not 0 (port
+ *  0 rejects it). Every Sotto client offers one (PROTOCOL.md §3.6 "No data channel"); another
+ *  implementation may not, and then messages and files cannot reach it. */
+export function carriesDataChannel(sdp) {
+  return sdp.split(/\r?\n/).some((l) => /^m=application [1-9]/.test(l));
+}

@@ -289,11 +289,11 @@ impl Chat {
         self.carry_out(out, notify);
     }
 
-    /// A text frame on the data channel: not part of the protocol; reported, dropped.
+    /// A text frame on the data channel: never sealed, so tampering (PROTOCOL.md §3.6).
     pub fn text_frame(&mut self, notify: &mut impl FnMut(ChatEvent)) {
-        notify(ChatEvent::MessagesError {
-            error: "the other side sent a text frame on the data channel; it was dropped".into(),
-        });
+        let mut out = Vec::new();
+        self.conversation.receive_unsealed(&mut out);
+        self.carry_out(out, notify);
     }
 
     /// A line the user typed; `Quit` and `Verify` are the caller's.

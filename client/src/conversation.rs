@@ -7,7 +7,8 @@
 
 use sha2::{Digest, Sha256};
 use sotto_e2ee::data::{MAX_CHUNK, MAX_TEXT};
-use sotto_e2ee::{DataChannel, DataMessage, Error as E2eeError, StopReason, safe_file_name};
+use sotto_e2ee::{DataChannel, DataMessage, Error as E2eeError, StopReason};
+use sotto_proto::safe_file_name;
 use std::collections::{HashMap, VecDeque};
 
 /// How many offered or incoming files the receiver keeps under way at once (PROTOCOL.md §3.6).
@@ -448,31 +449,7 @@ impl Conversation {
         };
         let plain = match channel.open(bytes) {
             Ok(plain) => plain,
-            Err(e) => {
-                self.channel = None;
-                out.push(Output::CloseChannel);
-                out.push(Output::Event(Event::Tampered(e.to_string())));
-                // Nothing half-received may be presented: every incoming file is dropped.
-                let incoming: Vec<u32> = self.incoming.keys().copied().collect();
-                let outgoing: Vec<u32> = self.outgoing.keys().copied().collect();
-                for id in incoming {
-                    self.stopped_by_peer(
-                        id,
-                        Direction::Incoming,
-                        StopReason::ProtocolViolation,
-                        out,
-                    );
-                }
-                for id in outgoing {
-                    self.stopped_by_peer(
-                        id,
-                        Direction::Outgoing,
-                        StopReason::ProtocolViolation,
-                        out,
-                    );
-                }
-                return;
-            }
+            Err(e) => return self.tampered(e.to_string(), out),
         };
         match DataMessage::decode(&plain) {
             Ok(msg) => self.handle(msg, out),
@@ -482,6 +459,33 @@ impl Conversation {
                 ))));
             }
             Err(e) => out.push(Output::Event(Event::PeerError(e.to_string()))),
+        }
+    }
+
+    /// A text frame on the data channel: never sealed, so never accepted (PROTOCOL.md §3.6):
+    /// the same as a message that does not open.
+    pub fn receive_unsealed(&mut self, out: &mut Vec<Output>) {
+        if self.channel.is_some() {
+            self.tampered(
+                "messages tampered with (a text frame, which is never sealed)".into(),
+                out,
+            );
+        }
+    }
+
+    /// The channel is closed for good and nothing half-received is presented: every file
+    /// under way, either way, is dropped.
+    fn tampered(&mut self, why: String, out: &mut Vec<Output>) {
+        self.channel = None;
+        out.push(Output::CloseChannel);
+        out.push(Output::Event(Event::Tampered(why)));
+        let incoming: Vec<u32> = self.incoming.keys().copied().collect();
+        let outgoing: Vec<u32> = self.outgoing.keys().copied().collect();
+        for id in incoming {
+            self.stopped_by_peer(id, Direction::Incoming, StopReason::ProtocolViolation, out);
+        }
+        for id in outgoing {
+            self.stopped_by_peer(id, Direction::Outgoing, StopReason::ProtocolViolation, out);
         }
     }
 
@@ -1341,6 +1345,38 @@ mod tests {
                 .unwrap(),
             &mut out,
         );
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_text_frame_closes_the_channel_as_tampering_and_drops_every_unfinished_file() {
+        let (mut peer, mut me) = hostile();
+        send_raw(
+            &mut peer,
+            &mut me,
+            DataMessage::FileOffer {
+                id: 1,
+                size: 10,
+                name: "a".into(),
+            },
+        );
+        let mut out = Vec::new();
+        me.receive_unsealed(&mut out);
+        assert_eq!(out[0], Output::CloseChannel);
+        assert_eq!(
+            out[1],
+            Output::Event(Event::Tampered(
+                "messages tampered with (a text frame, which is never sealed)".into()
+            ))
+        );
+        assert!(matches!(
+            out[2],
+            Output::Event(Event::FileStopped { id: 1, .. })
+        ));
+        assert!(!me.is_open());
+        // A second one finds the channel closed already: nothing more is said.
+        let mut out = Vec::new();
+        me.receive_unsealed(&mut out);
         assert!(out.is_empty());
     }
 }

@@ -109,7 +109,10 @@ impl Endpoint {
         let connecting = tokio_tungstenite::connect_async_tls_with_config(
             self.url.as_str(),
             None,
-            false,
+            // No Nagle: sealed messages are small and come in bursts (an answer, then the
+            // hello and identity that belong with it); with Nagle the second waited for the
+            // relay's delayed ACK of the first, about 40 ms each time.
+            true,
             Some(Connector::Rustls(self.tls.clone())),
         );
         match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {

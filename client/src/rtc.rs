@@ -226,6 +226,15 @@ impl std::fmt::Display for RtcError {
     }
 }
 
+/// Whether an SDP carries a data channel: an `m=application` section whose port is not 0 (a
+/// port of 0 rejects the section). Every Sotto client offers one (PROTOCOL.md §3.6); another
+/// implementation may not, and then messages and files cannot reach it.
+pub fn carries_data_channel(sdp: &str) -> bool {
+    sdp.lines()
+        .filter_map(|line| line.trim_end().strip_prefix("m=application "))
+        .any(|rest| rest.split(' ').next().is_some_and(|port| port != "0"))
+}
+
 fn err(e: impl std::fmt::Display) -> RtcError {
     RtcError(e.to_string())
 }

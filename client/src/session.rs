@@ -13,7 +13,7 @@ use crate::known::{KnownDevices, ThisDevice, unix_now};
 use crate::playout::{Playout, mix};
 use crate::relay::{Endpoint, RelayEvent, RelaySender};
 use crate::room::{Action, PairEnd, PeerAction, PeerNotice, Room, RoomNotice};
-use crate::rtc::{DataEvent, NetworkConfig, Rtc, RtcEvent, RtcEvents};
+use crate::rtc::{DataEvent, NetworkConfig, Rtc, RtcEvent, RtcEvents, carries_data_channel};
 use serde::Serialize;
 use sotto_e2ee::{DeviceId, EphemeralKey, FrameDecryptor, FrameEncryptor, Link};
 use sotto_proto::{GroupSize, IceServer, PeerId, ServerMessage};
@@ -450,7 +450,19 @@ pub async fn run_call(
                         }
                         (DataEvent::Message(bytes), Some(chat)) => chat.receive(&bytes, &mut chat_notify),
                         (DataEvent::Text, Some(chat)) => chat.text_frame(&mut chat_notify),
-                        _ => {}
+                        // The channel closed: the pair's end, or our own close after
+                        // tampering, already says why.
+                        (DataEvent::Closed, _) => {}
+                        (DataEvent::Message(_) | DataEvent::Text, None) => {
+                            // Nothing opens before the pair's keys exist (they are made before
+                            // the connection can start, so only a broken peer gets here):
+                            // tampering, as in the page (PROTOCOL.md §3.6).
+                            let writer = conn.rtc.data_writer();
+                            tokio::spawn(async move { writer.close().await });
+                            chat_notify(ChatEvent::MessagesError {
+                                error: "messages tampered with (a message before the keys)".into(),
+                            });
+                        }
                     }
                 }
                 Vec::new()
@@ -561,6 +573,10 @@ async fn recv_some_bounded<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
     }
 }
 
+/// What a typed line is answered with when the other side's client set up the call without a
+/// data channel (PROTOCOL.md §3.6): no message or file can reach them in this call.
+pub const NO_DATA_CHANNEL: &str = "the other side's client offered no data channel: messages and files cannot reach them in this call";
+
 /// The connection with one person, and what goes with it.
 struct PeerConn {
     rtc: Rtc,
@@ -570,6 +586,9 @@ struct PeerConn {
     chat: Option<Chat>,
     /// The data channel opened (it may before the keys exist).
     data_open: bool,
+    /// Their offer or answer carried a data channel (PROTOCOL.md §3.6): one that did not
+    /// means messages and files cannot reach them in this call, however long we wait.
+    peer_has_data: bool,
     /// The name they gave, for the commands that name a person.
     name: Option<String>,
     /// Their device key, once it signed this pair's transcript.
@@ -709,6 +728,7 @@ impl Shell {
                     media: None,
                     chat: None,
                     data_open: false,
+                    peer_has_data: true,
                     name: None,
                     device: None,
                     playout,
@@ -777,18 +797,29 @@ impl Shell {
                 },
                 Err(e) => room.rtc_failed(&peer, e),
             },
-            PeerAction::CreateAnswer(offer) => match self.ensure_rtc(&peer, options).await {
-                Ok(rtc) => match rtc.answer(offer).await {
-                    Ok(sdp) => room.answer_created(&peer, sdp),
-                    Err(e) => room.rtc_failed(&peer, e.to_string()),
-                },
-                Err(e) => room.rtc_failed(&peer, e),
-            },
+            PeerAction::CreateAnswer(offer) => {
+                let has_data = carries_data_channel(&offer);
+                match self.ensure_rtc(&peer, options).await {
+                    Ok(rtc) => match rtc.answer(offer).await {
+                        Ok(sdp) => {
+                            if let Some(conn) = self.peers.get_mut(&peer) {
+                                conn.peer_has_data = has_data;
+                            }
+                            room.answer_created(&peer, sdp)
+                        }
+                        Err(e) => room.rtc_failed(&peer, e.to_string()),
+                    },
+                    Err(e) => room.rtc_failed(&peer, e),
+                }
+            }
             PeerAction::AcceptAnswer(answer) => match self.peers.get_mut(&peer) {
-                Some(conn) => match conn.rtc.accept_answer(answer).await {
-                    Ok(()) => Vec::new(),
-                    Err(e) => room.rtc_failed(&peer, e.to_string()),
-                },
+                Some(conn) => {
+                    conn.peer_has_data = carries_data_channel(&answer);
+                    match conn.rtc.accept_answer(answer).await {
+                        Ok(()) => Vec::new(),
+                        Err(e) => room.rtc_failed(&peer, e.to_string()),
+                    }
+                }
                 None => room.rtc_failed(&peer, "answer before offer".into()),
             },
             PeerAction::AddCandidate(c) => {
@@ -956,11 +987,20 @@ impl Shell {
             if only.as_ref().is_some_and(|o| o != peer) {
                 continue;
             }
+            let tag = group.then(|| peer.clone());
             if let (Some(chat), true) = (conn.chat.as_mut(), conn.data_open) {
-                let tag = group.then(|| peer.clone());
                 chat.command(command.clone(), &mut |e| {
                     notify(Event::chat(tag.as_ref(), e))
                 });
+                sent = true;
+            } else if conn.chat.is_some() && !conn.peer_has_data {
+                // Waiting would not help: say so rather than "once connected".
+                notify(Event::chat(
+                    tag.as_ref(),
+                    ChatEvent::MessagesError {
+                        error: NO_DATA_CHANNEL.into(),
+                    },
+                ));
                 sent = true;
             }
         }

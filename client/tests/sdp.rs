@@ -17,8 +17,21 @@ async fn the_offer_has_opus_and_a_fingerprint_and_no_audio_level_extension() {
 
     // The answer to it as well.
     let (mut answerer, _events2) = Rtc::new(&net).await.unwrap();
+    assert!(sotto_client::rtc::carries_data_channel(&offer), "{offer}");
     let answer = answerer.answer(offer).await.unwrap();
+    assert!(sotto_client::rtc::carries_data_channel(&answer), "{answer}");
     assert!(!answer.contains("ssrc-audio-level"), "{answer}");
     assert!(answer.contains("opus/48000/2"));
     offerer.accept_answer(answer).await.unwrap();
+}
+
+#[test]
+fn an_sdp_without_an_application_section_or_with_it_rejected_carries_no_data_channel() {
+    let audio =
+        "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n";
+    assert!(!sotto_client::rtc::carries_data_channel(audio));
+    let rejected = format!("{audio}m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\n");
+    assert!(!sotto_client::rtc::carries_data_channel(&rejected));
+    let offered = format!("{audio}m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n");
+    assert!(sotto_client::rtc::carries_data_channel(&offered));
 }

@@ -465,23 +465,6 @@ fn id_only(out: &mut Vec<u8>, kind: u8, id: u32) {
     out.extend_from_slice(&id.to_be_bytes());
 }
 
-/// A received file name made safe to create in a directory (PROTOCOL.md §3.6 "Names"): the
-/// part after the last `/` or `\`, without control characters and without leading or trailing
-/// dots and spaces; `file` if nothing (or only `.`/`..`) is left.
-pub fn safe_file_name(name: &str) -> String {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let clean: String = base
-        .chars()
-        .filter(|&c| !matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}'))
-        .collect();
-    let trimmed = clean.trim_matches(|c| c == '.' || c == ' ');
-    if trimmed.is_empty() {
-        "file".to_owned()
-    } else {
-        trimmed.to_owned()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -707,26 +690,5 @@ mod tests {
             data: Vec::new(),
         };
         assert!(matches!(chunk.encode(), Err(Error::CallerMisuse(_))));
-    }
-
-    #[test]
-    fn hostile_file_names_become_plain_names() {
-        for (name, safe) in [
-            ("../../etc/passwd", "passwd"),
-            ("..\\..\\windows\\system.ini", "system.ini"),
-            ("..", "file"),
-            (".", "file"),
-            ("a/..", "file"),
-            ("", "file"),
-            ("/", "file"),
-            (".hidden", "hidden"),
-            ("report. ", "report"),
-            ("bell\u{7}\u{1b}[31mred.txt", "bell[31mred.txt"),
-            ("line\nbreak\u{85}.txt", "linebreak.txt"),
-            ("photo 1.jpg", "photo 1.jpg"),
-            ("naïve — ünïcode.txt", "naïve — ünïcode.txt"),
-        ] {
-            assert_eq!(safe_file_name(name), safe, "{name:?}");
-        }
     }
 }

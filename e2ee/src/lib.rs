@@ -28,7 +28,7 @@ mod rfc9605_vectors;
 #[cfg(test)]
 mod sotto_vectors;
 
-pub use data::{DataChannel, DataMessage, StopReason, safe_file_name};
+pub use data::{DataChannel, DataMessage, StopReason};
 pub use error::{Error, FrameFault, MessageFault};
 pub use handshake::{EphemeralKey, Handshake, Received, Role};
 pub use identity::{DeviceId, DeviceKey, Identity};

@@ -11,9 +11,10 @@ use crate::kdf;
 use crate::link::{Link, LinkSecret};
 use crate::media::{FrameEncryptor, Stream, kid};
 use crate::rfc9605_vectors::hex;
-use crate::{BaseKey, DataMessage, DeviceKey, EphemeralKey, Error, StopReason, safe_file_name};
+use crate::{BaseKey, DataMessage, DeviceKey, EphemeralKey, Error, StopReason};
 use ed25519_dalek::Signer;
 use serde_json::{Value, json};
+use sotto_proto::{PeerSignal, clean_name, safe_file_name};
 use x25519_dalek::{PublicKey, StaticSecret};
 
 const PATH: &str = concat!(
@@ -28,7 +29,7 @@ fn to_hex(b: &[u8]) -> String {
 /// The fixed inputs. The X25519 private keys are RFC 7748 §6.1's Alice (O) and Bob (A), so an
 /// implementation can check its X25519 against that RFC too.
 fn default_inputs() -> Value {
-    json!({
+    let mut inputs = json!({
         "secret": to_hex(&core::array::from_fn::<u8, 32, _>(|i| i as u8)),
         "origin": "https://call.example.org",
         "relays": [
@@ -83,7 +84,17 @@ fn default_inputs() -> Value {
         "data_malformed": [
             "", "7f", "01000000", "0100000001", "0100000001ff", "0200000001ff",
             "100000000100000000000000050000", "10000000010000000000000005036162",
-            "12000000010000000000000000", "1300000001", "16000000", "20", "200300"
+            "12000000010000000000000000", "1300000001", "16000000", "20", "200300",
+            // The order of the checks (PROTOCOL.md §3.6 "Faults, in order"): the kind before
+            // any length, a field's own rule before UTF-8, UTF-8 before bytes left over.
+            "7f00", "0100", "0200", "1000000001000000000000000301ff",
+            "1000000001000000000000000201ff00", "1000000001000000000000000500aa",
+            "1000000001000000000000000505ffff"
+        ],
+        // A text of 4097 bytes that is not UTF-8 either: too long is told, not the UTF-8.
+        "data_malformed_long": [
+            {"kind": 1, "id": 1, "byte": "ff", "count": 4097},
+            {"kind": 18, "id": 1, "offset": 0, "byte": "00", "count": 16001}
         ],
         "group_fragments": [
             ".3", ".6", ".16", "", ".2", ".17", ".03", ".", ".6x", "..6", ".+6", ". 6", ".-3", ".100"
@@ -91,9 +102,69 @@ fn default_inputs() -> Value {
         "file_names": [
             "../../etc/passwd", "..\\..\\windows\\system.ini", "..", ".", "a/..", "", "/",
             ".hidden", "report. ", "bell\u{7}\u{1b}[31mred.txt", "line\nbreak\u{85}.txt",
-            "photo 1.jpg", "naïve — ünïcode.txt"
+            "photo 1.jpg", "naïve — ünïcode.txt",
+            // Format characters: a right-to-left override would show this as "photoexe.jpg".
+            "photo\u{202e}gpj.exe", "zero\u{200b}width\u{feff}\u{ad}.txt",
+            "isolate\u{2067}d\u{2069}.pdf", "tag\u{e0041}\u{e007f}s.txt",
+            "para\u{2029}graph\u{2028}.txt", "\u{202e}\u{200f}", "hieroglyph\u{13439}.txt"
+        ],
+        "display_names": [
+            " Ada\u{1b}[31m Lovelace\u{85}\n", "\u{7}\t ", "Zoë 🎧", "Bob\u{202e}kcilC",
+            "\u{200b}\u{2066}", "  Cy  ", "Dee\u{2028}Two"
         ]
-    })
+    });
+    // Apart: one json! this large passes the macro's recursion limit.
+    inputs["peer_signals"] = peer_signal_inputs();
+    inputs
+}
+
+/// Sealed plaintexts and what each decodes to (PROTOCOL.md §3.3 "Plaintexts"): text, or hex for
+/// bytes that are not UTF-8.
+fn peer_signal_inputs() -> Value {
+    let text = |t: &str| json!({ "text": t });
+    Value::Array(vec![
+        text("{\"t\":\"offer\",\"sdp\":\"v=0\\r\\n\"}"),
+        text("{\"t\":\"answer\",\"sdp\":\"v=0\\r\\n\",\"extra\":[1,{\"a\":null}]}"),
+        text("{\"t\":\"offer\"}"),
+        text("{\"t\":\"offer\",\"sdp\":5}"),
+        text("{\"t\":\"candidate\",\"candidate\":\"candidate:1 1 udp 1 127.0.0.1 5000 typ host\"}"),
+        text("{\"t\":\"candidate\",\"candidate\":\"c\",\"sdpMid\":null,\"sdpMLineIndex\":65535}"),
+        text("{\"t\":\"candidate\",\"candidate\":\"c\",\"sdpMLineIndex\":65536}"),
+        text("{\"t\":\"candidate\",\"candidate\":\"c\",\"sdpMLineIndex\":-1}"),
+        text("{\"t\":\"candidate\",\"candidate\":\"c\",\"sdpMid\":0}"),
+        text("{\"t\":\"candidate\",\"sdpMid\":\"0\"}"),
+        text("{\"t\":\"end-of-candidates\"}"),
+        text("{\"t\":\"bye\",\"why\":\"done\"}"),
+        text("{\"t\":\"identity\",\"key\":\"AAAA\",\"sig\":\"BBBB\"}"),
+        text("{\"t\":\"identity\",\"key\":\"AAAA\"}"),
+        text("{\"t\":\"hello\",\"name\":\"Ada\"}"),
+        text("{\"t\":\"hello\",\"name\":7}"),
+        text("{\"t\":\"hello\"}"),
+        text(&format!(
+            "{{\"t\":\"hello\",\"name\":\"{}\"}}",
+            "é".repeat(33)
+        )),
+        text(&format!(
+            "{{\"t\":\"hello\",\"name\":\"{}\"}}",
+            "é".repeat(32)
+        )),
+        text("{\"t\":\"chat\",\"text\":\"hi\"}"),
+        text("{\"t\":\"Offer\",\"sdp\":\"v=0\"}"),
+        text("{}"),
+        text("{\"t\":5}"),
+        text("[\"offer\"]"),
+        text("\"bye\""),
+        text("null"),
+        text(""),
+        text(" {\"t\":\"bye\"}\n"),
+        text("{\"t\":\"bye\"} {}"),
+        text("\u{feff}{\"t\":\"bye\"}"),
+        text("{\"t\":\"hello\",\"name\":\"\\ud800\"}"),
+        text("{\"t\":\"chat\",\"x\":\"\\udc00\"}"),
+        text("{\"t\":\"hello\",\"name\":\"\\ud83c\\udfa7\"}"),
+        json!({"hex": "ff"}),
+        json!({"hex": "7b2274223a2262796522ff7d"}),
+    ])
 }
 
 fn bytes32(v: &Value) -> [u8; 32] {
@@ -352,7 +423,7 @@ fn build(inputs: &Value) -> Value {
         "_about": {
             "description": "Sotto protocol v1 test vectors: every value of PROTOCOL.md computed from the fixed inputs. Byte strings are lowercase hex; texts are UTF-8 strings.",
             "source": "Generated by the sotto-e2ee crate (e2ee/src/sotto_vectors.rs) with SOTTO_WRITE_VECTORS=1 cargo test -p sotto-e2ee sotto_vectors; every test run recomputes the file from its inputs. The X25519 private keys are RFC 7748 section 6.1's Alice (offerer) and Bob (answerer).",
-            "how_to_check": "From `inputs`, compute each other value with the formula its name points to in PROTOCOL.md; sealed messages are in the order they were sealed and opened (data messages: all of O's, then all of A's, each direction's seq from 0); each data_malformed plaintext is refused for the fault named (PROTOCOL.md section 3.6); each frame is sealed by a fresh encryptor of its sender, stream and generation whose counter starts at `ctr`."
+            "how_to_check": "From `inputs`, compute each other value with the formula its name points to in PROTOCOL.md; sealed messages are in the order they were sealed and opened (data messages: all of O's, then all of A's, each direction's seq from 0); each data_malformed plaintext is refused for the fault named, the first in PROTOCOL.md section 3.6's order; file_names and display_names are cleaned as PROTOCOL.md sections 3.6 and 3.7 say; each peer_signals plaintext (text, or hex when not UTF-8) decodes to `decoded` (the message re-encoded, absent optional fields as null), \"ignored\" or \"malformed\" (PROTOCOL.md section 3.3); each frame is sealed by a fresh encryptor of its sender, stream and generation whose counter starts at `ctr`."
         },
         "inputs": inputs,
         "link": {
@@ -391,7 +462,19 @@ fn build(inputs: &Value) -> Value {
                 panic!("{p} must be malformed")
             };
             json!({"plaintext": p, "fault": fault.code()})
-        }).collect::<Vec<_>>(),
+        }).chain(inputs["data_malformed_long"].as_array().unwrap().iter().map(|m| {
+            let mut plain = vec![u8::try_from(m["kind"].as_u64().unwrap()).unwrap()];
+            plain.extend_from_slice(&u32::try_from(m["id"].as_u64().unwrap()).unwrap().to_be_bytes());
+            if let Some(offset) = m["offset"].as_u64() {
+                plain.extend_from_slice(&offset.to_be_bytes());
+            }
+            let count = usize::try_from(m["count"].as_u64().unwrap()).unwrap();
+            plain.extend(std::iter::repeat_n(hex(m["byte"].as_str().unwrap())[0], count));
+            let Err(Error::MessageMalformed(fault)) = DataMessage::decode(&plain) else {
+                panic!("{m} must be malformed")
+            };
+            json!({"plaintext": to_hex(&plain), "fault": fault.code()})
+        })).collect::<Vec<_>>(),
         // A group link is the one-to-one link with `.N` after the secret: the same room.
         "group_links": inputs["group_fragments"].as_array().unwrap().iter().map(|f| {
             let text = format!("{}{}", link.to_text().as_str(), f.as_str().unwrap());
@@ -407,6 +490,22 @@ fn build(inputs: &Value) -> Value {
         }).collect::<Vec<_>>(),
         "file_names": inputs["file_names"].as_array().unwrap().iter().map(|n| {
             json!({"name": n, "safe": safe_file_name(n.as_str().unwrap())})
+        }).collect::<Vec<_>>(),
+        "display_names": inputs["display_names"].as_array().unwrap().iter().map(|n| {
+            json!({"name": n, "shown": clean_name(n.as_str().unwrap())})
+        }).collect::<Vec<_>>(),
+        "peer_signals": inputs["peer_signals"].as_array().unwrap().iter().map(|p| {
+            let bytes = match p["text"].as_str() {
+                Some(text) => text.as_bytes().to_vec(),
+                None => hex(p["hex"].as_str().unwrap()),
+            };
+            let mut out = p.clone();
+            out["decoded"] = match PeerSignal::decode(&bytes) {
+                Ok(Some(signal)) => serde_json::from_slice(&signal.encode()).unwrap(),
+                Ok(None) => json!("ignored"),
+                Err(_) => json!("malformed"),
+            };
+            out
         }).collect::<Vec<_>>(),
     })
 }

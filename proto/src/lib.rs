@@ -20,7 +20,7 @@ pub use client::ClientMessage;
 pub use cluster::{Envelope, NodeId};
 pub use error::DecodeError;
 pub use ids::{GroupSize, Payload, PeerId, RoomId, is_canonical_base64url};
-pub use peer::{MAX_NAME, PeerSignal, clean_name};
+pub use peer::{MAX_NAME, PeerSignal, clean_name, is_invisible, safe_file_name};
 pub use server::{ErrorCode, IceServer, ServerMessage};
 
 /// How many people a room holds when its `join` has no `max`: a one-to-one call.

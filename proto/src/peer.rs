@@ -53,15 +53,62 @@ pub enum PeerSignal {
 /// The longest name a `hello` may carry, in bytes of UTF-8.
 pub const MAX_NAME: usize = 64;
 
-/// A name from a `hello`, made fit to show (PROTOCOL.md §3.7 "Names"): control characters
-/// removed, white space trimmed; `None` when nothing is left.
+/// Whether a character is one that shows nothing of its own or changes how others show, and so
+/// is removed from every name a peer gives (PROTOCOL.md §3.6 "Names", §3.7 "Names"): control
+/// characters (Cc), format characters (Cf, Unicode 15.1: soft hyphen, the bidirectional
+/// overrides and isolates that make `photo\u{202e}gpj.exe` show as `photoexe.jpg`, zero-width
+/// characters, tags), and the line and paragraph separators. Listed here rather than taken from
+/// a Unicode table so that every implementation removes exactly the same set.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0}'..='\u{1f}'
+            | '\u{7f}'..='\u{9f}'
+            | '\u{ad}'
+            | '\u{600}'..='\u{605}'
+            | '\u{61c}'
+            | '\u{6dd}'
+            | '\u{70f}'
+            | '\u{890}'..='\u{891}'
+            | '\u{8e2}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{110bd}'
+            | '\u{110cd}'
+            | '\u{13430}'..='\u{1343f}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0001}'
+            | '\u{e0020}'..='\u{e007f}'
+    )
+}
+
+/// A name from a `hello`, made fit to show (PROTOCOL.md §3.7 "Names"): invisible characters
+/// ([`is_invisible`]) removed, white space trimmed; `None` when nothing is left.
 pub fn clean_name(name: &str) -> Option<String> {
-    let kept: String = name
-        .chars()
-        .filter(|&c| !matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}'))
-        .collect();
+    let kept: String = name.chars().filter(|&c| !is_invisible(c)).collect();
     let trimmed = kept.trim();
     (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+/// A received file name made safe to create in a directory and to show (PROTOCOL.md §3.6
+/// "Names"): the part after the last `/` or `\\`, without invisible characters
+/// ([`is_invisible`]) and without leading or trailing dots and spaces; `file` if nothing (or
+/// only `.`/`..`) is left.
+pub fn safe_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = base.chars().filter(|&c| !is_invisible(c)).collect();
+    let trimmed = clean.trim_matches(|c| c == '.' || c == ' ');
+    if trimmed.is_empty() {
+        "file".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
 }
 
 impl PeerSignal {
@@ -107,6 +154,21 @@ mod tests {
         );
         assert_eq!(clean_name("\u{7}\t "), None);
         assert_eq!(clean_name("Zoë 🎧").as_deref(), Some("Zoë 🎧"));
+    }
+
+    #[test]
+    fn names_lose_the_format_characters_that_reorder_or_hide_what_they_show() {
+        // Shown as "photoexe.jpg" if the right-to-left override stayed.
+        assert_eq!(safe_file_name("photo\u{202e}gpj.exe"), "photogpj.exe");
+        assert_eq!(clean_name("Bob\u{2066}\u{200b}").as_deref(), Some("Bob"));
+        assert_eq!(clean_name("\u{feff}\u{e0041}"), None);
+        // Letters of every script stay, and so does everything printable.
+        assert_eq!(safe_file_name("عربي שלום 日本.txt"), "عربي שלום 日本.txt");
+        for c in [
+            'a', 'é', ' ', '\u{a0}', '\u{2027}', '\u{2030}', '\u{fffc}', '🎧',
+        ] {
+            assert!(!is_invisible(c), "{c:?}");
+        }
     }
 
     #[test]

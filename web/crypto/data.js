@@ -230,14 +230,3 @@ export function decode(p) {
       return { kind: name, id };
   }
 }
-
-/** A received file name made safe to save (PROTOCOL.md §3.6 "Names"). */
-export function safeFileName(name) {
-  const base = name.split(/[/\\]/).at(-1);
-  const clean = [...base].filter((c) => {
-    const cp = c.codePointAt(0);
-    return !(cp <= 0x1f || (cp >= 0x7f && cp <= 0x9f));
-  }).join('');
-  const trimmed = clean.replace(/^[. ]+|[. ]+$/g, '');
-  return trimmed === '' ? 'file' : trimmed;
-}

@@ -349,6 +349,20 @@ test('a tampered message closes the channel and drops every unfinished file', as
   assert.deepEqual(take(me), []);
 });
 
+test('a text frame closes the channel as tampering and drops every unfinished file, as in Rust', async () => {
+  const [peer, me] = await hostile();
+  await sendRaw(peer, me, { kind: 'file-offer', id: 1, size: 10, name: 'a' });
+  await me.receiveUnsealed();
+  const out = take(me);
+  assert.deepEqual(out[0], { type: 'close-channel' });
+  assert.deepEqual(out[1].event, { type: 'tampered', error: 'messages tampered with (a text frame, which is never sealed)' });
+  assert.equal(out[2].event.type, 'file-stopped');
+  assert.ok(!me.isOpen());
+  // A second one finds the channel closed already: nothing more is said.
+  await me.receiveUnsealed();
+  assert.deepEqual(take(me), []);
+});
+
 test('our own unfinished files are dropped too when the channel is tampered with', async () => {
   const [o, a] = await pair();
   const id = await o.offerFile('f', 200_000);

@@ -3,7 +3,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Pair, SETUP_TIMEOUT_MS, cleanName } from '../pair.js';
+import { Pair, SETUP_TIMEOUT_MS } from '../pair.js';
+import { cleanName } from '../peer-signal.js';
 import { b64u, hex } from '../crypto/bytes.js';
 import { generateDeviceKey, signIdentity } from '../crypto/identity.js';
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dtlsFingerprint } from '../crypto/sdp.js';
-import { withoutAudioLevel, withoutStrayCodecLines } from '../sdp.js';
+import { carriesDataChannel, withoutAudioLevel, withoutStrayCodecLines } from '../sdp.js';
 
 // The video section of an offer Firefox ESR 153 made with codec preferences pinned to VP8
 // (captured in this project's cross-browser test); Chromium 156 refused it whole with "Failed
@@ -52,4 +52,11 @@ test('a session-level line before the first m= line is never touched', () => {
 test('the audio-level extension is removed, other extensions kept', () => {
   const sdp = 'm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=extmap:3 urn:ietf:params:rtp-hdrext:sdes:mid\r\n';
   assert.equal(withoutAudioLevel(sdp), 'm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=extmap:3 urn:ietf:params:rtp-hdrext:sdes:mid\r\n');
+});
+
+test('an SDP without an application section, or with it rejected, carries no data channel', () => {
+  const audio = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n';
+  assert.equal(carriesDataChannel(audio), false);
+  assert.equal(carriesDataChannel(`${audio}m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\n`), false);
+  assert.equal(carriesDataChannel(`${audio}m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n`), true);
 });

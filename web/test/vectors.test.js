@@ -11,6 +11,7 @@ import { Handshake, keyPairFromPrivate } from '../crypto/handshake.js';
 import * as sframe from '../crypto/sframe.js';
 import { dtlsFingerprint } from '../crypto/sdp.js';
 import * as data from '../crypto/data.js';
+import { SignalMalformed, cleanName, decodeSignal, safeFileName } from '../peer-signal.js';
 
 const vectors = (name) => JSON.parse(readFileSync(new URL(`../../tests/vectors/${name}`, import.meta.url)));
 const rfc = vectors('sframe-rfc9605.json');
@@ -195,7 +196,23 @@ test('data channel keys, sealed messages of every kind, refused plaintexts and f
   }
   // media-state's flag bits a later version may use do not change what this one reads.
   assert.deepEqual(data.decode(Uint8Array.of(0x20, 0xfd)), { kind: 'media-state', microphone: true, camera: false });
-  for (const { name, safe } of v1.file_names) assert.equal(data.safeFileName(name), safe, JSON.stringify(name));
+});
+
+test('names a peer gives lose what could hide or reorder what they show, as in Rust', () => {
+  for (const { name, safe } of v1.file_names) assert.equal(safeFileName(name), safe, JSON.stringify(name));
+  for (const { name, shown } of v1.display_names) assert.equal(cleanName(name), shown, JSON.stringify(name));
+  assert.equal(safeFileName('photo\u202egpj.exe'), 'photogpj.exe');
+});
+
+test('every sealed plaintext decodes, is ignored or is malformed as in Rust', () => {
+  assert.ok(v1.peer_signals.length >= 30);
+  for (const v of v1.peer_signals) {
+    const bytes = v.text !== undefined ? utf8(v.text) : fromHex(v.hex);
+    const what = JSON.stringify(v.text ?? v.hex);
+    if (v.decoded === 'malformed') assert.throws(() => decodeSignal(bytes), SignalMalformed, what);
+    else if (v.decoded === 'ignored') assert.equal(decodeSignal(bytes), null, what);
+    else assert.deepEqual(decodeSignal(bytes), v.decoded, what);
+  }
 });
 
 test('a tampered, replayed or reflected data message closes the channel for good', async () => {
