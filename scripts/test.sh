@@ -68,6 +68,21 @@ passed=$((passed + $(awk '/^# pass/ {print $3}' "$node_log")))
 failed=$((failed + $(awk '/^# fail/ {print $3}' "$node_log")))
 rm -f "$node_log"
 
+step "fuzzing the browser's parsers of peer bytes under node (fast-check), ${FUZZ_SECONDS}s budget"
+(cd tests/fuzz-js && npm ci --no-audit --no-fund --loglevel=error)
+fuzz_js_log="$(mktemp)"
+fuzz_js_failed=0
+(cd tests/fuzz-js && SOTTO_FUZZ_SECONDS="$FUZZ_SECONDS" node --test) 2>&1 | tee "$fuzz_js_log" | grep -E '^(not )?ok |^# (tests|pass|fail)' || fuzz_js_failed=1
+passed=$((passed + $(awk '/^# pass/ {print $3}' "$fuzz_js_log")))
+failed=$((failed + $(awk '/^# fail/ {print $3}' "$fuzz_js_log")))
+if [ "$fuzz_js_failed" = 1 ]; then
+  # The counterexample, shrunk, and its seed.
+  awk '/^not ok /{p=1} p{print} /^  \.\.\.$/{p=0}' "$fuzz_js_log"
+  echo "summary: ${passed} passed, ${failed} failed"
+  exit 1
+fi
+rm -f "$fuzz_js_log"
+
 step "browser tests: Debian's chromium (playwright-core) and firefox-esr (puppeteer-core), against the relay binary"
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 browser_log="$(mktemp)"
