@@ -185,8 +185,8 @@ export class PeerCall {
         this.connected = true;
         this.pair.connectedNow();
       }
+      // A failed connection ends the pair: the room's rules say so (room-core.js).
       this.setState(pc.connectionState);
-      if (pc.connectionState === 'failed') this.emit({ type: 'failed', reason: 'could not reach the other side directly (ICE/DTLS failed); a TURN server on the relay would help' });
     };
     pc.ontrack = (e) => this.emit({ type: 'track', track: e.track });
     // The pair's one data channel (PROTOCOL.md §3.6), made before the offer or answer so that

@@ -21,6 +21,11 @@
 
 import { RECONNECT_ATTEMPTS, reconnectDelay } from './backoff.js';
 
+/** What a one-to-one call's end is, by how its one pair ended (room.rs `PairEnd::outcome`). */
+const END_OF_CALL = { 'hung-up': 'peer-hung-up', tampered: 'tampered', 'wrong-link': 'wrong-link', failed: 'failed', 'timed-out': 'failed' };
+
+export const CONNECTION_FAILED = 'could not reach the other side directly (ICE/DTLS failed); a TURN server on the relay would help';
+
 export class RoomCore {
   /**
    * @param {object} o
@@ -47,8 +52,10 @@ export class RoomCore {
     return [...this.pairs.values()].some((p) => p.connected);
   }
 
+  /** Returns what the shell returns (a promise for `to-pair`, which the shell waits for). */
   emit(action) {
-    if (!this.ended) this.output(action);
+    if (!this.ended) return this.output(action);
+    return undefined;
   }
 
   /** Connected to the relay (first time or again): join. */
@@ -58,8 +65,11 @@ export class RoomCore {
     this.emit({ type: 'join', max: this.group });
   }
 
+  /** A message from the relay. For a signal, returns the pair's handling of it: the shell
+   *  waits for it before the next message, so that a `bye` is read before the sender's
+   *  peer-left that follows it. */
   relayMessage(msg) {
-    if (this.ended) return;
+    if (this.ended) return undefined;
     switch (msg.type) {
       case 'welcome':
         return this.onWelcome(msg);
@@ -71,7 +81,7 @@ export class RoomCore {
         if (this.pairs.has(msg.from)) return this.emit({ type: 'to-pair', peer: msg.from, bytes: msg.bytes });
         // In a group, bytes from someone without a pair (one whose pair just ended) open
         // nothing and are dropped; in a one-to-one call there is no one else to talk to.
-        if (this.group === null) this.end('a message from someone not in this call', true);
+        if (this.group === null) this.end('a message from someone not in this call', true, 'protocol-violation');
         return;
       case 'error':
         return this.onError(msg);
@@ -83,7 +93,7 @@ export class RoomCore {
   onWelcome(msg) {
     if (this.state !== 'awaiting-welcome') return;
     this.attempt = 0;
-    if (this.group === null && msg.peers.length > 1) return this.end('the relay put more than two people in this call', true);
+    if (this.group === null && msg.peers.length > 1) return this.end('the relay put more than two people in this call', true, 'protocol-violation');
     this.state = 'in-room';
     if (msg.peers.length === 0) this.emit({ type: 'state', state: 'waiting-for-peer' });
     // Those here first are O of their pair with us: each commits to us.
@@ -96,7 +106,7 @@ export class RoomCore {
       const [old, pair] = [...this.pairs.entries()][0] ?? [];
       if (pair) {
         // While the peer is on the relay, a newcomer would be a third person.
-        if (pair.onRelay) return this.end('a third person joined this call', true);
+        if (pair.onRelay) return this.end('a third person joined this call', true, 'protocol-violation');
         // The one who left the relay is back (a reload): a new pair with them.
         this.close(old);
       }
@@ -134,9 +144,10 @@ export class RoomCore {
       this.emit({ type: 'drop-relay' });
       return this.retry();
     }
-    if (msg.code === 'room-full') return this.end(this.group === null ? 'this call already has two people (room full)' : 'this call already has all its people (room full)', true);
-    if (msg.code === 'group-too-large') return this.end(`this relay does not hold calls that large: ${msg.message ?? ''}`.trim(), true);
-    this.end(`relay error ${msg.code}`, true);
+    const kind = `relay-error:${msg.code}`;
+    if (msg.code === 'room-full') return this.end(this.group === null ? 'this call already has two people (room full)' : 'this call already has all its people (room full)', true, kind);
+    if (msg.code === 'group-too-large') return this.end(`this relay does not hold calls that large: ${msg.message ?? ''}`.trim(), true, kind);
+    this.end(`relay error ${msg.code}`, true, kind);
   }
 
   open(peer, role) {
@@ -165,8 +176,10 @@ export class RoomCore {
   /** The connection of `peer`'s pair changed state ('disconnected', 'failed', 'closed', ...). */
   pairConnectionState(peer, state) {
     const pair = this.pairs.get(peer);
+    if (!pair) return;
     // Off the relay and now off the connection too: they are gone.
-    if (pair && !pair.onRelay && ['disconnected', 'failed', 'closed'].includes(state)) this.gone(peer);
+    if (!pair.onRelay && ['disconnected', 'failed', 'closed'].includes(state)) return this.gone(peer);
+    if (state === 'failed') this.pairEnded(peer, 'failed', CONNECTION_FAILED);
   }
 
   /** `peer`'s pair ended ('hung-up', 'tampered', 'wrong-link', 'timed-out', 'failed'). One
@@ -176,7 +189,11 @@ export class RoomCore {
     const pair = this.pairs.get(peer);
     if (!pair) return;
     if (!pair.onRelay && end === 'failed') return this.gone(peer);
-    if (this.group === null) return this.end(end === 'hung-up' ? 'the other side hung up' : reason, end !== 'hung-up');
+    if (this.group === null) {
+      // The person is the call: their pair's end is told, then the call's, as in room.rs.
+      this.emit({ type: 'peer-gone', peer, end, reason });
+      return this.end(end === 'hung-up' ? 'the other side hung up' : reason, end !== 'hung-up', END_OF_CALL[end]);
+    }
     this.close(peer);
     this.emit({ type: 'peer-gone', peer, end, reason });
     if (this.pairs.size === 0 && this.state === 'in-room') this.emit({ type: 'state', state: 'waiting-for-peer' });
@@ -201,15 +218,18 @@ export class RoomCore {
 
   retry() {
     this.attempt += 1;
-    if (this.attempt > RECONNECT_ATTEMPTS) return this.end('lost the connection to the relay and could not reach it again', true);
+    if (this.attempt > RECONNECT_ATTEMPTS) return this.end('lost the connection to the relay and could not reach it again', true, 'relay-lost');
     this.state = 'awaiting-relay';
     this.emit({ type: 'reconnect', attempt: this.attempt, delayMs: reconnectDelay(this.attempt) });
   }
 
-  /** The call is over (the shell hangs up every pair first when it is ours). */
-  end(reason, error) {
+  /** The call is over (the shell hangs up every pair first when it is ours). `kind` names the
+   *  outcome for code (the scenarios, tests): 'hung-up' (we did), 'peer-hung-up', 'tampered',
+   *  'wrong-link', 'failed', 'relay-lost', 'protocol-violation', 'relay-error:CODE', and
+   *  'local-failure' for the page's own reasons; `reason` is the words for people. */
+  end(reason, error, kind = 'local-failure') {
     if (this.ended) return;
-    this.output({ type: 'ended', reason, error });
+    this.output({ type: 'ended', reason, error, kind });
     this.state = 'ended';
     this.pairs.clear();
   }

@@ -119,7 +119,8 @@ export class Room {
         this.stream = stream;
       }
     }
-    this.core.relayMessage(msg);
+    // A signal is handled by its pair before the next relay message (room-core.js).
+    await this.core.relayMessage(msg);
   }
 
   /** One action of the room's rules. */
@@ -210,7 +211,7 @@ export class Room {
   async hangUp() {
     if (this.ended) return;
     await Promise.all([...this.calls.values()].map((c) => c.hangUp()));
-    this.core.end('you hung up', false);
+    this.core.end('you hung up', false, 'hung-up');
   }
 
   /** Ends the call for a reason of the page's (the relay could not be reached at all, ...). */

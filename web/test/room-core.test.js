@@ -4,120 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RoomCore } from '../room-core.js';
-import { Pair } from '../pair.js';
 import { hex } from '../crypto/bytes.js';
-
-const secret = new Uint8Array(32).fill(9);
-const sdp = (who, to) => `v=0\r\na=fingerprint:sha-256 ${Array.from({ length: 32 }, (_, i) => (((who + to).charCodeAt(i % (who + to).length) * (i + 1)) & 0xff).toString(16).padStart(2, '0').toUpperCase()).join(':')}\r\n`;
-
-/** People, a relay with their room, and their pairs. */
-class World {
-  constructor(capacity = 6) {
-    this.capacity = capacity;
-    this.members = [];
-    this.people = new Map();
-    this.inFlight = [];
-  }
-
-  join(id, group) {
-    const person = { id, pairs: new Map(), log: [], ended: null };
-    person.core = new RoomCore({ group, output: (a) => this.act(person, a) });
-    this.people.set(id, person);
-    person.core.relayOpened();
-    return person;
-  }
-
-  act(person, a) {
-    person.log.push(a);
-    switch (a.type) {
-      case 'join': {
-        const cap = Math.min(this.capacity, a.max ?? 2);
-        if (this.members.length >= (this.roomCap ?? cap)) return this.inFlight.push([person.id, { type: 'error', code: 'room-full' }]);
-        this.roomCap ??= cap;
-        for (const m of this.members) this.inFlight.push([m, { type: 'peer-joined', peer: person.id }]);
-        this.inFlight.push([person.id, { type: 'welcome', you: person.id, peers: [...this.members], ice: [], max: this.roomCap }]);
-        this.members.push(person.id);
-        return;
-      }
-      case 'open-pair': {
-        const side = { keys: null, code: null, connected: false };
-        side.pair = new Pair({
-          secret,
-          peer: a.peer,
-          role: a.role,
-          now: 0,
-          output: (x) => {
-            if (x.type === 'send') this.inFlight.push([a.peer, { type: 'signal', from: person.id, bytes: x.bytes }]);
-            if (x.type === 'keys') side.keys = x;
-            if (x.type === 'sas') side.code = x.code;
-            if (x.type === 'create-offer') queueMicrotask(() => side.pair.offerCreated(sdp(person.id, a.peer)));
-            if (x.type === 'create-answer') queueMicrotask(() => side.pair.answerCreated(sdp(person.id, a.peer)));
-            if (x.type === 'ended') queueMicrotask(() => person.core.pairEnded(a.peer, x.end, x.reason));
-          },
-        });
-        person.pairs.set(a.peer, side);
-        side.pair.start();
-        return;
-      }
-      case 'to-pair':
-        return person.pairs.get(a.peer)?.pair.receive(a.bytes);
-      case 'close-pair':
-        person.pairs.get(a.peer)?.pair.close();
-        return person.pairs.delete(a.peer);
-      case 'ended':
-        person.ended = a;
-        this.leave(person.id);
-        return;
-      default:
-    }
-  }
-
-  leave(id) {
-    if (!this.members.includes(id)) return;
-    this.members = this.members.filter((m) => m !== id);
-    for (const m of this.members) this.inFlight.push([m, { type: 'peer-left', peer: id }]);
-  }
-
-  /** Delivers everything, lets the pairs work, connects pairs whose two ends have keys. */
-  async settle() {
-    // Idle only after several quiet rounds: a pair's WebCrypto work resolves across tasks.
-    let quiet = 0;
-    for (let round = 0; round < 400; round++) {
-      await new Promise((r) => setTimeout(r, 0));
-      for (const p of this.people.values()) await Promise.all([...p.pairs.values()].map((s) => s.pair.queue));
-      const batch = this.inFlight.splice(0);
-      for (const [to, msg] of batch) this.people.get(to)?.core.relayMessage(msg);
-      let connected = false;
-      for (const p of this.people.values()) {
-        for (const [other, side] of p.pairs) {
-          const back = this.people.get(other)?.pairs.get(p.id);
-          if (side.keys && back?.keys && !side.connected) {
-            side.connected = true;
-            side.pair.connectedNow();
-            p.core.pairConnected(other);
-            connected = true;
-          }
-        }
-      }
-      quiet = batch.length === 0 && !connected ? quiet + 1 : 0;
-      if (quiet === 5) return;
-    }
-    throw new Error('the world did not settle');
-  }
-
-  assertPairsWork(ids) {
-    for (const a of ids) {
-      for (const b of ids) {
-        if (a === b) continue;
-        const [sa, sb] = [this.people.get(a).pairs.get(b), this.people.get(b).pairs.get(a)];
-        assert.ok(sa?.connected && sb?.connected, `${a} and ${b} are not connected`);
-        assert.match(sa.code, /^\d{6}$/);
-        assert.equal(sa.code, sb.code, `${a} and ${b} see different codes`);
-        assert.equal(hex(sa.keys.media.send), hex(sb.keys.media.receive));
-      }
-    }
-  }
-}
+import { World } from './world.js';
 
 test('two people on a one-to-one link connect with one safety code', async () => {
   const w = new World();
@@ -174,7 +62,7 @@ test('one-to-one: the other hanging up ends the call; a third person is refused'
   w.join('B', null);
   await w.settle();
   a.core.relayMessage({ type: 'peer-joined', peer: 'X' });
-  assert.deepEqual(a.ended, { type: 'ended', reason: 'a third person joined this call', error: true });
+  assert.deepEqual(a.ended, { type: 'ended', reason: 'a third person joined this call', error: true, kind: 'protocol-violation' });
   const w2 = new World(6);
   const c = w2.join('C', null);
   await w2.settle();
@@ -182,7 +70,7 @@ test('one-to-one: the other hanging up ends the call; a third person is refused'
   await w2.settle();
   await d.pairs.get('C').pair.hangUp();
   await w2.settle();
-  assert.deepEqual(c.ended, { type: 'ended', reason: 'the other side hung up', error: false });
+  assert.deepEqual(c.ended, { type: 'ended', reason: 'the other side hung up', error: false, kind: 'peer-hung-up' });
 });
 
 test('someone who leaves before connecting is waited for; one who only lost the relay stays', async () => {
@@ -219,7 +107,7 @@ test('a group link too large for the relay ends with the relay\'s reason', () =>
   c.relayOpened();
   assert.deepEqual(log[0], { type: 'join', max: 8 });
   c.relayMessage({ type: 'error', code: 'group-too-large', message: 'at most 6 people' });
-  assert.deepEqual(log.at(-1), { type: 'ended', reason: 'this relay does not hold calls that large: at most 6 people', error: true });
+  assert.deepEqual(log.at(-1), { type: 'ended', reason: 'this relay does not hold calls that large: at most 6 people', error: true, kind: 'relay-error:group-too-large' });
 });
 
 test('a relay that cannot reach the room store it shares with other relays is tried again, as a lost one is', () => {
