@@ -124,6 +124,9 @@ const STATES = {
   ended: 'Call ended',
 };
 
+/** The status line while a connection that dropped is made again (PROTOCOL.md §3.3). */
+const DROPPED = 'Your connection dropped; reconnecting…';
+
 /** The status line while the relay is tried again. */
 const reconnecting = (e) => `Lost the relay; trying again in ${(e.delayMs / 1000).toFixed(1)} s (attempt ${e.attempt})…`;
 
@@ -438,8 +441,13 @@ async function call(secret, group, { stream = null, name = null, relayOnly = fal
     if (e.type === 'state' && e.peer === undefined) {
       $('status').textContent = STATES[e.state] ?? e.state;
       if (e.state === 'waiting-for-peer') $('share').hidden = false;
+    } else if (e.type === 'peer-dropped') {
+      // Until the pair is made again, every step of it says why it is happening.
+      me.redialing = true;
+      $('status').textContent = DROPPED;
     } else if (e.type === 'state') {
-      $('status').textContent = STATES[e.state] ?? e.state;
+      if (e.state === 'connected') me.redialing = false;
+      $('status').textContent = me.redialing ? DROPPED : (STATES[e.state] ?? e.state);
       if (e.state === 'connected') $('share').hidden = true;
     } else if (e.type === 'reconnecting') {
       $('status').textContent = reconnecting(e);
@@ -469,6 +477,10 @@ async function call(secret, group, { stream = null, name = null, relayOnly = fal
       return;
     }
     if (e.type === 'ended') return ended(e);
+    if (e.type === 'peer-dropped') {
+      $('status').textContent = `Your connection with ${tiles.nameOf(e.peer)} dropped; reconnecting…`;
+      return;
+    }
     groupStatus();
   }
   function ended(e) {

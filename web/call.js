@@ -66,7 +66,7 @@ export class PeerCall {
    *   ({ key }: their device key, which signed this pair's transcript, or null: none sent),
    *   `media` ({ microphone, camera }: theirs, told over the data channel)
    */
-  constructor({ secret, peer, role, stream, ice, relayOnly = false, name = null, device = null, media = () => ({ microphone: true, camera: true }), now, send, onEvent }) {
+  constructor({ secret, peer, role, remade = false, stream, ice, relayOnly = false, name = null, device = null, media = () => ({ microphone: true, camera: true }), now, send, onEvent }) {
     Object.assign(this, { peer, role, stream, ice, relayOnly, media, send, onEvent });
     this.pc = null;
     this.pendingCandidates = [];
@@ -80,7 +80,7 @@ export class PeerCall {
       if (e.data.type === 'stats') this.statsWaiters.get(e.data.id)?.(e.data.stats);
     };
     // The protocol is the pair's (pair.js); what it asks for is done here, one at a time.
-    this.pair = new Pair({ secret, peer, role, now, name, device, output: (a) => this.act(a) });
+    this.pair = new Pair({ secret, peer, role, now, remade, name, device, output: (a) => this.act(a) });
     this.queue = Promise.resolve();
   }
 

@@ -44,12 +44,13 @@ export class Pair {
    * @param {string} o.peer   the other person's relay id
    * @param {'offerer'|'answerer'} o.role
    * @param {number} o.now    milliseconds (performance.now() or Date.now(): one clock per room)
+   * @param {boolean} [o.remade]   made again after the pair's connection dropped: no set-up deadline
    * @param {string|null} [o.name]   our name, sent in a `hello` after the offer or answer
    * @param {CryptoKeyPair|null} [o.device]   our device key (Ed25519), which signs the pair's
    *   transcript in an `identity` after the `hello`; null: incognito
    * @param {(action: object) => void} o.output
    */
-  constructor({ secret, peer, role, now, name = null, device = null, output }) {
+  constructor({ secret, peer, role, now, remade = false, name = null, device = null, output }) {
     Object.assign(this, { secret, peer, role, device, output });
     /** The peer's identity: 'awaiting' it, 'absent' (they sent none), 'verified'. */
     this.identity = 'awaiting';
@@ -60,7 +61,9 @@ export class Pair {
     this.connected = false;
     this.over = false;
     /** When the set-up is given up; null once connected. */
-    this.deadline = now + SETUP_TIMEOUT_MS;
+    // A pair made again after its connection dropped waits as long as the peer is on the
+    // relay (they may still be asleep): no deadline (PROTOCOL.md §3.3).
+    this.deadline = remade ? null : now + SETUP_TIMEOUT_MS;
     this.queue = Promise.resolve();
   }
 

@@ -4,14 +4,18 @@
 // messages and what happened to each pair; it answers through `output`, in order:
 //
 //   { type: 'join', max }                    join the room (max: the group size, or null)
-//   { type: 'open-pair', peer, role }        start a pair with this person ('offerer': we
-//                                            commit; 'answerer': we wait for their commit)
+//   { type: 'open-pair', peer, role, remade } start a pair with this person ('offerer': we
+//                                            commit; 'answerer': we wait for their commit);
+//                                            remade: made again after a drop, no set-up
+//                                            deadline
 //   { type: 'to-pair', peer, bytes }         bytes from the relay for that pair
 //   { type: 'close-pair', peer }             that pair is over: close its connection
 //   { type: 'state', state }                 'waiting-for-peer'
 //   { type: 'peer-left', peer }              they left without hanging up (a reload, a crash)
 //   { type: 'peer-gone', peer, end, reason } (groups) their pair ended: 'hung-up', 'tampered', ...
 //   { type: 'peer-lost-relay', peer }        they left the relay, but media still flows
+//   { type: 'peer-dropped', peer }           the connection with them, which worked, dropped:
+//                                            it is being made again (PROTOCOL.md §3.3)
 //   { type: 'reconnect', attempt, delayMs }  reach the relay again after this wait
 //   { type: 'drop-relay' }                   close the relay connection now (it is stale)
 //   { type: 'ended', reason, error }         the call is over; nothing comes after
@@ -20,9 +24,14 @@
 // ends alone. Pure: no DOM, runs in the page and under node.
 
 import { RECONNECT_ATTEMPTS, reconnectDelay } from './backoff.js';
+import { COMMIT } from './crypto/handshake.js';
 
 /** What a one-to-one call's end is, by how its one pair ended (room.rs `PairEnd::outcome`). */
 const END_OF_CALL = { 'hung-up': 'peer-hung-up', tampered: 'tampered', 'wrong-link': 'wrong-link', failed: 'failed', 'timed-out': 'failed' };
+
+/** How long a connection that worked may stay `disconnected` before it counts as dropped (room.rs
+ *  DROP_AFTER): ICE recovers from shorter interruptions by itself. */
+export const DROP_AFTER_MS = 4000;
 
 export const CONNECTION_FAILED = 'could not reach the other side directly (ICE/DTLS failed); a TURN server on the relay would help';
 
@@ -39,8 +48,10 @@ export class RoomCore {
     this.state = 'awaiting-welcome';
     /** Reconnections since the last welcome (0 on the first connection). */
     this.attempt = 0;
-    /** peer -> { connected, onRelay }, oldest first. */
+    /** peer -> { role, connected (once), onRelay, disconnectedSince, restart }, oldest first. */
     this.pairs = new Map();
+    /** False once the relay was lost while a pair was connected (until it is reached again). */
+    this.onRelay = true;
   }
 
   get ended() {
@@ -77,12 +88,23 @@ export class RoomCore {
         return this.onPeerJoined(msg.peer);
       case 'peer-left':
         return this.onPeerLeft(msg.peer);
-      case 'signal':
-        if (this.pairs.has(msg.from)) return this.emit({ type: 'to-pair', peer: msg.from, bytes: msg.bytes });
+      case 'signal': {
+        const pair = this.pairs.get(msg.from);
+        // A COMMIT from the pair's O once the pair had connected: the peer saw the connection
+        // drop and asks for the pair to be made again (PROTOCOL.md §3.3). Taken only if the
+        // connection does not work here either: a relay can forge a COMMIT, and must not be
+        // able to tear down a working connection with one.
+        if (pair?.connected && pair.role === 'answerer' && msg.bytes[0] === COMMIT) {
+          if (pair.disconnectedSince === null) pair.restart = msg.bytes;
+          else this.remake(msg.from, msg.bytes);
+          return undefined;
+        }
+        if (pair) return this.emit({ type: 'to-pair', peer: msg.from, bytes: msg.bytes });
         // In a group, bytes from someone without a pair (one whose pair just ended) open
         // nothing and are dropped; in a one-to-one call there is no one else to talk to.
         if (this.group === null) this.end('a message from someone not in this call', true, 'protocol-violation');
-        return;
+        return undefined;
+      }
       case 'error':
         return this.onError(msg);
       default:
@@ -95,6 +117,7 @@ export class RoomCore {
     this.attempt = 0;
     if (this.group === null && msg.peers.length > 1) return this.end('the relay put more than two people in this call', true, 'protocol-violation');
     this.state = 'in-room';
+    this.onRelay = true;
     if (msg.peers.length === 0) this.emit({ type: 'state', state: 'waiting-for-peer' });
     // Those here first are O of their pair with us: each commits to us.
     for (const peer of msg.peers) this.open(peer, 'answerer');
@@ -117,9 +140,10 @@ export class RoomCore {
   onPeerLeft(peer) {
     const pair = this.pairs.get(peer);
     if (!pair) return;
-    if (pair.connected) {
+    if (pair.connected && pair.disconnectedSince === null) {
       // Media flows peer to peer: they may only have lost the relay. The pair goes on; it is
-      // over when its connection drops, or when they join again.
+      // over when its connection drops, or when they join again. One already interrupted has
+      // dropped with them.
       pair.onRelay = false;
       return this.emit({ type: 'peer-lost-relay', peer });
     }
@@ -150,9 +174,9 @@ export class RoomCore {
     this.end(`relay error ${msg.code}`, true, kind);
   }
 
-  open(peer, role) {
-    this.pairs.set(peer, { connected: false, onRelay: true });
-    this.emit({ type: 'open-pair', peer, role });
+  open(peer, role, remade = false) {
+    this.pairs.set(peer, { role, connected: false, onRelay: true, disconnectedSince: null, restart: null });
+    this.emit({ type: 'open-pair', peer, role, remade });
   }
 
   close(peer) {
@@ -164,7 +188,53 @@ export class RoomCore {
   gone(peer) {
     this.close(peer);
     this.emit({ type: 'peer-left', peer });
+    this.waitOrReconnect();
+  }
+
+  /** No one left: wait for someone, or, off the relay with no connection left, reach the relay
+   *  again (nothing can be set up from here). */
+  waitOrReconnect() {
+    if (this.reconnectIfStranded()) return;
     if (this.pairs.size === 0 && this.state === 'in-room') this.emit({ type: 'state', state: 'waiting-for-peer' });
+  }
+
+  /** Off the relay with no connected pair: the relay is reached again and the room joined
+   *  afresh (PROTOCOL.md §3.3). True when that is what happens. */
+  reconnectIfStranded() {
+    if (this.state !== 'in-room' || this.onRelay || [...this.pairs.values()].some((p) => p.connected)) return false;
+    for (const peer of [...this.pairs.keys()]) this.close(peer);
+    this.retry();
+    return true;
+  }
+
+  /** The connection with `peer`, which worked, dropped (PROTOCOL.md §3.3 "A connection that
+   *  drops"): the pair closes and is made again with a fresh handshake in the same roles while
+   *  both are on the relay; off the relay, this side rejoins it when no connection is left.
+   *  `commit`: the peer's COMMIT that asked for it, for the new pair to take. */
+  remake(peer, commit = null) {
+    const pair = this.pairs.get(peer);
+    if (!pair) return;
+    this.close(peer);
+    const stranded = !this.onRelay && ![...this.pairs.values()].some((p) => p.connected);
+    if (!this.onRelay && !stranded) {
+      // No relay to make it again through, and others still connected: gone for this side.
+      this.emit({ type: 'peer-left', peer });
+      return;
+    }
+    this.emit({ type: 'peer-dropped', peer });
+    // Back on the relay first, as a newcomer everyone meets again.
+    if (stranded) return this.reconnectIfStranded();
+    // No set-up deadline: the peer may still be asleep; the relay says when they leave.
+    this.open(peer, pair.role, true);
+    if (commit) this.emit({ type: 'to-pair', peer, bytes: commit });
+  }
+
+  /** The clock (the shell's, in milliseconds) reached `now`: a connection `disconnected` for
+   *  DROP_AFTER_MS counts as dropped. */
+  tick(now) {
+    for (const [peer, pair] of [...this.pairs]) {
+      if (pair.disconnectedSince !== null && now - pair.disconnectedSince >= DROP_AFTER_MS) this.remake(peer);
+    }
   }
 
   /** The pair with `peer` connected. */
@@ -173,13 +243,30 @@ export class RoomCore {
     if (pair) pair.connected = true;
   }
 
-  /** The connection of `peer`'s pair changed state ('disconnected', 'failed', 'closed', ...). */
-  pairConnectionState(peer, state) {
+  /** The connection of `peer`'s pair changed state ('connected', 'disconnected', 'failed',
+   *  'closed', ...) at `now` (the shell's clock, in milliseconds). */
+  pairConnectionState(peer, state, now) {
     const pair = this.pairs.get(peer);
     if (!pair) return;
+    if (state === 'connected') {
+      pair.disconnectedSince = null;
+      return;
+    }
     // Off the relay and now off the connection too: they are gone.
     if (!pair.onRelay && ['disconnected', 'failed', 'closed'].includes(state)) return this.gone(peer);
-    if (state === 'failed') this.pairEnded(peer, 'failed', CONNECTION_FAILED);
+    // A connection that never came up is not made again: what to try is said.
+    if (!pair.connected) {
+      if (state === 'failed') this.pairEnded(peer, 'failed', CONNECTION_FAILED);
+      return;
+    }
+    // It worked and stopped: with the peer asking for a new pair, or no relay to wait for
+    // recovery through, it is made again now; else after DROP_AFTER_MS unless it recovers.
+    if (state === 'failed') return this.remake(peer, pair.restart);
+    if (state === 'disconnected' && pair.disconnectedSince === null) {
+      if (pair.restart) return this.remake(peer, pair.restart);
+      if (!this.onRelay) return this.remake(peer);
+      pair.disconnectedSince = now;
+    }
   }
 
   /** `peer`'s pair ended ('hung-up', 'tampered', 'wrong-link', 'timed-out', 'failed'). One
@@ -196,7 +283,7 @@ export class RoomCore {
     }
     this.close(peer);
     this.emit({ type: 'peer-gone', peer, end, reason });
-    if (this.pairs.size === 0 && this.state === 'in-room') this.emit({ type: 'state', state: 'waiting-for-peer' });
+    this.waitOrReconnect();
   }
 
   /** The relay connection ended. Connected pairs go on without it (media is peer to peer);
@@ -204,6 +291,9 @@ export class RoomCore {
   relayClosed() {
     if (this.ended || this.state === 'awaiting-relay') return;
     if (this.connected) {
+      // The connected go on; the others cannot finish without the relay. When the last
+      // connection drops, the relay is reached again.
+      this.onRelay = false;
       for (const [peer, pair] of [...this.pairs]) if (!pair.connected) this.gone(peer);
       return;
     }

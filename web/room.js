@@ -68,7 +68,9 @@ export class Room {
   async start() {
     this.room = b64u(await roomId(this.secret));
     this.ticker = setInterval(() => {
-      for (const call of this.calls.values()) call.tick(performance.now());
+      const now = performance.now();
+      for (const call of this.calls.values()) call.tick(now);
+      this.core.tick(now);
     }, TICK_MS);
     await this.connect();
   }
@@ -129,7 +131,7 @@ export class Room {
       case 'join':
         return this.relay?.join(this.room, a.max);
       case 'open-pair':
-        return this.openCall(a.peer, a.role);
+        return this.openCall(a.peer, a.role, a.remade);
       case 'to-pair':
         return this.calls.get(a.peer)?.receive(a.bytes);
       case 'close-pair':
@@ -158,11 +160,12 @@ export class Room {
     }
   }
 
-  openCall(peer, role) {
+  openCall(peer, role, remade) {
     const call = new PeerCall({
       secret: this.secret,
       peer,
       role,
+      remade,
       stream: this.stream,
       ice: this.ice,
       relayOnly: this.relayOnly,
@@ -194,7 +197,7 @@ export class Room {
     if (e.type === 'failed') return this.core.pairEnded(peer, e.end ?? 'failed', e.reason);
     if (e.type === 'state') {
       if (e.state === 'connected') this.core.pairConnected(peer);
-      this.core.pairConnectionState(peer, e.state);
+      this.core.pairConnectionState(peer, e.state, performance.now());
       // Gone with that state change (it had left the relay): nothing more of it is shown.
       if (this.calls.get(peer) !== call || this.ended) return;
     }

@@ -12,7 +12,7 @@ use crate::call::{KeySource, Outcome, RECONNECT_ATTEMPTS, reconnect_delay};
 use crate::rtc::{Candidate, ConnectionState};
 use sotto_e2ee::{
     DataChannel, DeviceId, DeviceKey, Error as E2eeError, FrameDecryptor, FrameEncryptor,
-    Handshake, LinkSecret, Received, Role, SafetyCode, Stream, dtls_fingerprint,
+    Handshake, LinkSecret, Received, Role, SafetyCode, Stream, dtls_fingerprint, handshake,
 };
 use sotto_proto::{
     ClientMessage, ErrorCode, GroupSize, MAX_NAME, Payload, PeerId, PeerSignal, ServerMessage,
@@ -24,6 +24,11 @@ use std::time::{Duration, Instant};
 /// that goes silent mid-handshake is dropped with a clear message instead of being waited for
 /// forever. Generous: ICE through TURN on a slow network takes seconds, not tens of them.
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a connection that worked may stay `disconnected` before it counts as dropped and is
+/// made again (PROTOCOL.md §3.3 "A connection that drops"): ICE recovers from shorter
+/// interruptions by itself.
+pub const DROP_AFTER: Duration = Duration::from_secs(4);
 
 /// What the shell must do.
 #[derive(Debug)]
@@ -100,6 +105,9 @@ pub enum PeerNotice {
     /// The relay says they left while the pair is connected: they may only have lost the
     /// relay, and the pair goes on while media flows.
     LostRelay,
+    /// The pair's connection, which worked, dropped: the pair is being made again (a new
+    /// handshake, a new safety code), with them or, after a rejoin, as a newcomer.
+    Dropped,
     /// The pair is over; why.
     Gone(PairEnd),
 }
@@ -173,6 +181,9 @@ struct Pair {
     identity: PeerIdentity,
     /// What the pair waits for beyond the handshake's own steps.
     link: Link,
+    /// A COMMIT from the peer asking for the pair to be made again (their side saw the
+    /// connection drop), kept while the connection still works here (PROTOCOL.md §3.3).
+    restart: Option<Vec<u8>>,
 }
 
 /// What a pair knows of the peer's device identity.
@@ -189,30 +200,55 @@ enum PeerIdentity {
 /// Where a pair's connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Link {
-    /// Handshake, offer/answer and ICE under way; given up at this instant.
-    SettingUp { deadline: Instant },
-    /// Media can flow; the peer is on the relay.
-    Connected,
+    /// Handshake, offer/answer and ICE under way; given up at this instant (`None`: a pair made
+    /// again after a drop, which waits as long as the peer is on the relay: they may be asleep).
+    SettingUp { deadline: Option<Instant> },
+    /// Media can flow; the peer is on the relay. `disconnected_since`: when ICE said
+    /// `disconnected` (the connection drops [`DROP_AFTER`] later unless it recovers).
+    Connected { disconnected_since: Option<Instant> },
     /// Media flows, but the relay said the peer left: the pair ends when the connection does.
     ConnectedOffRelay,
 }
 
 impl Pair {
-    fn new(peer: PeerId, hs: Handshake, now: Instant) -> Self {
+    /// A pair; `deadline`: when its set-up is given up (`None` for one made again).
+    fn new(peer: PeerId, hs: Handshake, deadline: Option<Instant>) -> Self {
         Self {
             peer,
             hs,
             offer: None,
             media_started: false,
             identity: PeerIdentity::Awaiting,
-            link: Link::SettingUp {
-                deadline: now + SETUP_TIMEOUT,
-            },
+            link: Link::SettingUp { deadline },
+            restart: None,
         }
     }
 
     fn is_connected(&self) -> bool {
         !matches!(self.link, Link::SettingUp { .. })
+    }
+
+    /// The connection works as far as this side knows: connected and not `disconnected`
+    /// (or the peer is off the relay and it still carries media).
+    fn is_working(&self) -> bool {
+        matches!(
+            self.link,
+            Link::Connected {
+                disconnected_since: None
+            } | Link::ConnectedOffRelay
+        )
+    }
+
+    /// When the pair must next be looked at: its set-up deadline, or when a `disconnected`
+    /// connection counts as dropped.
+    fn deadline(&self) -> Option<Instant> {
+        match self.link {
+            Link::SettingUp { deadline } => deadline,
+            Link::Connected {
+                disconnected_since: Some(since),
+            } => Some(since + DROP_AFTER),
+            _ => None,
+        }
     }
 
     fn signal(&self, bytes: &[u8]) -> Action {
@@ -382,7 +418,9 @@ enum State {
     /// reconnections since the last `welcome` (0 on the first connection).
     AwaitingWelcome { attempt: u32 },
     /// In the room, with a pair for each other person (none while alone), oldest first.
-    InRoom { pairs: Vec<Pair> },
+    /// `on_relay`: false once the relay connection was lost while a pair was connected (the
+    /// connected go on; nothing can be set up until a pair drops and the relay is reached).
+    InRoom { pairs: Vec<Pair>, on_relay: bool },
     /// Over.
     Ended,
 }
@@ -406,7 +444,7 @@ impl std::fmt::Debug for Room {
         let state = match &self.state {
             State::AwaitingRelay { .. } => "AwaitingRelay".to_owned(),
             State::AwaitingWelcome { .. } => "AwaitingWelcome".to_owned(),
-            State::InRoom { pairs } => format!("InRoom({} pairs)", pairs.len()),
+            State::InRoom { pairs, .. } => format!("InRoom({} pairs)", pairs.len()),
             State::Ended => "Ended".to_owned(),
         };
         write!(f, "Room({state})")
@@ -453,7 +491,7 @@ impl Room {
             self.seal_to(peer, &PeerSignal::Hello { name }, out);
         }
         let identity = self.device.as_ref().and_then(|device| {
-            let State::InRoom { pairs } = &self.state else {
+            let State::InRoom { pairs, .. } = &self.state else {
                 return None;
             };
             let pair = pairs.iter().find(|p| &p.peer == peer)?;
@@ -481,51 +519,50 @@ impl Room {
 
     /// True while media flows with at least one person.
     pub fn is_connected(&self) -> bool {
-        matches!(&self.state, State::InRoom { pairs } if pairs.iter().any(Pair::is_connected))
+        matches!(&self.state, State::InRoom { pairs, .. } if pairs.iter().any(Pair::is_connected))
     }
 
     /// The people this side has a pair with, oldest first.
     pub fn peers(&self) -> Vec<PeerId> {
         match &self.state {
-            State::InRoom { pairs } => pairs.iter().map(|p| p.peer.clone()).collect(),
+            State::InRoom { pairs, .. } => pairs.iter().map(|p| p.peer.clone()).collect(),
             _ => Vec::new(),
         }
     }
 
     /// When [`Room::handle_timeout`] must next be called, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let State::InRoom { pairs } = &self.state else {
+        let State::InRoom { pairs, .. } = &self.state else {
             return None;
         };
-        pairs
-            .iter()
-            .filter_map(|p| match p.link {
-                Link::SettingUp { deadline } => Some(deadline),
-                _ => None,
-            })
-            .min()
+        pairs.iter().filter_map(Pair::deadline).min()
     }
 
-    /// The clock reached `now`: pairs still setting up past their deadline are given up.
+    /// The clock reached `now`: pairs still setting up past their deadline are given up, and
+    /// connections `disconnected` for [`DROP_AFTER`] count as dropped.
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
-        let expired: Vec<PeerId> = match &self.state {
-            State::InRoom { pairs } => pairs
+        let due: Vec<(PeerId, bool)> = match &self.state {
+            State::InRoom { pairs, .. } => pairs
                 .iter()
-                .filter(|p| matches!(p.link, Link::SettingUp { deadline } if deadline <= now))
-                .map(|p| p.peer.clone())
+                .filter(|p| p.deadline().is_some_and(|d| d <= now))
+                .map(|p| (p.peer.clone(), p.is_connected()))
                 .collect(),
             _ => Vec::new(),
         };
-        for peer in expired {
-            self.end_pair(&peer, PairEnd::TimedOut, &mut out);
+        for (peer, dropped) in due {
+            if dropped {
+                self.drop_pair(&peer, &mut out);
+            } else {
+                self.end_pair(&peer, PairEnd::TimedOut, &mut out);
+            }
         }
         out
     }
 
     fn pairs_mut(&mut self) -> Option<&mut Vec<Pair>> {
         match &mut self.state {
-            State::InRoom { pairs } => Some(pairs),
+            State::InRoom { pairs, .. } => Some(pairs),
             _ => None,
         }
     }
@@ -553,13 +590,76 @@ impl Room {
         }
         out.push(pair.act(PeerAction::Close));
         out.push(pair.notify(PeerNotice::Gone(why)));
+        if self.reconnect_if_stranded(out) {
+            return;
+        }
         if alone {
             out.push(Action::Notify(RoomNotice::WaitingForPeers));
         }
     }
 
+    /// Off the relay with no connection left: nothing can be set up or made again from here,
+    /// so the relay is reached again and the room joined afresh (PROTOCOL.md §3.3). True when
+    /// that is what happens.
+    fn reconnect_if_stranded(&mut self, out: &mut Vec<Action>) -> bool {
+        let State::InRoom {
+            pairs,
+            on_relay: false,
+        } = &mut self.state
+        else {
+            return false;
+        };
+        if pairs.iter().any(Pair::is_connected) {
+            return false;
+        }
+        for pair in pairs.drain(..) {
+            out.push(pair.act(PeerAction::Close));
+        }
+        self.retry(1, out);
+        true
+    }
+
+    /// The connection with `peer`, which worked, dropped (PROTOCOL.md §3.3 "A connection that
+    /// drops"): the pair closes and is made again with a fresh handshake, in the same roles,
+    /// while both are on the relay; off the relay, this side rejoins it when no connection is
+    /// left. `commit`: the peer's COMMIT that asked for it, for the new pair to take.
+    fn drop_pair(&mut self, peer: &PeerId, out: &mut Vec<Action>) {
+        self.remake_pair(peer, None, out);
+    }
+
+    fn remake_pair(&mut self, peer: &PeerId, commit: Option<Vec<u8>>, out: &mut Vec<Action>) {
+        let State::InRoom { pairs, on_relay } = &mut self.state else {
+            return;
+        };
+        let Some(i) = pairs.iter().position(|p| &p.peer == peer) else {
+            return;
+        };
+        let on_relay = *on_relay;
+        let old = pairs.remove(i);
+        out.push(old.act(PeerAction::Close));
+        let stranded = !on_relay && !pairs.iter().any(Pair::is_connected);
+        if !on_relay && !stranded {
+            // No relay to make it again through, and others still connected: they are gone
+            // for this side (and meet it again when it is back on the relay).
+            out.push(old.notify(PeerNotice::Gone(PairEnd::Left)));
+            return;
+        }
+        out.push(old.notify(PeerNotice::Dropped));
+        if stranded {
+            // Back on the relay first, as a newcomer everyone meets again.
+            self.reconnect_if_stranded(out);
+            return;
+        }
+        let role = old.hs.role();
+        // No set-up deadline: the peer may still be asleep; the relay says when they leave.
+        self.add_pair(peer.clone(), role, None, out);
+        if let Some(commit) = commit {
+            self.receive_from(peer, &commit, out);
+        }
+    }
+
     fn end(&mut self, outcome: Outcome, out: &mut Vec<Action>) {
-        if let State::InRoom { pairs } = &mut self.state {
+        if let State::InRoom { pairs, .. } = &mut self.state {
             for pair in pairs.iter_mut() {
                 if matches!(outcome, Outcome::HungUp) && pair.hs.is_established() {
                     // A pair whose keys never worked gets no `bye`: nothing could open it.
@@ -584,8 +684,15 @@ impl Room {
     }
 
     /// A new pair with `peer` in `role`, with a fresh key (a handshake's key is never used
-    /// twice). O commits at once; A waits for the commit.
-    fn add_pair(&mut self, peer: PeerId, role: Role, now: Instant, out: &mut Vec<Action>) {
+    /// twice), given up at `deadline` if not connected by then. O commits at once; A waits
+    /// for the commit.
+    fn add_pair(
+        &mut self,
+        peer: PeerId,
+        role: Role,
+        deadline: Option<Instant>,
+        out: &mut Vec<Action>,
+    ) {
         let key = match (self.keys)() {
             Ok(key) => key,
             Err(e) => return self.end(Outcome::LocalFailure(e.to_string()), out),
@@ -593,13 +700,13 @@ impl Room {
         let pair = match role {
             Role::Offerer => {
                 let (hs, commit) = Handshake::offerer(&self.secret, key);
-                let pair = Pair::new(peer, hs, now);
+                let pair = Pair::new(peer, hs, deadline);
                 out.push(pair.notify(PeerNotice::Found(Role::Offerer)));
                 out.push(pair.signal(&commit));
                 pair
             }
             Role::Answerer => {
-                let pair = Pair::new(peer, Handshake::answerer(&self.secret, key), now);
+                let pair = Pair::new(peer, Handshake::answerer(&self.secret, key), deadline);
                 out.push(pair.notify(PeerNotice::Found(Role::Answerer)));
                 pair
             }
@@ -653,7 +760,10 @@ impl Room {
             }
             (State::AwaitingWelcome { .. }, ServerMessage::Welcome { peers, .. }) => {
                 if self.group.is_none() && peers.len() > 1 {
-                    self.state = State::InRoom { pairs: Vec::new() };
+                    self.state = State::InRoom {
+                        pairs: Vec::new(),
+                        on_relay: true,
+                    };
                     self.end(
                         Outcome::ProtocolViolation(
                             "more than one peer in a one-to-one call".into(),
@@ -662,16 +772,19 @@ impl Room {
                     );
                     return out;
                 }
-                self.state = State::InRoom { pairs: Vec::new() };
+                self.state = State::InRoom {
+                    pairs: Vec::new(),
+                    on_relay: true,
+                };
                 if peers.is_empty() {
                     out.push(Action::Notify(RoomNotice::WaitingForPeers));
                 }
                 // Those here first are O of their pair with us: each commits to us.
                 for peer in peers {
-                    self.add_pair(peer, Role::Answerer, now, &mut out);
+                    self.add_pair(peer, Role::Answerer, Some(now + SETUP_TIMEOUT), &mut out);
                 }
             }
-            (State::InRoom { pairs }, ServerMessage::PeerJoined { peer }) => {
+            (State::InRoom { pairs, .. }, ServerMessage::PeerJoined { peer }) => {
                 if self.group.is_none()
                     && let Some(old) = pairs.first()
                 {
@@ -688,13 +801,13 @@ impl Room {
                     let old = pairs.remove(0);
                     out.push(old.act(PeerAction::Close));
                 }
-                self.add_pair(peer, Role::Offerer, now, &mut out);
+                self.add_pair(peer, Role::Offerer, Some(now + SETUP_TIMEOUT), &mut out);
             }
-            (State::InRoom { pairs }, ServerMessage::PeerLeft { peer }) => {
+            (State::InRoom { pairs, .. }, ServerMessage::PeerLeft { peer }) => {
                 let Some(pair) = pairs.iter_mut().find(|p| p.peer == peer) else {
                     return out;
                 };
-                if pair.is_connected() {
+                if pair.is_working() {
                     // Media flows peer to peer: they may only have lost the relay. The pair
                     // goes on; it is over when the connection drops, or when they join again.
                     pair.link = Link::ConnectedOffRelay;
@@ -703,13 +816,25 @@ impl Room {
                     self.end_pair(&peer, PairEnd::Left, &mut out);
                 }
             }
-            (State::InRoom { pairs }, ServerMessage::Signal { from, data }) => {
+            (State::InRoom { pairs, .. }, ServerMessage::Signal { from, data }) => {
+                let bytes = data.decode();
                 match pairs.iter_mut().find(|p| p.peer == from) {
-                    Some(pair) => {
-                        if let Err(why) = pair.receive(&data.decode(), &mut out) {
-                            self.end_pair(&from, why, &mut out);
+                    // A COMMIT from the pair's O once the pair had connected: the peer saw the
+                    // connection drop and asks for the pair to be made again (PROTOCOL.md §3.3). Taken only if
+                    // the connection does not work here either: a relay can forge a COMMIT,
+                    // and must not be able to tear down a working connection with one.
+                    Some(pair)
+                        if pair.is_connected()
+                            && pair.hs.role() == Role::Answerer
+                            && bytes.first() == Some(&handshake::COMMIT) =>
+                    {
+                        if pair.is_working() {
+                            pair.restart = Some(bytes);
+                        } else {
+                            self.remake_pair(&from, Some(bytes), &mut out);
                         }
                     }
+                    Some(_) => self.receive_from(&from, &bytes, &mut out),
                     None if self.group.is_none() => self.end(
                         Outcome::ProtocolViolation(
                             "a signal from a peer we are not talking to".into(),
@@ -746,9 +871,11 @@ impl Room {
             // Closed before it let us in: the same attempt count goes on, so a relay that
             // keeps accepting and closing is given up like one that refuses.
             &mut State::AwaitingWelcome { attempt } => self.retry(attempt + 1, &mut out),
-            State::InRoom { pairs } => {
+            State::InRoom { pairs, on_relay } => {
                 if pairs.iter().any(Pair::is_connected) {
-                    // The connected go on; the others cannot finish without the relay.
+                    // The connected go on; the others cannot finish without the relay. When
+                    // the last connection drops, the relay is reached again.
+                    *on_relay = false;
                     let unfinished: Vec<PeerId> = pairs
                         .iter()
                         .filter(|p| !p.is_connected())
@@ -808,6 +935,16 @@ impl Room {
         out
     }
 
+    /// Bytes from `peer` for their pair; what the pair refuses ends it.
+    fn receive_from(&mut self, peer: &PeerId, bytes: &[u8], out: &mut Vec<Action>) {
+        let Some(pair) = self.pair_mut(peer) else {
+            return;
+        };
+        if let Err(why) = pair.receive(bytes, out) {
+            self.end_pair(peer, why, out);
+        }
+    }
+
     /// Seals `msg` to `peer`'s pair; a failure ends that pair.
     fn seal_to(&mut self, peer: &PeerId, msg: &PeerSignal, out: &mut Vec<Action>) {
         let Some(pair) = self.pair_mut(peer) else {
@@ -865,9 +1002,15 @@ impl Room {
         out
     }
 
-    /// `peer`'s connection changed state.
-    pub fn connection_state(&mut self, peer: &PeerId, state: ConnectionState) -> Vec<Action> {
+    /// `peer`'s connection changed state at `now`.
+    pub fn connection_state(
+        &mut self,
+        peer: &PeerId,
+        state: ConnectionState,
+        now: Instant,
+    ) -> Vec<Action> {
         let mut out = Vec::new();
+        let on_relay = matches!(self.state, State::InRoom { on_relay: true, .. });
         let Some(pair) = self.pair_mut(peer) else {
             return out;
         };
@@ -876,13 +1019,41 @@ impl Room {
             pair.no_identity_before(&mut out);
         }
         match (pair.link, state) {
-            (Link::SettingUp { .. }, ConnectionState::Connected) => pair.link = Link::Connected,
+            (Link::SettingUp { .. } | Link::Connected { .. }, ConnectionState::Connected) => {
+                pair.link = Link::Connected {
+                    disconnected_since: None,
+                }
+            }
             // Off the relay and now off the connection too: they are gone.
             (
                 Link::ConnectedOffRelay,
                 ConnectionState::Disconnected | ConnectionState::Failed | ConnectionState::Closed,
             ) => self.end_pair(peer, PairEnd::Left, &mut out),
-            (_, ConnectionState::Failed) => self.end_pair(
+            // It worked and stopped: with the peer asking for a new pair, or no relay to wait
+            // for recovery through, it is made again now; else after [`DROP_AFTER`] unless it
+            // recovers (PROTOCOL.md §3.3 "A connection that drops").
+            (
+                Link::Connected {
+                    disconnected_since: None,
+                },
+                ConnectionState::Disconnected,
+            ) => {
+                if let Some(commit) = pair.restart.take() {
+                    self.remake_pair(peer, Some(commit), &mut out);
+                } else if !on_relay {
+                    self.drop_pair(peer, &mut out);
+                } else {
+                    pair.link = Link::Connected {
+                        disconnected_since: Some(now),
+                    };
+                }
+            }
+            (Link::Connected { .. }, ConnectionState::Failed) => {
+                let commit = pair.restart.take();
+                self.remake_pair(peer, commit, &mut out);
+            }
+            // A connection that never came up is not made again: what to try is said.
+            (Link::SettingUp { .. }, ConnectionState::Failed) => self.end_pair(
                 peer,
                 PairEnd::Failed(
                     "could not reach the other side directly (ICE or DTLS failed); \

@@ -373,7 +373,7 @@ pub async fn run_call(
                         }
                         RtcEvent::GatheringComplete => room.gathering_complete(&peer),
                         RtcEvent::State(s) => {
-                            let actions = room.connection_state(&peer, s);
+                            let actions = room.connection_state(&peer, s, std::time::Instant::now());
                             if room.is_connected() && shell.connected_at.is_none() {
                                 shell.connected_at = Some(Instant::now());
                             }
@@ -1258,6 +1258,8 @@ fn peer_event(tag: Option<&PeerId>, notice: PeerNotice) -> Option<Event> {
             crate::rtc::ConnectionState::Closed => "closed",
         }),
         PeerNotice::LostRelay => state("peer-lost-relay"),
+        // The pair is made again (PROTOCOL.md §3.3): a new handshake and code follow.
+        PeerNotice::Dropped => state("connection-dropped"),
         PeerNotice::Name(name) => Event::Name { name, peer },
         // Looked up in the known devices by the shell (`Shell::identity_event`).
         PeerNotice::Identity(_) => return None,

@@ -103,7 +103,10 @@ impl Status {
                 if state == "connected" && self.connected_at.is_none() {
                     self.connected_at = Some(now);
                 }
-                if state == "peer-left" || state == "waiting-for-peer" {
+                if state == "peer-left"
+                    || state == "waiting-for-peer"
+                    || state == "connection-dropped"
+                {
                     self.connected_at = None;
                     self.counters = None;
                     // The peer's channel, and every file on it, is gone; whoever comes next gives
@@ -418,6 +421,7 @@ fn describe(state: &str) -> (&str, bool) {
         "disconnected" => ("connection interrupted; waiting for it to come back", true),
         "peer-left" => ("the other person left; waiting for them to come back", true),
         "peer-lost-relay" => ("the other person lost the relay; the call goes on", true),
+        "connection-dropped" => ("your connection dropped; reconnecting", true),
         "failed" => ("the connection failed", false),
         "closed" => ("connection closed", false),
         other => (other, false),

@@ -91,7 +91,7 @@ test('someone who leaves before connecting is waited for; one who only lost the 
   assert.deepEqual(log.at(-1), { type: 'peer-lost-relay', peer: 'Q' });
   // Back with a new id (a reload): a new pair replaces the old one.
   c.relayMessage({ type: 'peer-joined', peer: 'Q2' });
-  assert.deepEqual(log.slice(-2), [{ type: 'close-pair', peer: 'Q' }, { type: 'open-pair', peer: 'Q2', role: 'offerer' }]);
+  assert.deepEqual(log.slice(-2), [{ type: 'close-pair', peer: 'Q' }, { type: 'open-pair', peer: 'Q2', role: 'offerer', remade: false }]);
   // A lost relay with no one connected is tried again; a stale place is tried again too.
   c.relayClosed();
   assert.deepEqual(log.slice(-2), [{ type: 'close-pair', peer: 'Q2' }, { type: 'reconnect', attempt: 1, delayMs: 500 }]);

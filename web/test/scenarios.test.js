@@ -20,10 +20,15 @@ async function step(w, group, s) {
     else if (s['relay-refuses']) w.people.get(s['relay-refuses']).core.reconnectFailed();
     else if (s.connection) {
       const [who, other, state] = s.connection;
-      w.people.get(who).core.pairConnectionState(other, state);
+      w.people.get(who).core.pairConnectionState(other, state, w.now);
     } else if (s.forge) {
       const [to, from] = s.forge;
       w.inFlight.push([to, { type: 'signal', from, bytes: Uint8Array.of(0x09) }]);
+    } else if (s['forge-commit']) {
+      const [to, from] = s['forge-commit'];
+      const commit = new Uint8Array(33);
+      commit[0] = 0x01;
+      w.inFlight.push([to, { type: 'signal', from, bytes: commit }]);
     } else if (s['relay-says']) w.inFlight.push([s['relay-says'].to, s['relay-says'].message]);
     else if (s.hold) w.hold(s.hold);
     else if (s.release) w.release(s.release);

@@ -24,6 +24,8 @@ function told(a) {
       return ['lost-relay', a.peer];
     case 'peer-left':
       return ['gone', a.peer, 'left'];
+    case 'peer-dropped':
+      return ['dropped', a.peer];
     case 'peer-gone':
       return ['gone', a.peer, a.end];
     case 'reconnect':
@@ -75,6 +77,7 @@ export class World {
           secret,
           peer: a.peer,
           role: a.role,
+          remade: a.remade,
           now: this.now,
           output: (x) => {
             if (x.type === 'send') this.inFlight.push([a.peer, { type: 'signal', from: person.id, bytes: x.bytes }]);
@@ -143,7 +146,10 @@ export class World {
   /** `seconds` pass on everyone's clock. */
   tick(seconds) {
     this.now += seconds * 1000;
-    for (const p of this.people.values()) for (const side of p.pairs.values()) side.pair.tick(this.now);
+    for (const p of this.people.values()) {
+      for (const side of p.pairs.values()) side.pair.tick(this.now);
+      p.core.tick(this.now);
+    }
   }
 
   /** Delivers everything, lets the pairs work, connects pairs whose two ends have keys. */

@@ -103,11 +103,21 @@ impl Run {
                 other => panic!("unknown connection state {other}"),
             };
             self.world
-                .input(&who, |room, _| room.connection_state(&other, state));
+                .input(&who, |room, now| room.connection_state(&other, state, now));
         } else if step.get("forge").is_some() {
             let [to, from] = <[String; 2]>::try_from(triple("forge")).unwrap();
             let (to, from) = (self.person(&to), self.id(&from));
             let data = Payload::from_bytes(&[0x09]);
+            self.world
+                .relay
+                .push_back((to, ServerMessage::Signal { from, data }));
+            self.world.run();
+        } else if step.get("forge-commit").is_some() {
+            let [to, from] = <[String; 2]>::try_from(triple("forge-commit")).unwrap();
+            let (to, from) = (self.person(&to), self.id(&from));
+            let mut commit = vec![0u8; 33];
+            commit[0] = 0x01;
+            let data = Payload::from_bytes(&commit);
             self.world
                 .relay
                 .push_back((to, ServerMessage::Signal { from, data }));

@@ -203,9 +203,11 @@ impl World {
             for (who, other) in connect {
                 let i = self.index(&who);
                 self.people[i].connected.push(other.clone());
-                let actions = self.people[i]
-                    .room
-                    .connection_state(&other, ConnectionState::Connected);
+                let now = self.now;
+                let actions =
+                    self.people[i]
+                        .room
+                        .connection_state(&other, ConnectionState::Connected, now);
                 self.carry_out(&who, actions);
             }
         }
@@ -272,6 +274,7 @@ impl World {
                     Role::Answerer => "answerer",
                 }
             ]),
+            Action::Peer(p, PeerAction::Notify(PeerNotice::Dropped)) => json!(["dropped", name(p)]),
             Action::Peer(p, PeerAction::Notify(PeerNotice::LostRelay)) => {
                 json!(["lost-relay", name(p)])
             }
@@ -699,7 +702,7 @@ fn room_with_peer(connected: bool) -> (Room, Option<Vec<u8>>) {
         &peer(3),
     );
     if connected {
-        room.connection_state(&peer(3), ConnectionState::Connected);
+        room.connection_state(&peer(3), ConnectionState::Connected, Instant::now());
         assert!(room.is_connected());
     }
     (room, commit)
@@ -740,7 +743,7 @@ fn relay_errors_end_the_call_with_their_code() {
 fn a_failed_ice_or_dtls_connection_ends_a_one_to_one_call_and_says_what_to_try() {
     let mut room = one_to_one();
     room.relay_message(welcome(vec![peer(3)]), Instant::now());
-    let a = room.connection_state(&peer(3), ConnectionState::Failed);
+    let a = room.connection_state(&peer(3), ConnectionState::Failed, Instant::now());
     let Some(Outcome::ConnectionFailed(why)) = ended(&a) else {
         panic!("{a:?}");
     };
@@ -776,7 +779,7 @@ fn a_connected_call_goes_on_when_the_peer_only_lost_the_relay() {
     );
     assert!(room.is_connected());
     // Their media stops too: now they are gone, and the call waits for them.
-    let a = room.connection_state(&peer(3), ConnectionState::Disconnected);
+    let a = room.connection_state(&peer(3), ConnectionState::Disconnected, Instant::now());
     assert!(waits_again(&a[1..]), "{a:?}");
     assert!(!room.is_connected() && !room.is_ended());
 }
@@ -960,7 +963,7 @@ fn the_relay_is_given_up_after_its_last_attempt() {
 fn a_connected_call_goes_on_without_the_relay() {
     let mut room = one_to_one();
     room.relay_message(welcome(vec![peer(3)]), Instant::now());
-    room.connection_state(&peer(3), ConnectionState::Connected);
+    room.connection_state(&peer(3), ConnectionState::Connected, Instant::now());
     assert!(room.relay_closed().is_empty());
     assert!(room.is_connected());
 }
