@@ -648,6 +648,59 @@ async fn when_the_other_side_vanishes_the_call_waits_and_they_meet_again() {
     .unwrap();
 }
 
+/// Stops (`STOP`) or wakes (`CONT`) a process, as a laptop lid closing and opening does.
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_frozen_past_the_ice_timeout_meets_the_other_again_soon_after_waking() {
+    // The relay gives up a silent connection after 4 s here (2 s to its ping, 2 s for the
+    // answer), so the frozen side is also dropped from the room, as it would be after 40 s.
+    let addr = start_relay_with(sotto_signaling::Config {
+        ping_interval: std::time::Duration::from_secs(2),
+        pong_timeout: std::time::Duration::from_secs(2),
+        ..sotto_signaling::Config::default()
+    })
+    .await;
+    tokio::task::spawn_blocking(move || {
+        let link = format!("http://{addr}/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
+        let a = CallProcess::start(&link, "440");
+        a.wait_for("waiting-for-peer");
+        let b = CallProcess::start(&link, "880");
+        a.wait_for(r#""state":"receiving-audio""#);
+        b.wait_for(r#""state":"receiving-audio""#);
+        // The lid closes on B for 30 s: longer than ICE takes to fail (25 s) and than the
+        // relay's keepalive. A gives B up meanwhile and waits for them.
+        let frozen = std::time::Instant::now();
+        signal(&b.child, "STOP");
+        a.wait_for("waiting-for-peer");
+        // The freeze itself is what is tested: it lasts its 30 s whatever A does.
+        std::thread::sleep(std::time::Duration::from_secs(30).saturating_sub(frozen.elapsed()));
+        signal(&b.child, "CONT");
+        let woke = std::time::Instant::now();
+        // B says in words what happened, goes back to the relay, and the two meet again: a new
+        // handshake, a new safety code on both sides, sound both ways.
+        b.wait_for(r#""state":"connection-dropped""#);
+        let code_a = field(&a.wait_for(r#""event":"sas""#), "code");
+        let code_b = field(&b.wait_for(r#""event":"sas""#), "code");
+        assert_eq!(code_a, code_b);
+        a.wait_for(r#""state":"receiving-audio""#);
+        b.wait_for(r#""state":"receiving-audio""#);
+        eprintln!(
+            "whole again {:.1} s after waking",
+            woke.elapsed().as_secs_f64()
+        );
+    })
+    .await
+    .unwrap();
+}
+
 /// A 60-column tmux terminal running `sotto call`, read as a person sees it.
 struct Terminal {
     name: String,
