@@ -55,7 +55,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Every string in a parsed JSON value, keys too, is well-formed UTF-16: JSON.parse accepts a
  *  lone surrogate escape (`"\ud800"`), which no UTF-8 text can hold. */
-function wellFormed(value) {
+export function wellFormed(value) {
   if (typeof value === 'string') return value.isWellFormed();
   if (Array.isArray(value)) return value.every(wellFormed);
   if (value !== null && typeof value === 'object') {

@@ -2,6 +2,7 @@
 // it says of itself over HTTP before a call.
 
 import { b64u, fromB64u } from './crypto/bytes.js';
+import { parseServerMessage } from './relay-message.js';
 
 export class Relay {
   /** Opens the WebSocket; `onMessage(msg)` sees every relay message, `onClose()` its end. */
@@ -13,21 +14,17 @@ export class Relay {
       ws.onerror = () => reject(new Error(`cannot reach the relay at ${url}`));
       ws.onclose = () => onClose();
       ws.onmessage = (e) => {
+        // A relay is not trusted: what breaks PROTOCOL.md §2 ends the connection (the room
+        // then treats it as lost), and a type this version does not know is ignored.
         let msg;
         try {
-          msg = JSON.parse(e.data);
+          msg = parseServerMessage(e.data);
         } catch {
           ws.close();
           return;
         }
-        if (msg.type === 'signal') {
-          try {
-            msg.bytes = fromB64u(msg.data);
-          } catch {
-            ws.close();
-            return;
-          }
-        }
+        if (msg === null) return;
+        if (msg.type === 'signal') msg.bytes = fromB64u(msg.data);
         onMessage(msg);
       };
     });

@@ -14,6 +14,8 @@ import { FrameDecryptor, FrameError, encodeHeader, importBaseKey, parseHeader } 
 import { Handshake, HandshakeError, keyPairFromPrivate } from '../../web/crypto/handshake.js';
 import { LinkError, parseLink } from '../../web/crypto/link.js';
 import { SignalMalformed, decodeSignal } from '../../web/peer-signal.js';
+import { RelayMessageMalformed, parseServerMessage } from '../../web/relay-message.js';
+import { RoomCore } from '../../web/room-core.js';
 
 const SECONDS = Number(process.env.SOTTO_FUZZ_SECONDS ?? 30);
 /** Runs until the budget or the count is spent; a failure is shrunk and reported with its seed. */
@@ -184,4 +186,39 @@ test('links: any text parses to a link or LinkError', () => {
     fc.string({ maxLength: 4 }).map((s) => `${valid}.${s}`),
   );
   fc.assert(fc.property(texts, (text) => void expectOnly(LinkError, () => parseLink(text))), budget);
+});
+
+test('relay messages: any text or JSON is a message, null or RelayMessageMalformed, and what parses never breaks the room', () => {
+  const id = fc.constantFrom('AQEBAQEBAQEBAQEBAQEBAQ', 'AgICAgICAgICAgICAgICAg', 'AQEBAQEBAQEBAQEBAQEBAR', 'x', '');
+  const fields = fc.record(
+    {
+      type: fc.constantFrom('welcome', 'peer-joined', 'peer-left', 'signal', 'error', 'x'),
+      you: fc.oneof(id, fc.jsonValue()),
+      peers: fc.oneof(fc.array(id, { maxLength: 3 }), fc.jsonValue()),
+      ice: fc.oneof(fc.array(fc.record({ urls: fc.oneof(fc.array(fc.string()), fc.string()), username: fc.jsonValue() }, { requiredKeys: [] }), { maxLength: 2 }), fc.jsonValue()),
+      max: fc.oneof(fc.integer({ min: -2, max: 60 }), fc.jsonValue()),
+      peer: fc.oneof(id, fc.jsonValue()),
+      from: fc.oneof(id, fc.jsonValue()),
+      data: fc.oneof(fc.constantFrom('', 'AAE', 'AAF', 'BAABAgM', 'AA=='), fc.jsonValue()),
+      code: fc.oneof(fc.constantFrom('room-full', 'unknown-peer', 'unavailable'), fc.jsonValue()),
+      message: fc.jsonValue(),
+    },
+    { requiredKeys: [] },
+  );
+  const texts = fc.oneof(fc.string({ unit: 'binary', maxLength: 80 }), fc.jsonValue().map((v) => JSON.stringify(v)), fields.map((v) => JSON.stringify(v)));
+  fc.assert(
+    fc.property(texts, (text) => {
+      const m = expectOnly(RelayMessageMalformed, () => parseServerMessage(text));
+      if (!m) return;
+      assert.deepEqual(parseServerMessage(JSON.stringify(m)), m);
+      // What parses, the room's rules take in any state without throwing.
+      for (const group of [null, 3]) {
+        const core = new RoomCore({ group, output: () => {} });
+        core.relayOpened();
+        core.relayMessage(m.type === 'signal' ? { ...m, bytes: new Uint8Array(0) } : m);
+        core.relayMessage(m.type === 'signal' ? { ...m, bytes: Uint8Array.of(1) } : m);
+      }
+    }),
+    budget,
+  );
 });

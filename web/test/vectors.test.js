@@ -12,6 +12,7 @@ import * as sframe from '../crypto/sframe.js';
 import { dtlsFingerprint } from '../crypto/sdp.js';
 import * as data from '../crypto/data.js';
 import { SignalMalformed, cleanName, decodeSignal, safeFileName } from '../peer-signal.js';
+import { RelayMessageMalformed, parseServerMessage } from '../relay-message.js';
 
 const vectors = (name) => JSON.parse(readFileSync(new URL(`../../tests/vectors/${name}`, import.meta.url)));
 const rfc = vectors('sframe-rfc9605.json');
@@ -232,4 +233,13 @@ test('a tampered, replayed or reflected data message closes the channel for good
   await assert.rejects(o.open(await o.seal(data.encode({ kind: 'delivered', id: 1 }))), data.DataTampered);
   assert.throws(() => data.encode({ kind: 'text', id: 1, text: 'a'.repeat(data.MAX_TEXT + 1) }), /1 to 4096 bytes/);
   assert.throws(() => data.encode({ kind: 'text', id: 1, text: '' }), /1 to 4096 bytes/);
+});
+
+test('every relay message decodes, is ignored or is malformed as in Rust', () => {
+  assert.ok(v1.relay_messages.length >= 30);
+  for (const { text, decoded } of v1.relay_messages) {
+    if (decoded === 'malformed') assert.throws(() => parseServerMessage(text), RelayMessageMalformed, text);
+    else if (decoded === 'ignored') assert.equal(parseServerMessage(text), null, text);
+    else assert.deepEqual(parseServerMessage(text), decoded, text);
+  }
 });
