@@ -263,8 +263,9 @@ async function call(secret, group, { stream = null, name = null, relayOnly = fal
   $('new-call-after').onclick = newCall;
   $('rejoin').hidden = false;
   const events = [];
-  const me = { room: null, stream: null, statsTimer: null, levels: null };
+  const me = { room: null, stream: null, statsTimer: null, levels: null, redialing: false };
   current = me;
+  $('tiles').removeAttribute('data-redialing');
   const tiles = new Tiles($('tiles'), $('people-list'), {
     single: group === null,
     onVerified: (peer) => {
@@ -442,15 +443,15 @@ async function call(secret, group, { stream = null, name = null, relayOnly = fal
       $('status').textContent = STATES[e.state] ?? e.state;
       if (e.state === 'waiting-for-peer') $('share').hidden = false;
     } else if (e.type === 'peer-dropped') {
-      // Until the pair is made again, every step of it says why it is happening.
-      me.redialing = true;
-      $('status').textContent = DROPPED;
+      // Until the pair is made again (through the relay again, when it was lost too), every
+      // step of it says why it is happening.
+      redialing(true);
     } else if (e.type === 'state') {
-      if (e.state === 'connected') me.redialing = false;
+      if (e.state === 'connected') redialing(false);
       $('status').textContent = me.redialing ? DROPPED : (STATES[e.state] ?? e.state);
       if (e.state === 'connected') $('share').hidden = true;
     } else if (e.type === 'reconnecting') {
-      $('status').textContent = reconnecting(e);
+      $('status').textContent = me.redialing ? DROPPED : reconnecting(e);
     } else if (e.type === 'peer-lost-relay') {
       $('status').textContent = 'Connected (the other person lost the relay; the call goes on)';
     } else if (e.type === 'call-reset') {
@@ -468,6 +469,13 @@ async function call(secret, group, { stream = null, name = null, relayOnly = fal
       ended(e);
     }
   }
+  /** A dropped connection is being made again (or is again): the status and the empty call
+   *  view say so. */
+  function redialing(on) {
+    me.redialing = on;
+    $('tiles').toggleAttribute('data-redialing', on);
+    if (on) $('status').textContent = DROPPED;
+  }
   /** What a group call shows of an event. */
   function onGroupEvent(e) {
     if (e.type === 'state' && e.peer !== undefined && e.state === 'connected') $('share').hidden = tiles.tiles.size >= group - 1;
@@ -484,6 +492,7 @@ async function call(secret, group, { stream = null, name = null, relayOnly = fal
     groupStatus();
   }
   function ended(e) {
+    redialing(false);
     clearInterval(me.statsTimer);
     me.levels.close();
     chat.end();

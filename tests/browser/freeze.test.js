@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { KINDS, launchChromium, launchFirefox, nativeCall, newSecret, openPage, startRelay, toneMicrophone, waitFn, waitForEvent } from './harness.js';
+import { ARTIFACTS, KINDS, launchChromium, launchFirefox, nativeCall, newSecret, openPage, startRelay, toneMicrophone, waitFn, waitForEvent } from './harness.js';
 
 /** The freeze: longer than ICE's failure timeout (25-30 s in both stacks). */
 const FROZEN_MS = 30_000;
@@ -88,6 +88,7 @@ for (const kind of KINDS) {
       const woke = Date.now();
 
       await waitForEvent(page, { type: 'peer-dropped' }, 20000);
+      await page.screenshot({ path: path.join(ARTIFACTS, `browser-dropped-${kind}.png`) });
       const sas = await term.waitFor((e) => term.events.indexOf(e) >= after && e.event === 'sas', 20000);
       await waitFn(page, (n) => window.sotto.events.filter((e) => e.type === 'sas').length > n, codes, { timeout: 20000 });
       const pageCode = await page.evaluate(() => window.sotto.events.filter((e) => e.type === 'sas').at(-1).code);
