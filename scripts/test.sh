@@ -68,35 +68,31 @@ passed=$((passed + $(awk '/^# pass/ {print $3}' "$node_log")))
 failed=$((failed + $(awk '/^# fail/ {print $3}' "$node_log")))
 rm -f "$node_log"
 
-step "fuzzing the browser's parsers of peer bytes under node (fast-check), ${FUZZ_SECONDS}s budget"
-(cd tests/fuzz-js && npm ci --no-audit --no-fund --loglevel=error)
-fuzz_js_log="$(mktemp)"
-fuzz_js_failed=0
-(cd tests/fuzz-js && SOTTO_FUZZ_SECONDS="$FUZZ_SECONDS" node --test) 2>&1 | tee "$fuzz_js_log" | grep -E '^(not )?ok |^# (tests|pass|fail)' || fuzz_js_failed=1
-passed=$((passed + $(awk '/^# pass/ {print $3}' "$fuzz_js_log")))
-failed=$((failed + $(awk '/^# fail/ {print $3}' "$fuzz_js_log")))
-if [ "$fuzz_js_failed" = 1 ]; then
-  # The counterexample, shrunk, and its seed.
-  awk '/^not ok /{p=1} p{print} /^  \.\.\.$/{p=0}' "$fuzz_js_log"
-  echo "summary: ${passed} passed, ${failed} failed"
-  exit 1
-fi
-rm -f "$fuzz_js_log"
+# Runs `node --test` in a folder of tests (with these environment assignments), its npm
+# packages installed first; adds its counts to the summary, and on a failure prints what failed
+# and why (the progress shows only the names) and stops.
+node_suite() {
+  local dir=$1
+  shift
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  local log suite_failed=0
+  log="$(mktemp)"
+  (cd "$dir" && env "$@" node --test) 2>&1 | tee "$log" | grep -E '^(not )?ok |^# (tests|pass|fail)' || suite_failed=1
+  passed=$((passed + $(awk '/^# pass/ {print $3}' "$log")))
+  failed=$((failed + $(awk '/^# fail/ {print $3}' "$log")))
+  if [ "$suite_failed" = 1 ]; then
+    awk '/^not ok /{p=1} p{print} /^  \.\.\.$/{p=0}' "$log"
+    echo "summary: ${passed} passed, ${failed} failed"
+    exit 1
+  fi
+  rm -f "$log"
+}
+
+step "fuzzing the browser's parsers of peer and relay bytes under node (fast-check), ${FUZZ_SECONDS}s budget"
+node_suite tests/fuzz-js SOTTO_FUZZ_SECONDS="$FUZZ_SECONDS"
 
 step "browser tests: Debian's chromium (playwright-core) and firefox-esr (puppeteer-core), against the relay binary"
-(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
-browser_log="$(mktemp)"
-browser_failed=0
-(cd tests/browser && node --test) 2>&1 | tee "$browser_log" | grep -E '^(not )?ok |^# (tests|pass|fail)' || browser_failed=1
-passed=$((passed + $(awk '/^# pass/ {print $3}' "$browser_log")))
-failed=$((failed + $(awk '/^# fail/ {print $3}' "$browser_log")))
-if [ "$browser_failed" = 1 ]; then
-  # What failed and why (the progress above shows only the names).
-  awk '/^not ok /{p=1} p{print} /^  \.\.\.$/{p=0}' "$browser_log"
-  echo "summary: ${passed} passed, ${failed} failed"
-  exit 1
-fi
-rm -f "$browser_log"
+node_suite tests/browser
 
 step "fuzzing each target for ${FUZZ_SECONDS}s"
 for target in $(cd fuzz && cargo fuzz list); do

@@ -1044,6 +1044,19 @@ mod tests {
         out
     }
 
+    /// The peer offers file `id`, 10 bytes called "a" (taken at once: it is small).
+    fn offer_ten_bytes(from: &mut DataChannel, to: &mut Conversation, id: u32) {
+        send_raw(
+            from,
+            to,
+            DataMessage::FileOffer {
+                id,
+                size: 10,
+                name: "a".into(),
+            },
+        );
+    }
+
     #[test]
     fn a_file_whose_bytes_do_not_match_its_hash_is_discarded() {
         let (mut peer, mut me) = hostile();
@@ -1087,15 +1100,7 @@ mod tests {
     #[test]
     fn rule_breaking_file_messages_stop_that_file_only_and_keep_the_channel() {
         let (mut peer, mut me) = hostile();
-        send_raw(
-            &mut peer,
-            &mut me,
-            DataMessage::FileOffer {
-                id: 1,
-                size: 10,
-                name: "a".into(),
-            },
-        );
+        offer_ten_bytes(&mut peer, &mut me, 1);
         send_raw(
             &mut peer,
             &mut me,
@@ -1290,15 +1295,7 @@ mod tests {
     #[test]
     fn a_tampered_message_closes_the_channel_and_drops_every_unfinished_file() {
         let (mut peer, mut me) = hostile();
-        send_raw(
-            &mut peer,
-            &mut me,
-            DataMessage::FileOffer {
-                id: 1,
-                size: 10,
-                name: "a".into(),
-            },
-        );
+        offer_ten_bytes(&mut peer, &mut me, 1);
         let mut bytes = peer
             .seal(
                 &DataMessage::Text {
@@ -1351,15 +1348,7 @@ mod tests {
     #[test]
     fn a_text_frame_closes_the_channel_as_tampering_and_drops_every_unfinished_file() {
         let (mut peer, mut me) = hostile();
-        send_raw(
-            &mut peer,
-            &mut me,
-            DataMessage::FileOffer {
-                id: 1,
-                size: 10,
-                name: "a".into(),
-            },
-        );
+        offer_ten_bytes(&mut peer, &mut me, 1);
         let mut out = Vec::new();
         me.receive_unsealed(&mut out);
         assert_eq!(out[0], Output::CloseChannel);
