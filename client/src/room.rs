@@ -619,14 +619,15 @@ impl Room {
         true
     }
 
-    /// The connection with `peer`, which worked, dropped (PROTOCOL.md §3.3 "A connection that
-    /// drops"): the pair closes and is made again with a fresh handshake, in the same roles,
-    /// while both are on the relay; off the relay, this side rejoins it when no connection is
-    /// left. `commit`: the peer's COMMIT that asked for it, for the new pair to take.
+    /// The connection with `peer`, which worked, dropped: it is made again.
     fn drop_pair(&mut self, peer: &PeerId, out: &mut Vec<Action>) {
         self.remake_pair(peer, None, out);
     }
 
+    /// The connection with `peer`, which worked, dropped (PROTOCOL.md §3.3 "A connection that
+    /// drops"): the pair closes and is made again with a fresh handshake, in the same roles,
+    /// while both are on the relay; off the relay, this side rejoins it when no connection is
+    /// left. `commit`: the peer's COMMIT that asked for it, for the new pair to take.
     fn remake_pair(&mut self, peer: &PeerId, commit: Option<Vec<u8>>, out: &mut Vec<Action>) {
         let State::InRoom { pairs, on_relay } = &mut self.state else {
             return;
@@ -820,9 +821,9 @@ impl Room {
                 let bytes = data.decode();
                 match pairs.iter_mut().find(|p| p.peer == from) {
                     // A COMMIT from the pair's O once the pair had connected: the peer saw the
-                    // connection drop and asks for the pair to be made again (PROTOCOL.md §3.3). Taken only if
-                    // the connection does not work here either: a relay can forge a COMMIT,
-                    // and must not be able to tear down a working connection with one.
+                    // connection drop and asks for the pair to be made again (PROTOCOL.md
+                    // §3.3). Taken only if the connection does not work here either: a relay
+                    // can forge a COMMIT, and must not tear down a working connection with one.
                     Some(pair)
                         if pair.is_connected()
                             && pair.hs.role() == Role::Answerer
