@@ -105,53 +105,55 @@ for (const kind of KINDS) {
   });
 }
 
-test('chromium frozen in a mesh group of three with two terminals: on waking it meets both again, and the terminals never lost each other', async () => {
-  const { browser, pid } = await ownBrowser('chromium');
-  const link = `http://${relay.addr}/#${newSecret()}.3`;
-  const ada = nativeCall(link, ['--tone', '440', '--name', 'Ada', '--output', wav()]);
-  let bea = null;
-  try {
-    await ada.waitFor((e) => e.state === 'waiting-for-peer');
-    bea = nativeCall(link, ['--tone', '660', '--name', 'Bea', '--output', wav()]);
-    const page = await openPage(browser, link, { init: toneMicrophone, initArg: 880 });
-    // Everyone connected with everyone.
-    for (const t of [ada, bea]) await t.waitFor(() => t.events.filter((e) => e.event === 'state' && e.state === 'connected' && e.peer).length >= 2);
-    await waitFn(page, () => window.sotto.events.filter((e) => e.type === 'state' && e.state === 'connected' && e.peer).length >= 2, null, { timeout: 30000 });
-    const [adaBefore, beaBefore] = [ada.events.length, bea.events.length];
+for (const kind of KINDS) {
+  test(`${kind} frozen in a mesh group of three with two terminals: on waking it meets both again, and the terminals never lost each other`, async () => {
+    const { browser, pid } = await ownBrowser(kind);
+    const link = `http://${relay.addr}/#${newSecret()}.3`;
+    const ada = nativeCall(link, ['--tone', '440', '--name', 'Ada', '--output', wav()]);
+    let bea = null;
+    try {
+      await ada.waitFor((e) => e.state === 'waiting-for-peer');
+      bea = nativeCall(link, ['--tone', '660', '--name', 'Bea', '--output', wav()]);
+      const page = await openPage(browser, link, { init: toneMicrophone, initArg: 880 });
+      // Everyone connected with everyone.
+      for (const t of [ada, bea]) await t.waitFor(() => t.events.filter((e) => e.event === 'state' && e.state === 'connected' && e.peer).length >= 2);
+      await waitFn(page, () => window.sotto.events.filter((e) => e.type === 'state' && e.state === 'connected' && e.peer).length >= 2, null, { timeout: 30000 });
+      const [adaBefore, beaBefore] = [ada.events.length, bea.events.length];
 
-    const frozen = Date.now();
-    signalGroup(pid, 'SIGSTOP');
-    for (const [t, n] of [[ada, adaBefore], [bea, beaBefore]]) {
-      await t.waitFor((e) => t.events.indexOf(e) >= n && e.event === 'peer-gone', FROZEN_MS);
-    }
-    await new Promise((r) => setTimeout(r, Math.max(0, FROZEN_MS - (Date.now() - frozen))));
-    const [adaAfter, beaAfter] = [ada.events.length, bea.events.length];
-    signalGroup(pid, 'SIGCONT');
+      const frozen = Date.now();
+      signalGroup(pid, 'SIGSTOP');
+      for (const [t, n] of [[ada, adaBefore], [bea, beaBefore]]) {
+        await t.waitFor((e) => t.events.indexOf(e) >= n && e.event === 'peer-gone', FROZEN_MS);
+      }
+      await new Promise((r) => setTimeout(r, Math.max(0, FROZEN_MS - (Date.now() - frozen))));
+      const [adaAfter, beaAfter] = [ada.events.length, bea.events.length];
+      signalGroup(pid, 'SIGCONT');
 
-    await waitForEvent(page, { type: 'peer-dropped' }, 20000);
-    // Both terminals meet the woken page as a newcomer: two tiles again, each with its code.
-    await waitFn(page, () => {
-      const tiles = [...document.querySelectorAll('#tiles .tile')];
-      return tiles.length === 2 && tiles.every((t) => t.querySelector('.code').textContent !== '');
-    }, null, { timeout: 20000, polling: 250 }).catch(async () => {
-      throw new Error(`the page did not meet both again: ${JSON.stringify(await page.evaluate(() => window.sotto.events.slice(-20)))}`);
-    });
-    // Each terminal meets the page again: a new code with it.
-    for (const [t, n] of [[ada, adaAfter], [bea, beaAfter]]) {
-      await t.waitFor((e) => t.events.indexOf(e) >= n && e.event === 'sas', 20000);
+      await waitForEvent(page, { type: 'peer-dropped' }, 20000);
+      // Both terminals meet the woken page as a newcomer: two tiles again, each with its code.
+      await waitFn(page, () => {
+        const tiles = [...document.querySelectorAll('#tiles .tile')];
+        return tiles.length === 2 && tiles.every((t) => t.querySelector('.code').textContent !== '');
+      }, null, { timeout: 20000, polling: 250 }).catch(async () => {
+        throw new Error(`the page did not meet both again: ${JSON.stringify(await page.evaluate(() => window.sotto.events.slice(-20)))}`);
+      });
+      // Each terminal meets the page again: a new code with it.
+      for (const [t, n] of [[ada, adaAfter], [bea, beaAfter]]) {
+        await t.waitFor((e) => t.events.indexOf(e) >= n && e.event === 'sas', 20000);
+      }
+      // Ada and Bea never lost each other: neither was told the other went, both still run.
+      const idOf = (t, name) => t.events.find((e) => e.event === 'name' && e.name === name)?.peer;
+      const [beaAtAda, adaAtBea] = [idOf(ada, 'Bea'), idOf(bea, 'Ada')];
+      assert.ok(beaAtAda && adaAtBea, 'the terminals know each other by name');
+      assert.equal(ada.events.filter((e) => e.event === 'peer-gone' && e.peer === beaAtAda).length, 0);
+      assert.equal(bea.events.filter((e) => e.event === 'peer-gone' && e.peer === adaAtBea).length, 0);
+      assert.equal(ada.child.exitCode, null);
+      assert.equal(bea.child.exitCode, null);
+    } finally {
+      signalGroup(pid, 'SIGCONT');
+      ada.child.kill();
+      bea?.child.kill();
+      await browser.close();
     }
-    // Ada and Bea never lost each other: neither was told the other went, both still run.
-    const idOf = (t, name) => t.events.find((e) => e.event === 'name' && e.name === name)?.peer;
-    const [beaAtAda, adaAtBea] = [idOf(ada, 'Bea'), idOf(bea, 'Ada')];
-    assert.ok(beaAtAda && adaAtBea, 'the terminals know each other by name');
-    assert.equal(ada.events.filter((e) => e.event === 'peer-gone' && e.peer === beaAtAda).length, 0);
-    assert.equal(bea.events.filter((e) => e.event === 'peer-gone' && e.peer === adaAtBea).length, 0);
-    assert.equal(ada.child.exitCode, null);
-    assert.equal(bea.child.exitCode, null);
-  } finally {
-    signalGroup(pid, 'SIGCONT');
-    ada.child.kill();
-    bea?.child.kill();
-    await browser.close();
-  }
-});
+  });
+}
