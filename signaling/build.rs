@@ -87,14 +87,14 @@ fn main() {
         .map(|p| {
             let url = url_of(&p);
             let bytes = std::fs::read(&p).expect("readable web file");
-            if bench_no_e2ee && url == "/call.js" {
-                // The benchmark build: the one switch in call.js turned off, in a copy.
-                let text = String::from_utf8(bytes).expect("UTF-8 call.js");
+            if bench_no_e2ee && url == "/frame-keys.js" {
+                // The benchmark build: the one switch in frame-keys.js turned off, in a copy.
+                let text = String::from_utf8(bytes).expect("UTF-8 frame-keys.js");
                 let on = "const MEDIA_TRANSFORM = true;";
-                assert!(text.contains(on), "call.js lost its MEDIA_TRANSFORM line");
+                assert!(text.contains(on), "frame-keys.js lost its MEDIA_TRANSFORM line");
                 let text = text.replace(on, "const MEDIA_TRANSFORM = false;");
-                let copy = out_dir.join("web_call_bench_no_e2ee.js");
-                std::fs::write(&copy, &text).expect("write the benchmark call.js");
+                let copy = out_dir.join("web_frame_keys_bench_no_e2ee.js");
+                std::fs::write(&copy, &text).expect("write the benchmark frame-keys.js");
                 (url, copy, text.into_bytes())
             } else {
                 (url, p, bytes)

@@ -10,6 +10,7 @@
 import { b64u } from './crypto/bytes.js';
 import { relayUrl, roomId } from './crypto/link.js';
 import { PeerCall } from './call.js';
+import { FrameKeys } from './frame-keys.js';
 import { RoomCore } from './room-core.js';
 import { Relay } from './signaling.js';
 
@@ -40,6 +41,8 @@ export class Room {
     this.relay = null;
     /** peer -> PeerCall, oldest first. */
     this.calls = new Map();
+    /** The room's frame keys (by sender), for every call's transport. */
+    this.keys = new FrameKeys();
     this.stream = null;
     this.ice = [];
     this.timer = null;
@@ -166,6 +169,7 @@ export class Room {
       peer,
       role,
       remade,
+      keys: this.keys,
       stream: this.stream,
       ice: this.ice,
       relayOnly: this.relayOnly,
@@ -229,6 +233,7 @@ export class Room {
     this.relay?.leave();
     this.relay?.close();
     for (const peer of [...this.calls.keys()]) this.dropCall(peer);
+    this.keys.close();
     this.setState('ended');
     this.emit({ type: 'ended', reason, error });
   }

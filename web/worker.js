@@ -1,23 +1,37 @@
-// The encoded-transform worker: SFrame on every outgoing and incoming audio and video frame.
-// Keys arrive from the page as non-extractable CryptoKeys. Fail closed: a sender without its
-// key drops frames; a frame that does not open is dropped and counted, never passed on, and a
-// video receiver asks for a key frame after a drop.
+// The encoded-transform worker of one transport: SFrame on every outgoing and incoming audio
+// and video frame. It holds the transport's send key and the receive key of each sender whose
+// frames come in on it (frame-keys.js), as non-extractable CryptoKeys. A frame that comes in is
+// opened with its sender's key: on a pair's transport every frame is that one person's. Fail
+// closed: a sender without its key drops frames; a frame that does not open is dropped and
+// counted, never passed on, and a video receiver asks for a key frame after a drop.
 
 import { FrameDecryptor, FrameEncryptor, STREAM } from './crypto/sframe.js';
 
-let keys = null; // { send: CryptoKey, receive: CryptoKey, role, peerRole }
+/** { key: CryptoKey, role }: what this transport sends is sealed with it. */
+let send = null;
+/** sender -> { key: CryptoKey, role }: their frames open with it. */
+const senders = new Map();
+/** The one sender whose frames come in on this transport (a pair's), once known. */
+let only = null;
 const generations = { audio: 0n, video: 0n };
 const stats = {};
 const stat = (name) => (stats[name] ??= { frames: 0, ok: 0, failed: 0, empty: 0, noKey: 0, lastFault: null });
 
+/** Whose key opens this incoming frame: on a pair's transport, the pair's person. */
+const senderOf = () => only;
+
 function transformFor({ side, kind }, transformer) {
   const s = stat(`${side}:${kind}`);
   const stream = STREAM[kind];
-  let crypto = null;
+  let encryptor = null;
+  /** sender -> FrameDecryptor, made on their first frame. */
+  const decryptors = new Map();
   return new TransformStream({
     async transform(frame, controller) {
       s.frames++;
-      if (!keys) {
+      const sender = side === 'send' ? null : senderOf();
+      const key = side === 'send' ? send : senders.get(sender);
+      if (!key) {
         s.noKey++;
         return; // no key yet: drop (fail closed)
       }
@@ -27,15 +41,18 @@ function transformFor({ side, kind }, transformer) {
         s.empty++;
         return;
       }
-      if (!crypto) {
-        if (side === 'send') {
+      let crypto;
+      if (side === 'send') {
+        if (!encryptor) {
           // A re-created sender transform moves to the next generation: its counter starts at
           // 0 again, under a new key.
-          crypto = new FrameEncryptor(keys.send, keys.role, stream, generations[kind]);
+          encryptor = new FrameEncryptor(key.key, key.role, stream, generations[kind]);
           generations[kind] += 1n;
-        } else {
-          crypto = new FrameDecryptor(keys.receive, keys.peerRole, stream);
         }
+        crypto = encryptor;
+      } else {
+        if (!decryptors.has(sender)) decryptors.set(sender, new FrameDecryptor(key.key, key.role, stream));
+        crypto = decryptors.get(sender);
       }
       try {
         const data = new Uint8Array(frame.data);
@@ -60,6 +77,10 @@ self.onrtctransform = (event) => {
 
 self.onmessage = (e) => {
   const m = e.data;
-  if (m.type === 'keys') keys = m.keys;
+  if (m.type === 'send-key') send = { key: m.key, role: m.role };
+  if (m.type === 'sender-key') {
+    senders.set(m.sender, { key: m.key, role: m.role });
+    if (m.only) only = m.sender;
+  }
   if (m.type === 'stats') self.postMessage({ type: 'stats', id: m.id, stats });
 };

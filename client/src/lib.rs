@@ -15,6 +15,7 @@ pub mod chat;
 pub mod conversation;
 pub mod devices;
 pub mod engine;
+pub mod frame_keys;
 pub mod known;
 pub mod playout;
 pub mod processing;
@@ -24,6 +25,7 @@ pub mod room;
 pub mod rtc;
 pub mod session;
 pub mod status;
+pub mod transport;
 
 use std::fmt;
 

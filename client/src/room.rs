@@ -60,13 +60,26 @@ pub enum PeerAction {
     AcceptAnswer(String),
     /// Add the peer's candidate.
     AddCandidate(Candidate),
-    /// The pair's media keys exist: encrypt with the first, decrypt with the second; the data
-    /// channel's messages are sealed and opened with the third.
-    StartMedia(Box<FrameEncryptor>, Box<FrameDecryptor>, Box<DataChannel>),
+    /// The pair's keys exist (both fingerprints are known): see [`PairKeys`].
+    Keys(Box<PairKeys>),
     /// Close this pair's peer connection and forget its keys: the pair is over.
     Close,
     /// Tell the user about this person.
     Notify(PeerNotice),
+}
+
+/// A pair's keys, for the three parts of the shell they belong to: what goes out on the pair's
+/// transport is sealed with `send`; what this person sends is opened with `receive` (the key
+/// for a sender, not for a connection: in a conference one connection carries everyone's); and
+/// the conversation with them is sealed and opened with `conversation`.
+#[derive(Debug)]
+pub struct PairKeys {
+    /// Seals this side's frames on the pair's transport.
+    pub send: FrameEncryptor,
+    /// Opens the frames this person sends.
+    pub receive: FrameDecryptor,
+    /// Seals and opens the messages and files with this person (PROTOCOL.md §3.6).
+    pub conversation: DataChannel,
 }
 
 /// What the user is told about the room.
@@ -396,15 +409,15 @@ impl Pair {
             .ok_or_else(|| PairEnd::Tampered("the answer has no DTLS fingerprint".into()))?;
         let keys = self.hs.media_keys(fp_o, fp_a).map_err(e2ee_end)?;
         let role = self.hs.role();
-        let enc = FrameEncryptor::new(keys.send, role, Stream::Audio, 0).map_err(e2ee_end)?;
-        let dec = FrameDecryptor::new(keys.receive, role.peer(), Stream::Audio);
-        let data = self.hs.data_channel(fp_o, fp_a).map_err(e2ee_end)?;
+        let send = FrameEncryptor::new(keys.send, role, Stream::Audio, 0).map_err(e2ee_end)?;
+        let receive = FrameDecryptor::new(keys.receive, role.peer(), Stream::Audio);
+        let conversation = self.hs.data_channel(fp_o, fp_a).map_err(e2ee_end)?;
         self.media_started = true;
-        out.push(self.act(PeerAction::StartMedia(
-            Box::new(enc),
-            Box::new(dec),
-            Box::new(data),
-        )));
+        out.push(self.act(PeerAction::Keys(Box::new(PairKeys {
+            send,
+            receive,
+            conversation,
+        }))));
         Ok(())
     }
 }

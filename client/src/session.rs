@@ -1,7 +1,11 @@
-//! The I/O shell of a call: the relay connection, a peer connection per person, and the audio,
-//! driven by one loop that feeds the [`Room`] and carries out its [`Action`]s. The microphone is
-//! encoded once and sealed for each person with their pair's key; what each person sends is
-//! opened with theirs, decoded, and mixed into the speakers (or the WAV file). Frames are sealed
+//! The I/O shell of a call: the relay connection, the transports, and the audio, driven by one
+//! loop that feeds the [`Room`] and carries out its [`Action`]s. Three things are kept apart:
+//! each other *person* (name, device, conversation, what is heard of them), each *transport*
+//! (a peer connection: one per pair here, one to the SFU in a conference) and the *key source*
+//! ([`FrameKeys`]: each pair's keys here, the group's in a conference), so that the key for a
+//! sender is never taken to be the key of a connection. The microphone is encoded once and
+//! sealed for each transport with its key; what comes in is attributed to its sender by the key
+//! that opens it, decoded, and mixed into the speakers (or the WAV file). Frames are sealed
 //! before they reach the WebRTC stack and opened before they reach the decoder.
 
 use crate::ClientError;
@@ -9,13 +13,15 @@ use crate::audio::{Due, Encoder, FRAME, Sink, Source};
 use crate::call::Outcome;
 use crate::chat::{Chat, ChatEvent, Command, FileOptions};
 use crate::conversation::Direction;
+use crate::frame_keys::FrameKeys;
 use crate::known::{KnownDevices, ThisDevice, unix_now};
 use crate::playout::{Playout, mix};
 use crate::relay::{Endpoint, RelayEvent, RelaySender};
-use crate::room::{Action, PairEnd, PeerAction, PeerNotice, Room, RoomNotice};
-use crate::rtc::{DataEvent, NetworkConfig, Rtc, RtcEvent, RtcEvents, carries_data_channel};
+use crate::room::{Action, PairEnd, PairKeys, PeerAction, PeerNotice, Room, RoomNotice};
+use crate::rtc::{DataEvent, NetworkConfig, RtcEvent, carries_data_channel};
+use crate::transport::{Inlets, Transport, TransportId};
 use serde::Serialize;
-use sotto_e2ee::{DeviceId, EphemeralKey, FrameDecryptor, FrameEncryptor, Link};
+use sotto_e2ee::{DeviceId, EphemeralKey, Link};
 use sotto_proto::{GroupSize, IceServer, PeerId, ServerMessage};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -230,12 +236,6 @@ pub enum IdentityStatus {
     None,
 }
 
-/// The media side of a pair once its keys exist.
-struct Media {
-    encryptor: FrameEncryptor,
-    decryptor: FrameDecryptor,
-}
-
 /// Runs one call to its end. `notify` sees every [`Event`]; the result is why it ended.
 pub async fn run_call(
     link: &Link,
@@ -267,20 +267,24 @@ pub async fn run_call(
         None => (None, None),
     };
     let mut room = room.with_name(options.name.clone()).with_device(device_key);
-    let (control_tx, control_rx) = mpsc::unbounded_channel();
-    let (audio_tx, audio_rx) = mpsc::channel(512);
-    let (data_tx, data_rx) = mpsc::channel(256);
+    let (control, control_rx) = mpsc::unbounded_channel();
+    let (audio, audio_rx) = mpsc::channel(512);
+    let (data, data_rx) = mpsc::channel(256);
     let mut shell = Shell {
         relay,
         relay_events: Some(relay_events),
         reconnect_at: None,
         group: group.is_some(),
-        peers: BTreeMap::new(),
-        control_tx,
+        people: BTreeMap::new(),
+        transports: BTreeMap::new(),
+        keys: FrameKeys::default(),
+        inlets: Inlets {
+            control,
+            audio,
+            data,
+        },
         control_rx,
-        audio_tx,
         audio_rx,
-        data_tx,
         data_rx,
         ice: Vec::new(),
         gone: Counters::default(),
@@ -360,8 +364,9 @@ pub async fn run_call(
                     Err(_) => room.reconnect_failed(),
                 }
             }
-            Some((peer, event)) = shell.control_rx.recv() => {
-                if !shell.peers.contains_key(&peer) {
+            Some((via, event)) = shell.control_rx.recv() => {
+                let peer = via.person().clone();
+                if !shell.transports.contains_key(&via) {
                     // From a connection already closed.
                     Vec::new()
                 } else {
@@ -387,9 +392,9 @@ pub async fn run_call(
             () = sleep_until(room.poll_timeout().map_or(far_future, Instant::from_std)) => {
                 room.handle_timeout(std::time::Instant::now())
             }
-            Some((peer, event)) = shell.audio_rx.recv() => {
+            Some((via, event)) = shell.audio_rx.recv() => {
                 if let RtcEvent::RemoteAudio { payload, .. } = event {
-                    shell.receive_audio(&peer, &payload);
+                    shell.receive_audio(&via, &payload);
                     if !shell.heard && shell.counters().frames_received > 0 {
                         shell.heard = true;
                         notify(Event::state("receiving-audio"));
@@ -419,7 +424,7 @@ pub async fn run_call(
             },
             _ = stats_tick.tick() => {
                 shell.refresh_stats().await;
-                if shell.peers.values().any(|p| p.media.is_some()) {
+                if shell.keys.can_send() {
                     let mut c = shell.counters();
                     c.input_level_db = sent_level.take_db();
                     c.output_level_db = played_level.take_db();
@@ -436,40 +441,13 @@ pub async fn run_call(
                 }
                 Vec::new()
             }
-            Some((peer, event)) = shell.data_rx.recv() => {
-                let tag = shell.tag(&peer);
-                let mut chat_notify = |e| notify(Event::chat(tag.as_ref(), e));
-                if let Some(conn) = shell.peers.get_mut(&peer) {
-                    match (event, conn.chat.as_mut()) {
-                        (DataEvent::Open, chat) => {
-                            conn.data_open = true;
-                            chat_notify(ChatEvent::MessagesReady);
-                            if let Some(chat) = chat {
-                                chat.channel_open();
-                            }
-                        }
-                        (DataEvent::Message(bytes), Some(chat)) => chat.receive(&bytes, &mut chat_notify),
-                        (DataEvent::Text, Some(chat)) => chat.text_frame(&mut chat_notify),
-                        // The channel closed: the pair's end, or our own close after
-                        // tampering, already says why.
-                        (DataEvent::Closed, _) => {}
-                        (DataEvent::Message(_) | DataEvent::Text, None) => {
-                            // Nothing opens before the pair's keys exist (they are made before
-                            // the connection can start, so only a broken peer gets here):
-                            // tampering, as in the page (PROTOCOL.md §3.6).
-                            let writer = conn.rtc.data_writer();
-                            tokio::spawn(async move { writer.close().await });
-                            chat_notify(ChatEvent::MessagesError {
-                                error: "messages tampered with (a message before the keys)".into(),
-                            });
-                        }
-                    }
-                }
+            Some((via, event)) = shell.data_rx.recv() => {
+                shell.data_event(&via, event, &mut notify);
                 Vec::new()
             }
-            peer = chunk_ready(shell.peers.iter().filter_map(|(p, c)| c.chat.as_ref().map(|c| (p, c))).collect()) => {
+            peer = chunk_ready(shell.people.iter().filter_map(|(p, c)| c.chat.as_ref().map(|c| (p, c))).collect()) => {
                 let tag = shell.tag(&peer);
-                if let Some(chat) = shell.peers.get_mut(&peer).and_then(|p| p.chat.as_mut()) {
+                if let Some(chat) = shell.people.get_mut(&peer).and_then(|p| p.chat.as_mut()) {
                     chat.send_next_chunk(&mut |e| notify(Event::chat(tag.as_ref(), e)));
                 }
                 Vec::new()
@@ -516,8 +494,8 @@ pub async fn run_call(
         .await;
     }
     // Held mutably across the awaits: a connection's decoder may not be shared.
-    for conn in shell.peers.values_mut() {
-        conn.rtc.close().await;
+    for transport in shell.transports.values_mut() {
+        transport.rtc.close().await;
     }
     // The WAV file is finished whatever ended the call; a failure during it is what is told.
     let finished = options.sink.finish();
@@ -577,26 +555,21 @@ async fn recv_some_bounded<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
 /// data channel (PROTOCOL.md §3.6): no message or file can reach them in this call.
 pub const NO_DATA_CHANNEL: &str = "the other side's client offered no data channel: messages and files cannot reach them in this call";
 
-/// The connection with one person, and what goes with it.
-struct PeerConn {
-    rtc: Rtc,
-    /// The pair's frame keys, once they exist.
-    media: Option<Media>,
-    /// Messages and files, once the keys exist.
-    chat: Option<Chat>,
-    /// The data channel opened (it may before the keys exist).
-    data_open: bool,
-    /// Their offer or answer carried a data channel (PROTOCOL.md §3.6): one that did not
-    /// means messages and files cannot reach them in this call, however long we wait.
-    peer_has_data: bool,
+/// One other person of the call: who they are, what is said with them, what is heard of them.
+/// How their frames travel is a [`Transport`]'s, and which key opens them the [`FrameKeys`]'.
+struct Person {
+    /// The transport that reaches them: their pair's.
+    via: TransportId,
     /// The name they gave, for the commands that name a person.
     name: Option<String>,
     /// Their device key, once it signed this pair's transcript.
     device: Option<DeviceId>,
+    /// Messages and files with them, once the keys exist.
+    chat: Option<Chat>,
+    /// What they send, waiting to be played.
     playout: Playout,
+    /// What was heard from them: frames opened and frames concealed.
     counters: Counters,
-    /// The tasks that bring this connection's events into the loop's channels, tagged.
-    forwarders: Vec<tokio::task::JoinHandle<()>>,
 }
 
 struct Shell {
@@ -607,13 +580,17 @@ struct Shell {
     reconnect_at: Option<Instant>,
     /// A group call: events about a person say whose they are.
     group: bool,
-    peers: BTreeMap<PeerId, PeerConn>,
-    control_tx: mpsc::UnboundedSender<(PeerId, RtcEvent)>,
-    control_rx: mpsc::UnboundedReceiver<(PeerId, RtcEvent)>,
-    audio_tx: mpsc::Sender<(PeerId, RtcEvent)>,
-    audio_rx: mpsc::Receiver<(PeerId, RtcEvent)>,
-    data_tx: mpsc::Sender<(PeerId, DataEvent)>,
-    data_rx: mpsc::Receiver<(PeerId, DataEvent)>,
+    /// Everyone else in the call, by relay id.
+    people: BTreeMap<PeerId, Person>,
+    /// The peer connections.
+    transports: BTreeMap<TransportId, Transport>,
+    /// Whose key seals what goes out on a transport, and opens what comes from a sender.
+    keys: FrameKeys,
+    /// Where every transport's events go; they come out of the three receivers below.
+    inlets: Inlets,
+    control_rx: mpsc::UnboundedReceiver<(TransportId, RtcEvent)>,
+    audio_rx: mpsc::Receiver<(TransportId, RtcEvent)>,
+    data_rx: mpsc::Receiver<(TransportId, DataEvent)>,
     ice: Vec<IceServer>,
     /// What was counted with people whose connection has closed, while others remain.
     gone: Counters,
@@ -625,36 +602,6 @@ struct Shell {
     heard: bool,
     /// The devices this person verified; `None` in incognito.
     known: Option<KnownDevices>,
-}
-
-/// Forwards every event of a bounded `rx` into `tx`, tagged with `peer`, until either closes.
-fn forward<T: Send + 'static>(
-    peer: PeerId,
-    mut rx: mpsc::Receiver<T>,
-    tx: mpsc::Sender<(PeerId, T)>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            if tx.send((peer.clone(), event)).await.is_err() {
-                break;
-            }
-        }
-    })
-}
-
-/// [`forward`] for the unbounded control events.
-fn forward_unbounded<T: Send + 'static>(
-    peer: PeerId,
-    mut rx: mpsc::UnboundedReceiver<T>,
-    tx: mpsc::UnboundedSender<(PeerId, T)>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            if tx.send((peer.clone(), event)).is_err() {
-                break;
-            }
-        }
-    })
 }
 
 impl Counters {
@@ -675,12 +622,13 @@ impl Shell {
         self.group.then(|| peer.clone())
     }
 
-    /// The call's counters: everyone's, summed.
+    /// The call's counters: every transport's and everyone's, summed.
     fn counters(&self) -> Counters {
         let mut sum = self.gone;
         let mut rtts = Vec::new();
         let mut losses = Vec::new();
-        for c in self.peers.values().map(|p| p.counters) {
+        let transports = self.transports.values().map(|t| t.counters);
+        for c in transports.chain(self.people.values().map(|p| p.counters)) {
             sum.add_frames(&c);
             rtts.extend(c.rtt_ms);
             losses.extend(c.loss);
@@ -692,13 +640,14 @@ impl Shell {
         sum
     }
 
-    /// The peer connection for `peer`'s pair, made on first use.
-    async fn ensure_rtc(
+    /// The transport of `peer`'s pair, and the person it reaches, made on first use.
+    async fn pair_transport(
         &mut self,
         peer: &PeerId,
         options: &CallOptions,
-    ) -> Result<&mut Rtc, String> {
-        if !self.peers.contains_key(peer) {
+    ) -> Result<&mut Transport, String> {
+        let via = TransportId::Pair(peer.clone());
+        if !self.transports.contains_key(&via) {
             let net = NetworkConfig {
                 ice_servers: options
                     .ice_servers
@@ -707,39 +656,25 @@ impl Shell {
                 relay_only: options.relay_only,
                 loopback_only: options.loopback_only,
             };
-            let (
-                rtc,
-                RtcEvents {
-                    control,
-                    audio,
-                    data,
-                },
-            ) = Rtc::new(&net).await.map_err(|e| e.to_string())?;
-            let forwarders = vec![
-                forward_unbounded(peer.clone(), control, self.control_tx.clone()),
-                forward(peer.clone(), audio, self.audio_tx.clone()),
-                forward(peer.clone(), data, self.data_tx.clone()),
-            ];
             let playout = Playout::new().map_err(|e| e.to_string())?;
-            self.peers.insert(
+            let transport = Transport::open(&via, &net, &self.inlets)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.transports.insert(via.clone(), transport);
+            self.people.insert(
                 peer.clone(),
-                PeerConn {
-                    rtc,
-                    media: None,
-                    chat: None,
-                    data_open: false,
-                    peer_has_data: true,
+                Person {
+                    via: via.clone(),
                     name: None,
                     device: None,
+                    chat: None,
                     playout,
                     counters: Counters::default(),
-                    forwarders,
                 },
             );
         }
-        self.peers
-            .get_mut(peer)
-            .map(|p| &mut p.rtc)
+        self.transports
+            .get_mut(&via)
             .ok_or_else(|| "no peer connection".to_owned())
     }
 
@@ -790,8 +725,8 @@ impl Shell {
         notify: &mut impl FnMut(Event),
     ) -> Vec<Action> {
         match action {
-            PeerAction::CreateOffer => match self.ensure_rtc(&peer, options).await {
-                Ok(rtc) => match rtc.create_offer().await {
+            PeerAction::CreateOffer => match self.pair_transport(&peer, options).await {
+                Ok(transport) => match transport.rtc.create_offer().await {
                     Ok(sdp) => room.offer_created(&peer, sdp),
                     Err(e) => room.rtc_failed(&peer, e.to_string()),
                 },
@@ -799,12 +734,10 @@ impl Shell {
             },
             PeerAction::CreateAnswer(offer) => {
                 let has_data = carries_data_channel(&offer);
-                match self.ensure_rtc(&peer, options).await {
-                    Ok(rtc) => match rtc.answer(offer).await {
+                match self.pair_transport(&peer, options).await {
+                    Ok(transport) => match transport.rtc.answer(offer).await {
                         Ok(sdp) => {
-                            if let Some(conn) = self.peers.get_mut(&peer) {
-                                conn.peer_has_data = has_data;
-                            }
+                            transport.peer_has_data = has_data;
                             room.answer_created(&peer, sdp)
                         }
                         Err(e) => room.rtc_failed(&peer, e.to_string()),
@@ -812,33 +745,40 @@ impl Shell {
                     Err(e) => room.rtc_failed(&peer, e),
                 }
             }
-            PeerAction::AcceptAnswer(answer) => match self.peers.get_mut(&peer) {
-                Some(conn) => {
-                    conn.peer_has_data = carries_data_channel(&answer);
-                    match conn.rtc.accept_answer(answer).await {
-                        Ok(()) => Vec::new(),
-                        Err(e) => room.rtc_failed(&peer, e.to_string()),
+            PeerAction::AcceptAnswer(answer) => {
+                match self.transports.get_mut(&TransportId::Pair(peer.clone())) {
+                    Some(transport) => {
+                        transport.peer_has_data = carries_data_channel(&answer);
+                        match transport.rtc.accept_answer(answer).await {
+                            Ok(()) => Vec::new(),
+                            Err(e) => room.rtc_failed(&peer, e.to_string()),
+                        }
                     }
+                    None => room.rtc_failed(&peer, "answer before offer".into()),
                 }
-                None => room.rtc_failed(&peer, "answer before offer".into()),
-            },
+            }
             PeerAction::AddCandidate(c) => {
-                if let Some(conn) = self.peers.get_mut(&peer) {
+                if let Some(transport) = self.transports.get_mut(&TransportId::Pair(peer.clone())) {
                     // A candidate the stack cannot use is not fatal: others may work.
-                    let _ = conn.rtc.add_candidate(c).await;
+                    let _ = transport.rtc.add_candidate(c).await;
                 }
                 Vec::new()
             }
-            PeerAction::StartMedia(encryptor, decryptor, data) => {
-                if let Some(conn) = self.peers.get_mut(&peer) {
-                    conn.media = Some(Media {
-                        encryptor: *encryptor,
-                        decryptor: *decryptor,
-                    });
-                    conn.chat = Some(Chat::new(
-                        *data,
-                        conn.rtc.data_writer(),
-                        conn.data_open,
+            PeerAction::Keys(keys) => {
+                let PairKeys {
+                    send,
+                    receive,
+                    conversation,
+                } = *keys;
+                // Frames: the key source. Messages: the person's, over their pair's channel.
+                self.keys.pairwise(&peer, send, receive);
+                if let Some(person) = self.people.get_mut(&peer)
+                    && let Some(transport) = self.transports.get(&person.via)
+                {
+                    person.chat = Some(Chat::new(
+                        conversation,
+                        transport.rtc.data_writer(),
+                        transport.data_open,
                         options.files.clone(),
                     ));
                 }
@@ -849,15 +789,17 @@ impl Shell {
                 Vec::new()
             }
             PeerAction::Notify(PeerNotice::Identity(device)) => {
-                if let Some(conn) = self.peers.get_mut(&peer) {
-                    conn.device = device;
+                if let Some(person) = self.people.get_mut(&peer) {
+                    person.device = device;
                 }
                 notify(self.identity_event(&peer, device));
                 Vec::new()
             }
             PeerAction::Notify(notice) => {
-                if let (PeerNotice::Name(name), Some(conn)) = (&notice, self.peers.get_mut(&peer)) {
-                    conn.name = Some(name.clone());
+                if let (PeerNotice::Name(name), Some(person)) =
+                    (&notice, self.people.get_mut(&peer))
+                {
+                    person.name = Some(name.clone());
                 }
                 if let Some(event) = peer_event(self.tag(&peer).as_ref(), notice) {
                     notify(event);
@@ -867,81 +809,84 @@ impl Shell {
         }
     }
 
-    /// The pair is over: its connection closes, and its keys, chat and audio go with it. In a
-    /// one-to-one call its counters go too (the next person starts from zero); in a group they
-    /// stay in the call's.
+    /// The pair is over: its transport closes, its keys go, and the person goes with their
+    /// conversation and audio. In a one-to-one call its counters go too (the next person
+    /// starts from zero); in a group they stay in the call's.
     async fn close_peer(&mut self, peer: &PeerId) {
-        let Some(mut conn) = self.peers.remove(peer) else {
-            return;
+        self.keys.forget(peer);
+        let person = self.people.remove(peer);
+        let transport = self.transports.remove(&TransportId::Pair(peer.clone()));
+        let closed = match transport {
+            Some(transport) => Some(transport.close().await),
+            None => None,
         };
-        conn.rtc.close().await;
-        for task in conn.forwarders.drain(..) {
-            task.abort();
+        if person.is_none() && closed.is_none() {
+            return;
         }
         if self.group {
-            self.gone.add_frames(&conn.counters);
+            for counters in person.map(|p| p.counters).iter().chain(closed.iter()) {
+                self.gone.add_frames(counters);
+            }
         } else {
             self.heard = false;
         }
         // `--duration` counts from the connection: in a one-to-one call the next person's, in
         // a group the first (the call goes on, alone or not, until it is up).
-        if !self.group && self.peers.is_empty() {
+        if !self.group && self.transports.is_empty() {
             self.connected_at = None;
         }
     }
 
-    /// One 20 ms frame of the source: encoded once, sealed for each person with their
-    /// pair's key, sent. Nothing goes to a person before their key exists.
+    /// One 20 ms frame of the source: encoded once, sealed for each transport with its key,
+    /// sent. Nothing goes out on a transport before its key exists.
     async fn send_audio(&mut self, room: &Room, pcm: &[i16; FRAME], encoder: &mut Encoder) {
-        if !room.is_connected() || !self.peers.values().any(|p| p.media.is_some()) {
+        if !room.is_connected() || !self.keys.can_send() {
             return;
         }
         let Ok(opus) = encoder.encode(pcm) else {
             return;
         };
-        for conn in self.peers.values_mut() {
-            let Some(media) = conn.media.as_mut() else {
+        for (via, transport) in &mut self.transports {
+            let Some(Ok(sealed)) = self.keys.seal_for(via, &opus) else {
                 continue;
             };
-            let Ok(sealed) = media.encryptor.encrypt(&opus) else {
-                continue;
-            };
-            if conn
+            if transport
                 .rtc
                 .send_audio(sealed, Duration::from_millis(20))
                 .await
                 .is_ok()
             {
-                conn.counters.frames_sent += 1;
+                transport.counters.frames_sent += 1;
             }
         }
     }
 
-    /// One payload from `peer`: opened with their pair's key, decoded, queued for the mix. A
-    /// frame that does not open is dropped and counted; it never reaches the decoder.
-    fn receive_audio(&mut self, peer: &PeerId, payload: &[u8]) {
-        let Some(conn) = self.peers.get_mut(peer) else {
+    /// One payload that came in on `via`: opened with its sender's key, decoded, queued for
+    /// the mix as theirs. A frame that does not open is dropped and counted on the transport it
+    /// came by; it never reaches the decoder.
+    fn receive_audio(&mut self, via: &TransportId, payload: &[u8]) {
+        let Some(transport) = self.transports.get_mut(via) else {
             return;
         };
         if payload.is_empty() {
             // RTP packets without payload (padding, as Chromium sends for bandwidth probing)
             // carry no frame: nothing to open, nothing to play. Counted apart from failures.
-            conn.counters.empty_packets += 1;
+            transport.counters.empty_packets += 1;
             return;
         }
-        let Some(media) = conn.media.as_mut() else {
-            // Media before the keys: nothing can open it.
-            conn.counters.frames_failed += 1;
-            return;
-        };
-        match media.decryptor.open(payload) {
-            Ok(opened) => {
-                conn.counters.frames_received += 1;
-                // The clear prefix is Opus' TOC byte: the whole frame is the Opus packet.
-                conn.playout
-                    .push(opened.position(), opened.frame, std::time::Instant::now());
-            }
-            Err(_) => conn.counters.frames_failed += 1,
+        // Media before the keys opens with nothing, as does a frame that does not authenticate.
+        match self.keys.open(via, payload) {
+            Ok((sender, opened)) => match self.people.get_mut(&sender) {
+                Some(person) => {
+                    person.counters.frames_received += 1;
+                    // The clear prefix is Opus' TOC byte: the whole frame is the Opus packet.
+                    person
+                        .playout
+                        .push(opened.position(), opened.frame, std::time::Instant::now());
+                }
+                None => transport.counters.frames_failed += 1,
+            },
+            Err(_) => transport.counters.frames_failed += 1,
         }
     }
 
@@ -950,18 +895,52 @@ impl Shell {
     /// sent, from the start of the call to its end.
     fn play(&mut self) -> [i16; FRAME] {
         let mut frames = Vec::new();
-        for conn in self.peers.values_mut() {
-            frames.extend(conn.playout.pull());
-            conn.counters.frames_concealed = conn.playout.counters.concealed;
+        for person in self.people.values_mut() {
+            frames.extend(person.playout.pull());
+            person.counters.frames_concealed = person.playout.counters.concealed;
         }
         mix(&frames)
     }
 
     async fn refresh_stats(&mut self) {
-        for conn in self.peers.values_mut() {
-            let stats = conn.rtc.stats().await;
-            conn.counters.rtt_ms = stats.rtt.map(|s| s * 1000.0);
-            conn.counters.loss = stats.loss;
+        for transport in self.transports.values_mut() {
+            transport.refresh_stats().await;
+        }
+    }
+
+    /// An event of the data channel of `via`: the conversation with the person it reaches.
+    fn data_event(&mut self, via: &TransportId, event: DataEvent, notify: &mut impl FnMut(Event)) {
+        let tag = self.tag(via.person());
+        let mut chat_notify = |e| notify(Event::chat(tag.as_ref(), e));
+        let (Some(transport), Some(person)) = (
+            self.transports.get_mut(via),
+            self.people.get_mut(via.person()),
+        ) else {
+            return;
+        };
+        match (event, person.chat.as_mut()) {
+            (DataEvent::Open, chat) => {
+                transport.data_open = true;
+                chat_notify(ChatEvent::MessagesReady);
+                if let Some(chat) = chat {
+                    chat.channel_open();
+                }
+            }
+            (DataEvent::Message(bytes), Some(chat)) => chat.receive(&bytes, &mut chat_notify),
+            (DataEvent::Text, Some(chat)) => chat.text_frame(&mut chat_notify),
+            // The channel closed: the pair's end, or our own close after tampering, already
+            // says why.
+            (DataEvent::Closed, _) => {}
+            (DataEvent::Message(_) | DataEvent::Text, None) => {
+                // Nothing opens before the pair's keys exist (they are made before the
+                // connection can start, so only a broken peer gets here): tampering, as in the
+                // page (PROTOCOL.md §3.6).
+                let writer = transport.rtc.data_writer();
+                tokio::spawn(async move { writer.close().await });
+                chat_notify(ChatEvent::MessagesError {
+                    error: "messages tampered with (a message before the keys)".into(),
+                });
+            }
         }
     }
 
@@ -983,17 +962,21 @@ impl Shell {
             None => None,
         };
         let mut sent = false;
-        for (peer, conn) in &mut self.peers {
+        for (peer, person) in &mut self.people {
             if only.as_ref().is_some_and(|o| o != peer) {
                 continue;
             }
             let tag = group.then(|| peer.clone());
-            if let (Some(chat), true) = (conn.chat.as_mut(), conn.data_open) {
+            let (open, has_data) = self
+                .transports
+                .get(&person.via)
+                .map_or((false, true), |t| (t.data_open, t.peer_has_data));
+            if let (Some(chat), true) = (person.chat.as_mut(), open) {
                 chat.command(command.clone(), &mut |e| {
                     notify(Event::chat(tag.as_ref(), e))
                 });
                 sent = true;
-            } else if conn.chat.is_some() && !conn.peer_has_data {
+            } else if person.chat.is_some() && !has_data {
                 // Waiting would not help: say so rather than "once connected".
                 notify(Event::chat(
                     tag.as_ref(),
@@ -1049,11 +1032,11 @@ impl Shell {
         let Some(known) = self.known.as_mut() else {
             return Err("incognito: no device is stored (and yours is not sent)".into());
         };
-        let people = self.peers.iter().map(|(peer, conn)| Person {
+        let people = self.people.iter().map(|(peer, person)| Named {
             peer,
-            name: conn.name.as_deref(),
-            device: conn.device,
-            known: conn.device.is_some_and(|d| known.name_of(&d).is_some()),
+            name: person.name.as_deref(),
+            device: person.device,
+            known: person.device.is_some_and(|d| known.name_of(&d).is_some()),
         });
         let (peer, device, given) = device_to_verify(who, people)?;
         let Some(name) = name.map(str::to_owned).or(given) else {
@@ -1067,7 +1050,7 @@ impl Shell {
 }
 
 /// One person of the call, as a command that names people sees them.
-struct Person<'a> {
+struct Named<'a> {
     peer: &'a PeerId,
     /// The name they gave.
     name: Option<&'a str>,
@@ -1077,7 +1060,7 @@ struct Person<'a> {
     known: bool,
 }
 
-impl Person<'_> {
+impl Named<'_> {
     /// `who` (their name, any case, or the start of their relay id) means them.
     fn is(&self, who: &str) -> bool {
         self.peer.as_str().starts_with(who)
@@ -1097,14 +1080,14 @@ impl Person<'_> {
 /// their device key and the name they gave; otherwise words saying why not.
 fn device_to_verify<'a>(
     who: Option<&str>,
-    people: impl Iterator<Item = Person<'a>>,
+    people: impl Iterator<Item = Named<'a>>,
 ) -> Result<(PeerId, DeviceId, Option<String>), String> {
-    let people: Vec<Person<'a>> = people.collect();
-    let with_device: Vec<&Person<'a>> = people.iter().filter(|p| p.device.is_some()).collect();
-    let candidates: Vec<&Person<'a>> = match who {
+    let people: Vec<Named<'a>> = people.collect();
+    let with_device: Vec<&Named<'a>> = people.iter().filter(|p| p.device.is_some()).collect();
+    let candidates: Vec<&Named<'a>> = match who {
         Some(w) => with_device.iter().copied().filter(|p| p.is(w)).collect(),
         None => {
-            let unknown: Vec<&Person<'a>> =
+            let unknown: Vec<&Named<'a>> =
                 with_device.iter().copied().filter(|p| !p.known).collect();
             if unknown.is_empty() && with_device.len() == 1 {
                 with_device.clone()
@@ -1148,12 +1131,12 @@ impl Shell {
         file_owner(
             id,
             who,
-            self.peers.iter().map(|(peer, conn)| {
-                let has = conn
+            self.people.iter().map(|(peer, person)| {
+                let has = person
                     .chat
                     .as_ref()
                     .is_some_and(|c| c.has_file(id, direction));
-                (peer, conn.name.as_deref(), has)
+                (peer, person.name.as_deref(), has)
             }),
         )
     }
@@ -1167,9 +1150,9 @@ fn file_owner<'a>(
     who: Option<&str>,
     people: impl Iterator<Item = (&'a PeerId, Option<&'a str>, bool)>,
 ) -> Result<PeerId, String> {
-    let owners: Vec<Person<'a>> = people
+    let owners: Vec<Named<'a>> = people
         .filter(|(_, _, has)| *has)
-        .map(|(peer, name, _)| Person {
+        .map(|(peer, name, _)| Named {
             peer,
             name,
             device: None,
@@ -1186,7 +1169,7 @@ fn file_owner<'a>(
             several.len(),
             several
                 .iter()
-                .map(Person::label)
+                .map(Named::label)
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
@@ -1286,7 +1269,7 @@ mod tests {
             PeerId::from_bytes(&[3; 16]),
         );
         let key = |n: u8| sotto_e2ee::DeviceKey::from_seed(&[n; 32]).id();
-        let person = |peer, name, device: Option<DeviceId>, known| Person {
+        let person = |peer, name, device: Option<DeviceId>, known| Named {
             peer,
             name,
             device,

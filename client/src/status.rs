@@ -20,6 +20,17 @@ pub struct Output {
     pub redraw: bool,
 }
 
+/// What the view was told of one person.
+#[derive(Debug, Default)]
+struct Seen {
+    /// The name they gave.
+    name: Option<String>,
+    /// Whether their microphone and camera are on, as last told (both, until told).
+    media: Option<(bool, bool)>,
+    /// What their device was last said to be.
+    identity: Option<IdentityStatus>,
+}
+
 /// The terminal's view of one call.
 #[derive(Debug)]
 pub struct Status {
@@ -33,12 +44,9 @@ pub struct Status {
     /// Files under way, for the status line's progress bars: (person, direction, id) -> (done,
     /// size); the person is "" in a one-to-one call (ids are per pair).
     transfers: BTreeMap<(String, &'static str, u32), (u64, u64)>,
-    /// The names people gave, by relay id ("" for the other person of a one-to-one call).
-    names: BTreeMap<String, String>,
-    /// Whose microphone and camera are on, as last told ("" as for names); both at first.
-    media: BTreeMap<String, (bool, bool)>,
-    /// What each person's device was last said to be ("" as for names).
-    identities: BTreeMap<String, IdentityStatus>,
+    /// What was told of each person, by relay id ("" for the other person of a one-to-one
+    /// call): one entry per person, gone with them.
+    people: BTreeMap<String, Seen>,
     /// This call sends no identity and stores nothing: `/verify` is not offered.
     incognito: bool,
 }
@@ -55,9 +63,7 @@ impl Status {
             last_plain_stats: None,
             messages_ready_told: false,
             transfers: BTreeMap::new(),
-            names: BTreeMap::new(),
-            media: BTreeMap::new(),
-            identities: BTreeMap::new(),
+            people: BTreeMap::new(),
             incognito: false,
         }
     }
@@ -71,11 +77,22 @@ impl Status {
     /// How a person is named here: the name they gave, else the first six characters of their
     /// relay id (in a one-to-one call, "them").
     fn who(&self, peer: Option<&str>) -> String {
-        match (self.names.get(peer.unwrap_or_default()), peer) {
+        let name = self
+            .people
+            .get(peer.unwrap_or_default())
+            .and_then(|p| p.name.as_ref());
+        match (name, peer) {
             (Some(name), _) => terminal_safe(name),
             (None, Some(peer)) => short(peer),
             (None, None) => "them".to_owned(),
         }
+    }
+
+    /// What was told of `peer` (`None`: the other person of a one-to-one call).
+    fn person(&mut self, peer: Option<&str>) -> &mut Seen {
+        self.people
+            .entry(peer.unwrap_or_default().to_owned())
+            .or_default()
     }
 
     /// Takes one event of the call.
@@ -112,9 +129,7 @@ impl Status {
                     // The peer's channel, and every file on it, is gone; whoever comes next gives
                     // their own name and states.
                     self.transfers.clear();
-                    self.names.remove("");
-                    self.media.remove("");
-                    self.identities.remove("");
+                    self.people.remove("");
                 }
                 if line || !self.terminal {
                     out.lines.push(text.to_owned());
@@ -137,8 +152,7 @@ impl Status {
             }
             Event::Name { name, peer } => {
                 let was = self.who(peer.as_deref());
-                self.names
-                    .insert(peer.clone().unwrap_or_default(), name.clone());
+                self.person(peer.as_deref()).name = Some(name.clone());
                 // One-to-one, the other person was "them" until now.
                 let was = if peer.is_none() && was == "them" {
                     "the other person".to_owned()
@@ -169,9 +183,7 @@ impl Status {
                     None => "/verify NAME".to_owned(),
                 };
                 let prefix = who.map(|w| format!("{w}: ")).unwrap_or_default();
-                let before = self
-                    .identities
-                    .insert(peer.clone().unwrap_or_default(), *status);
+                let before = self.person(peer.as_deref()).identity.replace(*status);
                 out.lines.push(match (status, name) {
                     // Just stored with /verify.
                     (IdentityStatus::Known, Some(name))
@@ -235,9 +247,7 @@ impl Status {
                     self.who(Some(peer)),
                     terminal_safe(reason)
                 ));
-                self.names.remove(peer);
-                self.media.remove(peer);
-                self.identities.remove(peer);
+                self.people.remove(peer);
             }
             Event::Stats(c) => {
                 self.counters = Some(*c);
@@ -261,10 +271,10 @@ impl Status {
                 }
                 let who = self.who(peer.as_deref());
                 if let ChatEvent::Media { microphone, camera } = *event {
-                    let key = peer.clone().unwrap_or_default();
                     let (mic, cam) = self
+                        .person(peer.as_deref())
                         .media
-                        .insert(key, (microphone, camera))
+                        .replace((microphone, camera))
                         .unwrap_or((true, true));
                     let on = |b: bool| if b { "on" } else { "off" };
                     if mic != microphone {

@@ -122,13 +122,13 @@ async fn the_page_has_an_icon_and_a_web_app_manifest_of_its_own_origin() {
     assert_eq!(m["icons"][0]["src"], "favicon.svg");
 }
 
-/// A relay built for use serves the call module with its media transform on; only the
+/// A relay built for use serves the key-source module with its media transform on; only the
 /// `bench-no-e2ee` benchmark build turns it off (and that build is never tested as the relay).
 #[cfg(not(feature = "bench-no-e2ee"))]
 #[tokio::test]
-async fn the_served_call_module_encrypts_media() {
+async fn the_served_key_source_module_encrypts_media() {
     let relay = Relay::start(Config::default()).await;
-    let res = http_get(relay.addr, "/call.js").await;
+    let res = http_get(relay.addr, "/frame-keys.js").await;
     assert_eq!(res.status, 200);
     assert!(res.body.contains("const MEDIA_TRANSFORM = true;"));
     assert!(!res.body.contains("MEDIA_TRANSFORM = false"));
@@ -302,6 +302,8 @@ async fn every_script_is_pinned_by_subresource_integrity_and_the_csp_allows_only
     for script in [
         "/app.js",
         "/call.js",
+        "/frame-keys.js",
+        "/transport.js",
         "/crypto/sframe.js",
         "/crypto/handshake.js",
         "/worker.js",

@@ -128,10 +128,11 @@ function wrongReceiveKey() {
   const W = window.Worker;
   window.Worker = class extends W {
     postMessage(m, ...rest) {
-      if (m?.type !== 'keys') return super.postMessage(m, ...rest);
+      // The key that opens the peer's frames (frame-keys.js to worker.js).
+      if (m?.type !== 'sender-key') return super.postMessage(m, ...rest);
       crypto.subtle
         .importKey('raw', new Uint8Array(32).fill(9), 'HKDF', false, ['deriveKey', 'deriveBits'])
-        .then((receive) => super.postMessage({ ...m, keys: { ...m.keys, receive } }, ...rest));
+        .then((key) => super.postMessage({ ...m, key }, ...rest));
     }
   };
 }

@@ -230,8 +230,9 @@ impl World {
                     let more = self.people[i].room.answer_created(&other, sdp(who, &other));
                     queue.extend(more);
                 }
-                Action::Peer(other, PeerAction::StartMedia(enc, dec, _data)) => {
-                    self.people[i].media.insert(other, (*enc, *dec));
+                Action::Peer(other, PeerAction::Keys(keys)) => {
+                    let PairKeys { send, receive, .. } = *keys;
+                    self.people[i].media.insert(other, (send, receive));
                 }
                 Action::Peer(other, PeerAction::Close) => {
                     self.people[i].media.remove(&other);
