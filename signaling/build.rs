@@ -91,7 +91,10 @@ fn main() {
                 // The benchmark build: the one switch in frame-keys.js turned off, in a copy.
                 let text = String::from_utf8(bytes).expect("UTF-8 frame-keys.js");
                 let on = "const MEDIA_TRANSFORM = true;";
-                assert!(text.contains(on), "frame-keys.js lost its MEDIA_TRANSFORM line");
+                assert!(
+                    text.contains(on),
+                    "frame-keys.js lost its MEDIA_TRANSFORM line"
+                );
                 let text = text.replace(on, "const MEDIA_TRANSFORM = false;");
                 let copy = out_dir.join("web_frame_keys_bench_no_e2ee.js");
                 std::fs::write(&copy, &text).expect("write the benchmark frame-keys.js");

@@ -39,6 +39,13 @@ pub enum Error {
     /// this handshake's transcript: a replay from another call, or a forgery. The call set-up
     /// must end as tampered with.
     IdentityRefused(&'static str),
+    /// A conference's MLS message did not open under the link's key, or broke the group's
+    /// rules (PROTOCOL.md §7): the relay or a member altered, moved or forged it. It is dropped
+    /// and counted; a commit that fails leaves this member out of step with the group.
+    GroupTampered(&'static str),
+    /// The MLS library refused an operation of this member's own (making a key package, a
+    /// commit, a message): a fault of this program or its state, not of anyone else.
+    GroupFailed(&'static str),
 }
 
 /// Why an opened data-channel message was refused (PROTOCOL.md §3.6).
@@ -161,6 +168,8 @@ impl fmt::Display for Error {
             Self::IdentityRefused(why) => {
                 write!(f, "the other device's identity was refused: {why}")
             }
+            Self::GroupTampered(why) => write!(f, "conference message tampered with ({why})"),
+            Self::GroupFailed(why) => write!(f, "the conference's keys could not be made ({why})"),
         }
     }
 }

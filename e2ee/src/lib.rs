@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod conference;
 pub mod data;
 mod error;
 pub mod handshake;
@@ -24,10 +25,13 @@ pub mod sdp;
 pub mod sframe;
 
 #[cfg(test)]
+mod conference_vectors;
+#[cfg(test)]
 mod rfc9605_vectors;
 #[cfg(test)]
 mod sotto_vectors;
 
+pub use conference::{Commit, CommitOutcome, ConferenceKeys, GroupCode, Member, MemberId, MlsKind};
 pub use data::{DataChannel, DataMessage, StopReason};
 pub use error::{Error, FrameFault, MessageFault};
 pub use handshake::{EphemeralKey, Handshake, Received, Role};

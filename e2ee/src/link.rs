@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 /// The 32-byte secret of a call, carried in the link's fragment. Zeroized on drop; no Debug.
 #[derive(Clone)]
-pub struct LinkSecret(Zeroizing<[u8; 32]>);
+pub struct LinkSecret(pub(crate) Zeroizing<[u8; 32]>);
 
 impl LinkSecret {
     /// A fresh secret from the operating system's random generator.

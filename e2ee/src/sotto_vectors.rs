@@ -22,7 +22,7 @@ const PATH: &str = concat!(
     "/../tests/vectors/sotto-v1.json"
 );
 
-fn to_hex(b: &[u8]) -> String {
+pub(crate) fn to_hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -612,7 +612,7 @@ fn data_message(v: &Value) -> DataMessage {
 }
 
 /// The first JSON path at which `got` differs from `want`.
-fn first_difference(want: &Value, got: &Value, path: &str) -> Option<String> {
+pub(crate) fn first_difference(want: &Value, got: &Value, path: &str) -> Option<String> {
     match (want, got) {
         (Value::Object(w), Value::Object(g)) => {
             for (k, wv) in w {

@@ -13,6 +13,7 @@ import * as data from '../../web/crypto/data.js';
 import { FrameDecryptor, FrameError, encodeHeader, importBaseKey, parseHeader } from '../../web/crypto/sframe.js';
 import { Handshake, HandshakeError, keyPairFromPrivate } from '../../web/crypto/handshake.js';
 import { LinkError, parseLink } from '../../web/crypto/link.js';
+import { ConferenceKeys, GroupTampered } from '../../web/crypto/conference.js';
 import { SignalMalformed, decodeSignal } from '../../web/peer-signal.js';
 import { RelayMessageMalformed, parseServerMessage } from '../../web/relay-message.js';
 import { RoomCore } from '../../web/room-core.js';
@@ -127,6 +128,28 @@ test('sealed data messages: any bytes are refused as DataTampered, and the chann
     }),
     quick,
   );
+});
+
+test('sealed MLS messages: any bytes, as any kind, epoch and sender, are refused as GroupTampered unless they are the genuine one', async () => {
+  const keys = await ConferenceKeys.derive(new Uint8Array(32).fill(5));
+  const ada = new Uint8Array(16).fill(0xad);
+  const message = Uint8Array.of(0, 1, 0, 2, 0x10, 9, 9, 9);
+  const valid = [await keys.seal('commit', 7n, ada, message)];
+  const kinds = ['key-package', 'commit', 'welcome', 'application'];
+  await fc.assert(
+    fc.asyncProperty(mutated(valid), fc.constantFrom(...kinds), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.uint8Array({ minLength: 16, maxLength: 16 }), async (bytes, kind, epoch, sender) => {
+      try {
+        const opened = await keys.open(kind, epoch, sender, bytes);
+        // Only the genuine message, as what it was sealed as, opens.
+        assert.deepEqual([opened, bytes, kind, epoch, sender], [message, valid[0], 'commit', 7n, ada]);
+      } catch (e) {
+        assert.ok(e instanceof GroupTampered, `threw ${e?.name}: ${e?.message}`);
+      }
+    }),
+    quick,
+  );
+  // And the genuine one still opens as itself.
+  assert.deepEqual(await keys.open('commit', 7n, ada, valid[0]), message);
 });
 
 test('SFrame headers: any bytes parse to a minimal header within them or FrameError; every header parses back', () => {

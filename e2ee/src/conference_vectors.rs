@@ -1,0 +1,211 @@
+//! The conference's test vectors (tests/vectors/sotto-v2.json): the secrets derived from the
+//! link, sealed MLS messages and group codes, computed from fixed inputs for this crate and
+//! for any other implementation (the browser's JavaScript runs the same file).
+//!
+//! `SOTTO_WRITE_VECTORS=1 cargo test -p sotto-e2ee conference_vectors` writes it; every other
+//! run recomputes everything from the file's inputs and fails on the first value that differs.
+//! MLS itself (RFC 9420) has its own vectors; what is pinned here is Sotto's layer around it.
+
+use crate::conference::{ConferenceKeys, GroupCode, MlsKind};
+use crate::link::LinkSecret;
+use crate::rfc9605_vectors::hex;
+use crate::sotto_vectors::{first_difference, to_hex};
+use serde_json::{Value, json};
+
+const PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/vectors/sotto-v2.json"
+);
+
+fn default_inputs() -> Value {
+    json!({
+        "secret": to_hex(&core::array::from_fn::<u8, 32, _>(|i| i as u8)),
+        "sealed": [
+            {"kind": "key-package", "epoch": 0, "sender": "adadadadadadadadadadadadadadadad", "nonce": "000102030405060708090a0b", "message": "0001000500010020"},
+            {"kind": "commit", "epoch": 7, "sender": "bebebebebebebebebebebebebebebebe", "nonce": "0c0d0e0f1011121314151617", "message": "000100020010a1a2a3a4a5a6a7a8a9aaabacadaeaf"},
+            {"kind": "welcome", "epoch": 8, "sender": "bebebebebebebebebebebebebebebebe", "nonce": "18191a1b1c1d1e1f20212223", "message": "0001000301"},
+            {"kind": "application", "epoch": 9007199254740991u64, "sender": "00000000000000000000000000000001", "nonce": "ffffffffffffffffffffffff", "message": "ff"}
+        ],
+        "epoch_authenticators": [
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "9e3f1b2a4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7",
+            "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+        ]
+    })
+}
+
+fn kind(name: &str) -> MlsKind {
+    match name {
+        "key-package" => MlsKind::KeyPackage,
+        "commit" => MlsKind::Commit,
+        "welcome" => MlsKind::Welcome,
+        "application" => MlsKind::Application,
+        other => panic!("unknown kind {other}"),
+    }
+}
+
+fn sender(v: &Value) -> [u8; 16] {
+    hex(v.as_str().expect("hex")).try_into().expect("16 bytes")
+}
+
+fn build(inputs: &Value) -> Value {
+    let secret = LinkSecret::from_bytes(
+        hex(inputs["secret"].as_str().expect("hex"))
+            .try_into()
+            .expect("32 bytes"),
+    );
+    let keys = ConferenceKeys::new(&secret);
+    let sealed: Vec<Value> = inputs["sealed"]
+        .as_array()
+        .expect("sealed inputs")
+        .iter()
+        .map(|t| {
+            let (k, epoch, from) = (
+                kind(t["kind"].as_str().expect("kind")),
+                t["epoch"].as_u64().expect("epoch"),
+                sender(&t["sender"]),
+            );
+            let message = hex(t["message"].as_str().expect("hex"));
+            let nonce = hex(t["nonce"].as_str().expect("hex")).try_into().expect("12 bytes");
+            let out = keys.seal_with_nonce(k, epoch, &from, &message, nonce);
+            assert_eq!(keys.open(k, epoch, &from, &out).expect("opens"), message);
+            json!({"kind": t["kind"], "epoch": epoch, "sender": t["sender"], "sealed": to_hex(&out)})
+        })
+        .collect();
+    // The first sealed message presented otherwise: each must fail to open.
+    let first = &sealed[0];
+    let bytes = hex(first["sealed"].as_str().expect("hex"));
+    let mut flipped = bytes.clone();
+    flipped[12] ^= 0x80;
+    let refused: Vec<Value> = [
+        (
+            "another kind",
+            "commit",
+            0,
+            first["sender"].clone(),
+            bytes.clone(),
+        ),
+        (
+            "another epoch",
+            "key-package",
+            1,
+            first["sender"].clone(),
+            bytes.clone(),
+        ),
+        (
+            "another sender",
+            "key-package",
+            0,
+            json!("bebebebebebebebebebebebebebebebe"),
+            bytes.clone(),
+        ),
+        (
+            "a flipped bit",
+            "key-package",
+            0,
+            first["sender"].clone(),
+            flipped,
+        ),
+        (
+            "truncated",
+            "key-package",
+            0,
+            first["sender"].clone(),
+            bytes[..bytes.len() - 1].to_vec(),
+        ),
+        (
+            "too short",
+            "key-package",
+            0,
+            first["sender"].clone(),
+            bytes[..28].to_vec(),
+        ),
+    ]
+    .into_iter()
+    .map(|(why, k, epoch, from, sealed)| {
+        assert!(
+            keys.open(kind(k), epoch, &sender(&from), &sealed).is_err(),
+            "{why}"
+        );
+        json!({"why": why, "kind": k, "epoch": epoch, "sender": from, "sealed": to_hex(&sealed)})
+    })
+    .collect();
+    let codes: Vec<Value> = inputs["epoch_authenticators"]
+        .as_array()
+        .expect("authenticators")
+        .iter()
+        .map(|a| {
+            let code = GroupCode::from_epoch_authenticator(&hex(a.as_str().expect("hex")));
+            json!({"epoch_authenticator": a, "digits": code.digits(), "shown": code.to_string()})
+        })
+        .collect();
+    json!({
+        "_about": {
+            "description": "Sotto conference (protocol v2) test vectors: the secrets a conference derives from the link, sealed MLS messages and group codes (PROTOCOL.md section 7). Byte strings are lowercase hex.",
+            "how_to_check": "From `inputs`, compute each value with the formula of PROTOCOL.md section 7; each of `sealed` opens with its kind, epoch and sender to the input message of the same index; each of `sealed_refused` must fail to open as the kind, epoch and sender it lists.",
+            "source": "Generated by the sotto-e2ee crate (e2ee/src/conference_vectors.rs) with SOTTO_WRITE_VECTORS=1 cargo test -p sotto-e2ee conference_vectors; every test run recomputes the file from its inputs. The secret is the one of sotto-v1.json."
+        },
+        "inputs": inputs,
+        "keys": {
+            "room_id": to_hex(secret.room_id().as_bytes()),
+            "psk_id": to_hex(&keys.psk_id()),
+            "psk": to_hex(keys.psk()),
+            "mls_seal": to_hex(keys.seal_key()),
+        },
+        "sealed": sealed,
+        "sealed_refused": refused,
+        "group_codes": codes,
+    })
+}
+
+fn check(file: &Value) -> Result<(), String> {
+    match first_difference(&build(&file["inputs"]), file, "") {
+        None => Ok(()),
+        Some(d) => Err(d),
+    }
+}
+
+fn load() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(PATH).expect("tests/vectors/sotto-v2.json"))
+        .expect("JSON")
+}
+
+#[test]
+fn conference_vectors_match_the_implementation() {
+    if std::env::var_os("SOTTO_WRITE_VECTORS").is_some() {
+        let text = serde_json::to_string_pretty(&build(&default_inputs())).expect("JSON");
+        std::fs::write(PATH, text + "\n").expect("written");
+    }
+    let file = load();
+    assert_eq!(
+        file["inputs"],
+        default_inputs(),
+        "the file's inputs are the fixed ones"
+    );
+    if let Err(d) = check(&file) {
+        panic!("tests/vectors/sotto-v2.json disagrees with the implementation at {d}");
+    }
+}
+
+#[test]
+fn the_conference_vector_check_catches_a_changed_value() {
+    let file = load();
+    for (pointer, replacement) in [
+        ("/keys/psk", json!("00")),
+        ("/sealed/1/sealed", json!("00")),
+        ("/group_codes/2/digits", json!("0")),
+    ] {
+        let mut bad = file.clone();
+        *bad.pointer_mut(pointer).expect("a value there") = replacement;
+        let err = check(&bad).expect_err("a changed value must be caught");
+        assert!(
+            err.starts_with(
+                &pointer
+                    .replace("/1/", "[1].")
+                    .replace("/2/", "[2].")
+                    .replace('/', ".")
+            ),
+            "{err}"
+        );
+    }
+}
