@@ -61,9 +61,15 @@ passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$test_log" | awk '{
 failed=$(grep -Eo '[0-9]+ failed;' "$test_log" | awk '{s += $1} END {print s + 0}')
 rm -f "$test_log"
 
-step "browser modules under node (the shared vectors, WebCrypto only)"
+step "the vendored web modules (web/vendor/) are exactly the pinned packages' (scripts/web-vendor)"
+vendor_check="$(mktemp -d)"
+scripts/web-vendor/vendor.sh "$vendor_check/vendor"
+diff -r web/vendor "$vendor_check/vendor"
+rm -rf "$vendor_check"
+
+step "browser modules under node (the shared vectors, the conference member on ts-mls; WebCrypto only)"
 node_log="$(mktemp)"
-node --test web/test/ 2>&1 | tee "$node_log" | grep -E '^# (tests|pass|fail)'
+node --import ./web/test/vendor-map.mjs --test web/test/ 2>&1 | tee "$node_log" | grep -E '^# (tests|pass|fail)'
 passed=$((passed + $(awk '/^# pass/ {print $3}' "$node_log")))
 failed=$((failed + $(awk '/^# fail/ {print $3}' "$node_log")))
 rm -f "$node_log"

@@ -9,7 +9,7 @@
 use crate::conference::{ConferenceKeys, GroupCode, MlsKind};
 use crate::link::LinkSecret;
 use crate::rfc9605_vectors::hex;
-use crate::sotto_vectors::{first_difference, to_hex};
+use crate::sotto_vectors::{VectorFile, to_hex};
 use serde_json::{Value, json};
 
 const PATH: &str = concat!(
@@ -158,38 +158,20 @@ fn build(inputs: &Value) -> Value {
     })
 }
 
-fn check(file: &Value) -> Result<(), String> {
-    match first_difference(&build(&file["inputs"]), file, "") {
-        None => Ok(()),
-        Some(d) => Err(d),
-    }
-}
-
-fn load() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(PATH).expect("tests/vectors/sotto-v2.json"))
-        .expect("JSON")
-}
+const V2: VectorFile = VectorFile {
+    path: PATH,
+    build,
+    inputs: default_inputs,
+};
 
 #[test]
 fn conference_vectors_match_the_implementation() {
-    if std::env::var_os("SOTTO_WRITE_VECTORS").is_some() {
-        let text = serde_json::to_string_pretty(&build(&default_inputs())).expect("JSON");
-        std::fs::write(PATH, text + "\n").expect("written");
-    }
-    let file = load();
-    assert_eq!(
-        file["inputs"],
-        default_inputs(),
-        "the file's inputs are the fixed ones"
-    );
-    if let Err(d) = check(&file) {
-        panic!("tests/vectors/sotto-v2.json disagrees with the implementation at {d}");
-    }
+    V2.verify();
 }
 
 #[test]
 fn the_conference_vector_check_catches_a_changed_value() {
-    let file = load();
+    let file = V2.load();
     for (pointer, replacement) in [
         ("/keys/psk", json!("00")),
         ("/sealed/1/sealed", json!("00")),
@@ -197,7 +179,7 @@ fn the_conference_vector_check_catches_a_changed_value() {
     ] {
         let mut bad = file.clone();
         *bad.pointer_mut(pointer).expect("a value there") = replacement;
-        let err = check(&bad).expect_err("a changed value must be caught");
+        let err = V2.check(&bad).expect_err("a changed value must be caught");
         assert!(
             err.starts_with(
                 &pointer

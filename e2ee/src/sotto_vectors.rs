@@ -612,7 +612,7 @@ fn data_message(v: &Value) -> DataMessage {
 }
 
 /// The first JSON path at which `got` differs from `want`.
-pub(crate) fn first_difference(want: &Value, got: &Value, path: &str) -> Option<String> {
+fn first_difference(want: &Value, got: &Value, path: &str) -> Option<String> {
     match (want, got) {
         (Value::Object(w), Value::Object(g)) => {
             for (k, wv) in w {
@@ -640,39 +640,60 @@ pub(crate) fn first_difference(want: &Value, got: &Value, path: &str) -> Option<
     }
 }
 
-/// Recomputes the whole file from its inputs.
-fn check(file: &Value) -> Result<(), String> {
-    match first_difference(&build(&file["inputs"]), file, "") {
-        None => Ok(()),
-        Some(d) => Err(d),
+/// A vector file that a `build` makes from its fixed `inputs` and every test run recomputes.
+pub(crate) struct VectorFile {
+    pub(crate) path: &'static str,
+    pub(crate) build: fn(&Value) -> Value,
+    pub(crate) inputs: fn() -> Value,
+}
+
+impl VectorFile {
+    /// Recomputes the whole file from its inputs: the first path that differs, if any.
+    pub(crate) fn check(&self, file: &Value) -> Result<(), String> {
+        match first_difference(&(self.build)(&file["inputs"]), file, "") {
+            None => Ok(()),
+            Some(d) => Err(d),
+        }
+    }
+
+    pub(crate) fn load(&self) -> Value {
+        let text = std::fs::read_to_string(self.path).expect("the vector file");
+        serde_json::from_str(&text).expect("JSON")
+    }
+
+    /// Writes the file when SOTTO_WRITE_VECTORS is set; then checks that it has the fixed
+    /// inputs and that every value agrees with the implementation.
+    pub(crate) fn verify(&self) {
+        if std::env::var_os("SOTTO_WRITE_VECTORS").is_some() {
+            let text = serde_json::to_string_pretty(&(self.build)(&(self.inputs)())).expect("JSON");
+            std::fs::write(self.path, text + "\n").expect("written");
+        }
+        let file = self.load();
+        assert_eq!(
+            file["inputs"],
+            (self.inputs)(),
+            "the file's inputs are the fixed ones"
+        );
+        if let Err(d) = self.check(&file) {
+            panic!("{} disagrees with the implementation at {d}", self.path);
+        }
     }
 }
 
-fn load() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(PATH).expect("tests/vectors/sotto-v1.json"))
-        .expect("JSON")
-}
+const V1: VectorFile = VectorFile {
+    path: PATH,
+    build,
+    inputs: default_inputs,
+};
 
 #[test]
 fn sotto_vectors_match_the_implementation() {
-    if std::env::var_os("SOTTO_WRITE_VECTORS").is_some() {
-        let text = serde_json::to_string_pretty(&build(&default_inputs())).unwrap();
-        std::fs::write(PATH, text + "\n").unwrap();
-    }
-    let file = load();
-    assert_eq!(
-        file["inputs"],
-        default_inputs(),
-        "the file's inputs are the fixed ones"
-    );
-    if let Err(d) = check(&file) {
-        panic!("tests/vectors/sotto-v1.json disagrees with the implementation at {d}");
-    }
+    V1.verify();
 }
 
 #[test]
 fn the_vector_check_catches_a_changed_value() {
-    let file = load();
+    let file = V1.load();
     for (pointer, replacement) in [
         ("/safety_code/digits", json!("000000")),
         ("/handshake/commit", json!("00")),
@@ -683,7 +704,7 @@ fn the_vector_check_catches_a_changed_value() {
     ] {
         let mut bad = file.clone();
         *bad.pointer_mut(pointer).unwrap() = replacement;
-        let err = check(&bad).expect_err("a changed value must be caught");
+        let err = V1.check(&bad).expect_err("a changed value must be caught");
         assert!(
             err.starts_with(
                 &pointer

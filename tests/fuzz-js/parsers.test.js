@@ -152,6 +152,39 @@ test('sealed MLS messages: any bytes, as any kind, epoch and sender, are refused
   assert.deepEqual(await keys.open('commit', 7n, ada, valid[0]), message);
 });
 
+test('MLS messages: a member fed any bytes as a commit, a message or a Welcome, sealed under the link, refuses them as GroupTampered or takes them, never anything else', async () => {
+  // The conference member loads ts-mls through the page's import map (web/vendor/).
+  await import('../../web/test/vendor-map.mjs');
+  const { Member } = await import('../../web/crypto/member.js');
+  const secret = new Uint8Array(32).fill(5);
+  const keys = await ConferenceKeys.derive(secret);
+  const [ADA, BEA, CY] = [0xad, 0xbe, 0xc7].map((b) => new Uint8Array(16).fill(b));
+  const [ada, bea] = [await Member.create(secret, ADA), await Member.create(secret, BEA)];
+  await ada.createGroup(new Uint8Array(16).fill(9));
+  const c = await ada.commit([{ id: BEA, sealed: await bea.keyPackage() }], []);
+  ada.commitAccepted();
+  await bea.join(ADA, 1n, c.welcome);
+  // Valid MLS messages to mutate: a commit, an application message, a Welcome.
+  const mls = async (kind, epoch, sealed) => keys.open(kind, epoch, ADA, sealed);
+  const update = await ada.commit([], []);
+  ada.commitRefused();
+  const valid = [await mls('commit', 1n, update.commit), await mls('application', 1n, await ada.send(utf8('hi'))), await mls('welcome', 1n, c.welcome)];
+  const joiner = await Member.create(secret, CY);
+  await joiner.keyPackage();
+  await fc.assert(
+    fc.asyncProperty(mutated(valid), fc.constantFrom('commit', 'application', 'welcome'), async (bytes, kind) => {
+      const sealed = await keys.seal(kind, 1n, ADA, bytes);
+      const take = { commit: () => bea.receiveCommit(ADA, 1n, sealed), application: () => bea.receive(ADA, 1n, sealed), welcome: () => joiner.join(ADA, 1n, sealed) }[kind];
+      try {
+        await take();
+      } catch (e) {
+        assert.ok(e instanceof GroupTampered, `threw ${e?.name}: ${e?.message}`);
+      }
+    }),
+    quick,
+  );
+});
+
 test('SFrame headers: any bytes parse to a minimal header within them or FrameError; every header parses back', () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 20 }), (bytes) => {

@@ -168,6 +168,14 @@ impl Member {
             .ok_or(Error::CallerMisuse("not a member of the group yet"))
     }
 
+    /// The group, the provider it works with and this member's signing key, once a member.
+    fn parts(&mut self) -> Result<(&mut MlsGroup, &OpenMlsRustCrypto, &SignatureKeyPair), Error> {
+        match self.group.as_mut() {
+            Some(group) => Ok((group, &self.provider, &self.signer)),
+            None => Err(Error::CallerMisuse("not a member of the group yet")),
+        }
+    }
+
     /// The current epoch, once a member.
     pub fn epoch(&self) -> Option<u64> {
         self.group.as_ref().map(|g| g.epoch().as_u64())
@@ -222,11 +230,7 @@ impl Member {
             .map(|m| m.index)
             .collect();
         let psk = self.psk()?;
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self
-            .group
-            .as_mut()
-            .ok_or(Error::CallerMisuse("not a member of the group yet"))?;
+        let (group, provider, signer) = self.parts()?;
         let bundle = group
             .commit_builder()
             .propose_adds(joining)
@@ -264,11 +268,7 @@ impl Member {
 
     /// The relay delivered this member's own commit: it is the group's next epoch.
     pub fn commit_accepted(&mut self) -> Result<u64, Error> {
-        let provider = &self.provider;
-        let group = self
-            .group
-            .as_mut()
-            .ok_or(Error::CallerMisuse("not a member of the group yet"))?;
+        let (group, provider, _) = self.parts()?;
         if group.pending_commit().is_none() {
             return Err(Error::CallerMisuse("no commit of ours is pending"));
         }
@@ -280,11 +280,7 @@ impl Member {
 
     /// The relay refused this member's commit (another won the epoch): it is forgotten.
     pub fn commit_refused(&mut self) -> Result<(), Error> {
-        let provider = &self.provider;
-        let group = self
-            .group
-            .as_mut()
-            .ok_or(Error::CallerMisuse("not a member of the group yet"))?;
+        let (group, provider, _) = self.parts()?;
         group
             .clear_pending_commit(provider.storage())
             .map_err(failed("pending commit not cleared"))
@@ -314,6 +310,36 @@ impl Member {
         Ok(pm)
     }
 
+    /// A sealed PrivateMessage of `kind` from `from` in `epoch`, opened, decoded and processed
+    /// by MLS; its MLS sender must be `from`.
+    fn process(
+        &mut self,
+        kind: MlsKind,
+        from: &MemberId,
+        epoch: u64,
+        sealed: &[u8],
+    ) -> Result<ProcessedMessageContent, Error> {
+        let pm = self.private_message(kind, from, epoch, sealed)?;
+        let (did_not_process, impostor) = match kind {
+            MlsKind::Commit => (
+                "the commit did not process",
+                "a commit from someone else than the relay said",
+            ),
+            _ => (
+                "the message did not open",
+                "a message from someone else than the relay said",
+            ),
+        };
+        let (group, provider, _) = self.parts()?;
+        let processed = group
+            .process_message(provider, pm)
+            .map_err(tampered(did_not_process))?;
+        if identity_of(processed.credential()) != Some(*from) {
+            return Err(Error::GroupTampered(impostor));
+        }
+        Ok(processed.into_content())
+    }
+
     /// A commit from `from` for `epoch` (the relay delivers it to everyone, in order). It must
     /// carry the link's PSK and nothing but adds, removes and that PSK; its sender must be
     /// `from`. A commit that fails leaves this member out of step with the group.
@@ -323,25 +349,14 @@ impl Member {
         epoch: u64,
         sealed: &[u8],
     ) -> Result<CommitOutcome, Error> {
-        let pm = self.private_message(MlsKind::Commit, from, epoch, sealed)?;
-        let provider = &self.provider;
-        let group = self
-            .group
-            .as_mut()
-            .ok_or(Error::CallerMisuse("not a member of the group yet"))?;
-        let processed = group
-            .process_message(provider, pm)
-            .map_err(tampered("the commit did not process"))?;
-        if identity_of(processed.credential()) != Some(*from) {
-            return Err(Error::GroupTampered(
-                "a commit from someone else than the relay said",
-            ));
-        }
-        let ProcessedMessageContent::StagedCommitMessage(staged) = processed.into_content() else {
+        let ProcessedMessageContent::StagedCommitMessage(staged) =
+            self.process(MlsKind::Commit, from, epoch, sealed)?
+        else {
             return Err(Error::GroupTampered("not a commit"));
         };
         check_commit(&staged, &self.keys.psk_id())?;
         let removed = staged.self_removed();
+        let (group, provider, _) = self.parts()?;
         group
             .merge_staged_commit(provider, *staged)
             .map_err(tampered("the commit did not merge"))?;
@@ -351,7 +366,8 @@ impl Member {
         Ok(CommitOutcome::Epoch(group.epoch().as_u64()))
     }
 
-    /// Joins from the sealed Welcome `from` made for `epoch`.
+    /// Joins from the sealed Welcome `from` made for `epoch`. A member joins once: a client
+    /// that joins the conference again (after a removal) makes a new member.
     pub fn join(&mut self, from: &MemberId, epoch: u64, sealed: &[u8]) -> Result<u64, Error> {
         let bytes = self.keys.open(MlsKind::Welcome, epoch, from, sealed)?;
         let MlsMessageBodyIn::Welcome(welcome) = MlsMessageIn::tls_deserialize_exact(bytes)
@@ -379,11 +395,7 @@ impl Member {
 
     /// An application message to everyone (sealed for the relay).
     pub fn send(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
-        let (provider, signer) = (&self.provider, &self.signer);
-        let group = self
-            .group
-            .as_mut()
-            .ok_or(Error::CallerMisuse("not a member of the group yet"))?;
+        let (group, provider, signer) = self.parts()?;
         let epoch = group.epoch().as_u64();
         let message = group
             .create_message(provider, signer, plaintext)
@@ -402,21 +414,7 @@ impl Member {
         epoch: u64,
         sealed: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        let pm = self.private_message(MlsKind::Application, from, epoch, sealed)?;
-        let provider = &self.provider;
-        let group = self
-            .group
-            .as_mut()
-            .ok_or(Error::CallerMisuse("not a member of the group yet"))?;
-        let processed = group
-            .process_message(provider, pm)
-            .map_err(tampered("the message did not open"))?;
-        if identity_of(processed.credential()) != Some(*from) {
-            return Err(Error::GroupTampered(
-                "a message from someone else than the relay said",
-            ));
-        }
-        match processed.into_content() {
+        match self.process(MlsKind::Application, from, epoch, sealed)? {
             ProcessedMessageContent::ApplicationMessage(m) => Ok(m.into_bytes()),
             _ => Err(Error::GroupTampered("not an application message")),
         }
@@ -652,6 +650,32 @@ mod tests {
     }
 
     #[test]
+    fn a_key_package_whose_signature_does_not_verify_refuses_that_joiner_only() {
+        let (mut ada, bea, mut cy) = (member(ADA), member(BEA), member(CY));
+        ada.create([7; 16]).expect("created");
+        let keys = ConferenceKeys::new(&link(1));
+        let sealed = bea.key_package().expect("kp");
+        let mut kp = keys
+            .open(MlsKind::KeyPackage, 0, &BEA, &sealed)
+            .expect("opens");
+        let last = kp.len() - 1;
+        kp[last] ^= 1; // the signature's last byte
+        let broken = keys
+            .seal(MlsKind::KeyPackage, 0, &BEA, &kp)
+            .expect("sealed");
+        let commit = ada
+            .commit(&[(BEA, broken), (CY, cy.key_package().expect("kp"))], &[])
+            .expect("a commit");
+        assert_eq!(commit.refused, [BEA]);
+        ada.commit_accepted().expect("merged");
+        assert_eq!(
+            cy.join(&ADA, 1, &commit.welcome.expect("a Welcome"))
+                .expect("joins"),
+            1
+        );
+    }
+
+    #[test]
     fn a_commit_the_relay_moves_to_another_epoch_or_sender_does_not_open() {
         let (mut ada, mut bea, _cy) = three();
         let commit = ada.commit(&[], &[]).expect("a commit");
@@ -665,6 +689,37 @@ mod tests {
         );
         // As an application message.
         assert!(bea.receive(&ADA, 1, &commit.commit).is_err());
+    }
+
+    #[test]
+    fn a_member_who_seals_its_own_message_in_another_members_name_is_refused_by_its_mls_sender() {
+        let (_ada, mut bea, mut cy) = three();
+        // Cy holds the link, so it can seal anything as anyone: only MLS' own sender tells.
+        let keys = ConferenceKeys::new(&link(1));
+        let sent = cy.send(b"I am Ada").expect("sealed");
+        let mls = keys
+            .open(MlsKind::Application, 1, &CY, &sent)
+            .expect("opens");
+        let forged = keys
+            .seal(MlsKind::Application, 1, &ADA, &mls)
+            .expect("sealed");
+        assert_eq!(
+            bea.receive(&ADA, 1, &forged),
+            Err(Error::GroupTampered(
+                "a message from someone else than the relay said"
+            ))
+        );
+        let commit = cy.commit(&[], &[]).expect("a commit");
+        let mls = keys
+            .open(MlsKind::Commit, 1, &CY, &commit.commit)
+            .expect("opens");
+        let forged = keys.seal(MlsKind::Commit, 1, &ADA, &mls).expect("sealed");
+        assert_eq!(
+            bea.receive_commit(&ADA, 1, &forged),
+            Err(Error::GroupTampered(
+                "a commit from someone else than the relay said"
+            ))
+        );
     }
 
     #[test]

@@ -1,0 +1,2 @@
+export * from "../default/makeNobleSignatureImpl.js";
+//# sourceMappingURL=makeNobleSignatureImpl.js.map
