@@ -11,6 +11,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod cluster;
+pub mod conference;
 mod config;
 mod error;
 mod hub;
