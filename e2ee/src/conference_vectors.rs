@@ -171,23 +171,9 @@ fn conference_vectors_match_the_implementation() {
 
 #[test]
 fn the_conference_vector_check_catches_a_changed_value() {
-    let file = V2.load();
-    for (pointer, replacement) in [
+    V2.assert_catches(&[
         ("/keys/psk", json!("00")),
         ("/sealed/1/sealed", json!("00")),
         ("/group_codes/2/digits", json!("0")),
-    ] {
-        let mut bad = file.clone();
-        *bad.pointer_mut(pointer).expect("a value there") = replacement;
-        let err = V2.check(&bad).expect_err("a changed value must be caught");
-        assert!(
-            err.starts_with(
-                &pointer
-                    .replace("/1/", "[1].")
-                    .replace("/2/", "[2].")
-                    .replace('/', ".")
-            ),
-            "{err}"
-        );
-    }
+    ]);
 }

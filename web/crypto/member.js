@@ -186,9 +186,9 @@ export class Member {
     return pm;
   }
 
-  /** The relay id of the member at `leaf` in `state`, or null. */
-  #idAt(state, leaf) {
-    const node = state.ratchetTree[leaf * 2];
+  /** The relay id of the member at `leaf` of `tree`, or null. */
+  #idAt(tree, leaf) {
+    const node = tree[leaf * 2];
     return node?.nodeType === 'leaf' ? identityOf(node.leaf.credential) : null;
   }
 
@@ -202,7 +202,7 @@ export class Member {
     let removesMe = false;
     const check = (e) => {
       if (e.kind !== 'commit') return 'reject';
-      const sender = this.#idAt(state, e.senderLeafIndex);
+      const sender = this.#idAt(state.ratchetTree, e.senderLeafIndex);
       let psks = 0;
       for (const { proposal } of e.proposals) {
         if (proposal.proposalType === 'remove' && Number(proposal.remove.removed) === ownLeaf) removesMe = true;
@@ -271,16 +271,17 @@ export class Member {
     const current = pm.epoch === state.groupContext.epoch;
     const past = current ? null : state.historicalReceiverData.get(pm.epoch);
     if (!current && !past) throw new GroupTampered('an epoch this member no longer keeps');
-    const at = current ? { ...state.keySchedule, secretTree: state.secretTree, ratchetTree: state.ratchetTree, groupContext: state.groupContext } : past;
+    // The epoch's receiver data, shaped as ts-mls keeps a past epoch's.
+    const at = current ? { senderDataSecret: state.keySchedule.senderDataSecret, secretTree: state.secretTree, ratchetTree: state.ratchetTree, groupContext: state.groupContext } : past;
     let r;
     try {
-      r = await unprotectPrivateMessage(current ? state.keySchedule.senderDataSecret : past.senderDataSecret, pm, at.secretTree, at.ratchetTree, at.groupContext, state.clientConfig.keyRetentionConfig, await impl());
+      r = await unprotectPrivateMessage(at.senderDataSecret, pm, at.secretTree, at.ratchetTree, at.groupContext, state.clientConfig.keyRetentionConfig, await impl());
     } catch (e) {
       throw new GroupTampered('the message did not open', { cause: e });
     }
     const content = r.content.content;
     if (content.contentType !== 'application') throw new GroupTampered('not an application message');
-    const sender = content.sender.senderType === 'member' ? this.#idAt({ ratchetTree: at.ratchetTree }, content.sender.leafIndex) : null;
+    const sender = content.sender.senderType === 'member' ? this.#idAt(at.ratchetTree, content.sender.leafIndex) : null;
     if (!sender || !equal(sender, from)) throw new GroupTampered('a message from someone else than the relay said');
     this.#state = current ? { ...state, secretTree: r.tree } : { ...state, historicalReceiverData: new Map(state.historicalReceiverData).set(pm.epoch, { ...past, secretTree: r.tree }) };
     return content.applicationData;
