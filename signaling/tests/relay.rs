@@ -436,7 +436,10 @@ async fn join_at_once(
         .await;
     }
     let mut heard = Vec::new();
-    for mut c in clients {
+    // Every client stays connected until all were read: one dropped early would send the
+    // others a `peer-left`, which the relay's workers may deliver before a `peer-joined` of
+    // someone else (no order is promised between events about different people).
+    for c in &mut clients {
         let (you, before) = match c.recv().await {
             ServerMessage::Welcome { you, peers, .. } => (you, peers),
             other => panic!("the first message after a join must be its welcome, got {other:?}"),
