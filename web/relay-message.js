@@ -50,10 +50,13 @@ const FIELDS = {
   data: isString,
   code: isString,
   message: isString,
+  epoch: isU64,
+  add: Array.isArray,
+  remove: (v) => Array.isArray(v) && v.every(isString),
 };
 
 /** The largest group a link may name (PROTOCOL.md §1); 2 is a one-to-one room. */
-const MAX_GROUP = 16;
+const MAX_GROUP = 50;
 
 /** Decodes one text frame from the relay: the message (its fields normalised as the vectors
  *  show them), null for a type this version does not know (ignored: forward compatibility),
@@ -75,6 +78,15 @@ export function parseServerMessage(text) {
     if (!isId(m[field])) throw new RelayMessageMalformed(`no valid ${field}`);
     return m[field];
   };
+  const payload = (v) => {
+    if (absent(v) || !isCanonicalBase64url(v)) throw new RelayMessageMalformed('data that is not canonical base64url');
+    return v;
+  };
+  const epoch = () => {
+    if (absent(m.epoch)) throw new RelayMessageMalformed('no epoch');
+    return m.epoch;
+  };
+  const sealed = () => ({ type: m.type, from: id('from'), epoch: epoch(), data: payload(m.data) });
   switch (m.type) {
     case 'welcome': {
       const you = id('you');
@@ -87,11 +99,26 @@ export function parseServerMessage(text) {
     case 'peer-joined':
     case 'peer-left':
       return { type: m.type, peer: id('peer') };
-    case 'signal': {
-      const from = id('from');
-      if (absent(m.data) || !isCanonicalBase64url(m.data)) throw new RelayMessageMalformed('data that is not canonical base64url');
-      return { type: 'signal', from, data: m.data };
+    case 'signal':
+      return { type: 'signal', from: id('from'), data: payload(m.data) };
+    // The conference's delivery service (PROTOCOL.md §7.5).
+    case 'create-group':
+      return { type: 'create-group' };
+    case 'commit-task': {
+      const e = epoch();
+      if (absent(m.add) || absent(m.remove)) throw new RelayMessageMalformed('a commit task without add or remove');
+      const add = m.add.map((k) => {
+        if (k === null || typeof k !== 'object' || Array.isArray(k)) throw new RelayMessageMalformed('an add item that is not an object');
+        if (!isId(k.peer)) throw new RelayMessageMalformed('an add item without a valid peer');
+        return { peer: k.peer, data: payload(k.data) };
+      });
+      if (!m.remove.every(isId)) throw new RelayMessageMalformed('a peer id that is not one');
+      return { type: 'commit-task', epoch: e, add, remove: m.remove };
     }
+    case 'commit':
+    case 'group-welcome':
+    case 'group-message':
+      return sealed();
     case 'error':
       if (absent(m.code)) throw new RelayMessageMalformed('no code');
       return { type: 'error', code: m.code, message: m.message ?? '' };

@@ -12,6 +12,7 @@
 pub mod audio;
 pub mod call;
 pub mod chat;
+pub mod conference;
 pub mod conversation;
 pub mod devices;
 pub mod engine;

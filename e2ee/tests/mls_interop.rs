@@ -3,8 +3,9 @@
 //! 20 epochs, every member's SFrame base key, epoch authenticator, group code and roster
 //! compared byte for byte after each, and an application message from the committer opened by
 //! everyone else. The test delivers as the relay does (the commit to every member, its sender
-//! included; the Welcome to the joiners); the same through the real relay comes with the
-//! relay's delivery service.
+//! included; the Welcome to the joiners), so that it can make commits of every shape (several
+//! adds, an add and a remove at once) on demand; `tests/tests/conference.rs` runs the clients'
+//! conference cores through the real relay, which decides who commits what.
 
 use serde_json::{Value, json};
 use sotto_e2ee::{CommitOutcome, LinkSecret, Member, MemberId};

@@ -1,7 +1,7 @@
 //! Messages a client sends to the relay.
 
 use crate::ids::ID_CHARS;
-use crate::{DecodeError, GroupSize, Payload, PeerId, RoomId};
+use crate::{DecodeError, GroupSize, MAX_EPOCH, Payload, PeerId, RoomId};
 use serde::{Deserialize, Serialize};
 
 /// One message from a client to the relay, decoded and checked.
@@ -28,6 +28,34 @@ pub enum ClientMessage {
     },
     /// `{"type":"leave"}`: hang up; the relay tells the room and closes the connection.
     Leave,
+    /// `{"type":"key-package","data":D}`: a conference joiner's sealed KeyPackage
+    /// (PROTOCOL.md §7.5).
+    KeyPackage {
+        /// The sealed KeyPackage (kind 1).
+        data: Payload,
+    },
+    /// `{"type":"commit","epoch":E,"data":D[,"welcome":W][,"refused":[P...]]}`: the commit
+    /// this member was named to make, made in `epoch`.
+    Commit {
+        /// The epoch it was made in.
+        epoch: u64,
+        /// The sealed commit (kind 2).
+        data: Payload,
+        /// The sealed Welcome for the joiners it adds (kind 3), when it adds anyone.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        welcome: Option<Payload>,
+        /// The joiners of the task whose KeyPackage the committer refused.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        refused: Vec<PeerId>,
+    },
+    /// `{"type":"group-message","epoch":E,"data":D}`: a sealed MLS application message for
+    /// every other member.
+    GroupMessage {
+        /// The epoch it was sent in.
+        epoch: u64,
+        /// The sealed message (kind 4).
+        data: Payload,
+    },
 }
 
 /// Every field any client message may carry; which ones a type requires is checked after.
@@ -40,6 +68,9 @@ struct RawClientMessage {
     max: Option<u64>,
     to: Option<String>,
     data: Option<String>,
+    epoch: Option<u64>,
+    welcome: Option<String>,
+    refused: Option<Vec<String>>,
 }
 
 fn required<T>(field: Option<T>, name: &'static str) -> Result<T, DecodeError> {
@@ -88,9 +119,13 @@ impl ClientMessage {
             DecodeError::SenderSentMalformedJson(e.to_string())
         })?;
         match raw.kind.as_str() {
+            "key-package" | "commit" | "group-message" => Self::decode_conference(raw),
             "join" => {
                 absent(&raw.to, "to")?;
                 absent(&raw.data, "data")?;
+                absent(&raw.epoch, "epoch")?;
+                absent(&raw.welcome, "welcome")?;
+                absent(&raw.refused, "refused")?;
                 let room = RoomId::parse(&required(raw.room, "room")?)?;
                 let max = raw.max.map(GroupSize::new).transpose()?;
                 Ok(Self::Join { room, max })
@@ -98,6 +133,9 @@ impl ClientMessage {
             "signal" => {
                 absent(&raw.room, "room")?;
                 absent(&raw.max, "max")?;
+                absent(&raw.epoch, "epoch")?;
+                absent(&raw.welcome, "welcome")?;
+                absent(&raw.refused, "refused")?;
                 let to = PeerId::parse(&required(raw.to, "to")?)?;
                 let data = Payload::parse(required(raw.data, "data")?)?;
                 Ok(Self::Signal { to, data })
@@ -107,9 +145,53 @@ impl ClientMessage {
                 absent(&raw.max, "max")?;
                 absent(&raw.to, "to")?;
                 absent(&raw.data, "data")?;
+                absent(&raw.epoch, "epoch")?;
+                absent(&raw.welcome, "welcome")?;
+                absent(&raw.refused, "refused")?;
                 Ok(Self::Leave)
             }
             _ => Err(DecodeError::SenderSentUnknownType),
+        }
+    }
+
+    /// The delivery service's messages (PROTOCOL.md §7.5): `key-package`, `commit`,
+    /// `group-message`.
+    fn decode_conference(raw: RawClientMessage) -> Result<Self, DecodeError> {
+        absent(&raw.room, "room")?;
+        absent(&raw.max, "max")?;
+        absent(&raw.to, "to")?;
+        let data = Payload::parse(required(raw.data, "data")?)?;
+        let epoch = || match required(raw.epoch, "epoch")? {
+            e if e <= MAX_EPOCH => Ok(e),
+            _ => Err(DecodeError::SenderSentInvalidEpoch),
+        };
+        if raw.kind != "commit" {
+            absent(&raw.welcome, "welcome")?;
+            absent(&raw.refused, "refused")?;
+        }
+        match raw.kind.as_str() {
+            "key-package" => {
+                absent(&raw.epoch, "epoch")?;
+                Ok(Self::KeyPackage { data })
+            }
+            "commit" => {
+                let refused: Vec<PeerId> = raw
+                    .refused
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|p| PeerId::parse(p))
+                    .collect::<Result<_, _>>()?;
+                Ok(Self::Commit {
+                    epoch: epoch()?,
+                    data,
+                    welcome: raw.welcome.map(Payload::parse).transpose()?,
+                    refused,
+                })
+            }
+            _ => Ok(Self::GroupMessage {
+                epoch: epoch()?,
+                data,
+            }),
         }
     }
 
@@ -198,15 +280,110 @@ mod tests {
             },
             ClientMessage::Join {
                 room: RoomId::parse(ROOM).unwrap(),
-                max: Some(GroupSize::new(16).unwrap()),
+                max: Some(GroupSize::new(50).unwrap()),
             },
             ClientMessage::Signal {
                 to: PeerId::parse(PEER).unwrap(),
                 data: Payload::parse("AQID".into()).unwrap(),
             },
             ClientMessage::Leave,
+            ClientMessage::KeyPackage {
+                data: Payload::parse("AQID".into()).unwrap(),
+            },
+            ClientMessage::Commit {
+                epoch: 0,
+                data: Payload::parse("AQID".into()).unwrap(),
+                welcome: None,
+                refused: vec![],
+            },
+            ClientMessage::Commit {
+                epoch: MAX_EPOCH,
+                data: Payload::parse("AQID".into()).unwrap(),
+                welcome: Some(Payload::parse("BAU".into()).unwrap()),
+                refused: vec![PeerId::parse(PEER).unwrap()],
+            },
+            ClientMessage::GroupMessage {
+                epoch: 7,
+                data: Payload::parse("".into()).unwrap(),
+            },
         ] {
             assert_eq!(ClientMessage::decode(&msg.encode()), Ok(msg));
+        }
+    }
+
+    #[test]
+    fn conference_messages_decode_as_documented_and_refuse_fields_of_other_kinds() {
+        assert_eq!(
+            ClientMessage::decode(&format!(
+                r#"{{"type":"commit","epoch":3,"data":"AQID","welcome":"BAU","refused":["{PEER}"]}}"#
+            )),
+            Ok(ClientMessage::Commit {
+                epoch: 3,
+                data: Payload::parse("AQID".into()).unwrap(),
+                welcome: Some(Payload::parse("BAU".into()).unwrap()),
+                refused: vec![PeerId::parse(PEER).unwrap()],
+            })
+        );
+        use DecodeError::*;
+        let cases: &[(&str, DecodeError)] = &[
+            (
+                r#"{"type":"key-package","data":"AQID","epoch":0}"#,
+                SenderAddedField("epoch"),
+            ),
+            (r#"{"type":"key-package"}"#, SenderOmittedField("data")),
+            (
+                r#"{"type":"group-message","data":"AQID"}"#,
+                SenderOmittedField("epoch"),
+            ),
+            (
+                r#"{"type":"group-message","epoch":1,"data":"AQID","welcome":"AQID"}"#,
+                SenderAddedField("welcome"),
+            ),
+            (
+                r#"{"type":"group-message","epoch":1,"data":"AQID","refused":[]}"#,
+                SenderAddedField("refused"),
+            ),
+            (
+                &format!(r#"{{"type":"commit","epoch":1,"data":"AQID","to":"{PEER}"}}"#),
+                SenderAddedField("to"),
+            ),
+            (
+                r#"{"type":"commit","epoch":9007199254740992,"data":"AQID"}"#,
+                SenderSentInvalidEpoch,
+            ),
+            (
+                r#"{"type":"commit","epoch":1,"data":"AQID","refused":["nobody"]}"#,
+                SenderSentInvalidPeerId,
+            ),
+            (
+                r#"{"type":"commit","epoch":1,"data":"AQID","welcome":"AQ=="}"#,
+                SenderSentInvalidPayload,
+            ),
+            (
+                &format!(r#"{{"type":"signal","to":"{PEER}","data":"AQID","epoch":1}}"#),
+                SenderAddedField("epoch"),
+            ),
+            (
+                &format!(r#"{{"type":"join","room":"{ROOM}","max":51}}"#),
+                SenderSentInvalidGroupSize,
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(&ClientMessage::decode(text).unwrap_err(), want, "{text}");
+        }
+        for text in [
+            r#"{"type":"commit","epoch":-1,"data":"AQID"}"#,
+            r#"{"type":"commit","epoch":1.5,"data":"AQID"}"#,
+            r#"{"type":"commit","epoch":"1","data":"AQID"}"#,
+            r#"{"type":"commit","epoch":1,"data":"AQID","refused":"x"}"#,
+        ] {
+            assert!(
+                matches!(
+                    ClientMessage::decode(text),
+                    Err(DecodeError::SenderSentMalformedJson(_))
+                ),
+                "{text:?} should be malformed"
+            );
         }
     }
 
@@ -223,10 +400,6 @@ mod tests {
             (r#"{"type":"join","room":"short"}"#, SenderSentInvalidRoomId),
             (
                 &format!(r#"{{"type":"join","room":"{ROOM}","max":2}}"#),
-                SenderSentInvalidGroupSize,
-            ),
-            (
-                &format!(r#"{{"type":"join","room":"{ROOM}","max":17}}"#),
                 SenderSentInvalidGroupSize,
             ),
             (

@@ -20,8 +20,10 @@ pub enum DecodeError {
     SenderSentInvalidPeerId,
     /// The sender's `data` is not canonical base64url.
     SenderSentInvalidPayload,
-    /// The sender's `max` is not a whole number from 3 to 16.
+    /// The sender's `max` is not a whole number from 3 to 50.
     SenderSentInvalidGroupSize,
+    /// The sender's `epoch` is above 2^53 - 1.
+    SenderSentInvalidEpoch,
 }
 
 impl fmt::Display for DecodeError {
@@ -39,8 +41,9 @@ impl fmt::Display for DecodeError {
             }
             Self::SenderSentInvalidPayload => f.write_str("`data` must be canonical base64url"),
             Self::SenderSentInvalidGroupSize => {
-                f.write_str("`max` must be a whole number of people from 3 to 16")
+                f.write_str("`max` must be a whole number of people from 3 to 50")
             }
+            Self::SenderSentInvalidEpoch => f.write_str("`epoch` must be at most 2^53 - 1"),
         }
     }
 }

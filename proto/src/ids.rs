@@ -70,6 +70,21 @@ fn encode(bytes: &[u8]) -> String {
     out
 }
 
+/// The bytes of base64url text already checked to be canonical.
+fn decode_b64u(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for &c in text.as_bytes() {
+        acc = (acc << 6) | u32::from(b64u_value(c).unwrap_or(0));
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $err:ident) => {
         $(#[$doc])*
@@ -94,6 +109,17 @@ macro_rules! id_type {
             /// The id as it appears on the wire.
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+
+            /// The 16 bytes of this id.
+            pub fn to_bytes(&self) -> [u8; 16] {
+                let mut out = [0u8; 16];
+                // 22 canonical characters hold exactly 16 bytes (checked by `parse`, or made
+                // by `from_bytes`).
+                for (o, b) in out.iter_mut().zip(decode_b64u(&self.0)) {
+                    *o = b;
+                }
+                out
             }
         }
 
@@ -152,18 +178,7 @@ impl Payload {
 
     /// The bytes this payload carries.
     pub fn decode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.0.len() * 3 / 4);
-        let (mut acc, mut bits) = (0u32, 0);
-        for &c in self.0.as_bytes() {
-            // Every character was checked by `parse` (or made by `from_bytes`).
-            acc = (acc << 6) | u32::from(b64u_value(c).unwrap_or(0));
-            bits += 6;
-            if bits >= 8 {
-                bits -= 8;
-                out.push((acc >> bits) as u8);
-            }
-        }
-        out
+        decode_b64u(&self.0)
     }
 
     /// The payload as it appears on the wire (base64url text).
@@ -253,14 +268,22 @@ mod tests {
     }
 
     #[test]
+    fn an_id_gives_back_its_bytes() {
+        let bytes: [u8; 16] = core::array::from_fn(|i| (i * 17 + 3) as u8);
+        assert_eq!(PeerId::from_bytes(&bytes).to_bytes(), bytes);
+        assert_eq!(PeerId::from_bytes(&[0xff; 16]).to_bytes(), [0xff; 16]);
+    }
+
+    #[test]
     fn payload_debug_shows_no_content() {
         let p = Payload::parse("c2VjcmV0".to_owned()).unwrap();
         assert_eq!(format!("{p:?}"), "Payload(8 chars)");
     }
 }
 
-/// How many people a group room holds, as its link says (`#S.N`): 3 to 16. A one-to-one room
-/// (a link without `.N`, a `join` without `max`) holds 2 and has no `GroupSize`.
+/// How many people a group room holds, as its link says (`#S.N`): 3 to 50 (7 and more: a
+/// conference). A one-to-one room (a link without `.N`, a `join` without `max`) holds 2 and
+/// has no `GroupSize`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct GroupSize(u8);
 
@@ -268,9 +291,12 @@ impl GroupSize {
     /// The smallest group: a room of 2 is a one-to-one call.
     pub const MIN: u8 = 3;
     /// The largest group a link may name.
-    pub const MAX: u8 = 16;
+    pub const MAX: u8 = 50;
+    /// The largest group that is a mesh (a pair for every two people); larger ones are
+    /// conferences (an SFU and one MLS group, PROTOCOL.md §7).
+    pub const MESH_MAX: u8 = 6;
 
-    /// `n` people, if `n` is 3 to 16.
+    /// `n` people, if `n` is 3 to 50.
     pub fn new(n: u64) -> Result<Self, DecodeError> {
         match u8::try_from(n) {
             Ok(n) if (Self::MIN..=Self::MAX).contains(&n) => Ok(Self(n)),
@@ -281,6 +307,11 @@ impl GroupSize {
     /// The number of people.
     pub fn get(self) -> u8 {
         self.0
+    }
+
+    /// Whether a room of this size is a conference rather than a mesh.
+    pub fn is_conference(self) -> bool {
+        self.0 > Self::MESH_MAX
     }
 }
 

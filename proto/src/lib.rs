@@ -21,10 +21,14 @@ pub use cluster::{Envelope, NodeId};
 pub use error::DecodeError;
 pub use ids::{GroupSize, Payload, PeerId, RoomId, is_canonical_base64url};
 pub use peer::{MAX_NAME, PeerSignal, clean_name, is_invisible, safe_file_name};
-pub use server::{ErrorCode, IceServer, ServerMessage};
+pub use server::{ErrorCode, IceServer, KeyPackageFrom, ServerMessage};
 
 /// How many people a room holds when its `join` has no `max`: a one-to-one call.
 pub const ONE_TO_ONE: u8 = 2;
+
+/// The largest MLS epoch a relay message carries: a JSON integer every JavaScript reads exactly
+/// (2^53 - 1; a group would need a commit a millisecond for 285,000 years to reach it).
+pub const MAX_EPOCH: u64 = (1 << 53) - 1;
 
 /// The largest WebSocket message either side may send, in bytes (PROTOCOL.md, "Limits").
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;

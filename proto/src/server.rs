@@ -1,6 +1,6 @@
 //! Messages the relay sends to a client.
 
-use crate::{DecodeError, Payload, PeerId};
+use crate::{DecodeError, MAX_EPOCH, Payload, PeerId};
 use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 
@@ -61,13 +61,22 @@ pub enum ErrorCode {
     /// The relay shares its rooms with other relays through a store it cannot reach now: no
     /// join is taken (and joined connections are closed) until it can; try again shortly.
     Unavailable,
+    /// A conference commit for an epoch that is not the group's current one (another commit
+    /// won it), or a group message older than the previous epoch: dropped.
+    StaleEpoch,
+    /// A commit from a member the relay did not name for the current epoch: dropped.
+    NotCommitter,
+    /// A commit or group message from someone who is not (or no longer) in the group: dropped.
+    NotMember,
+    /// The member who added this conference's joiners refused this one's KeyPackage: closed.
+    RefusedByGroup,
     /// A code this version does not know (sent by a newer relay).
     Other(String),
 }
 
 impl ErrorCode {
     /// Every code this version sends, for metrics.
-    pub const KNOWN: [ErrorCode; 12] = [
+    pub const KNOWN: [ErrorCode; 16] = [
         ErrorCode::BadMessage,
         ErrorCode::TooLarge,
         ErrorCode::RoomFull,
@@ -80,6 +89,10 @@ impl ErrorCode {
         ErrorCode::JoinTimeout,
         ErrorCode::SlowConsumer,
         ErrorCode::Unavailable,
+        ErrorCode::StaleEpoch,
+        ErrorCode::NotCommitter,
+        ErrorCode::NotMember,
+        ErrorCode::RefusedByGroup,
     ];
 
     /// The code as it appears on the wire.
@@ -97,6 +110,10 @@ impl ErrorCode {
             Self::JoinTimeout => "join-timeout",
             Self::SlowConsumer => "slow-consumer",
             Self::Unavailable => "unavailable",
+            Self::StaleEpoch => "stale-epoch",
+            Self::NotCommitter => "not-committer",
+            Self::NotMember => "not-member",
+            Self::RefusedByGroup => "refused-by-group",
             Self::Other(code) => code,
         }
     }
@@ -162,6 +179,77 @@ pub enum ServerMessage {
         /// A human-readable explanation.
         message: String,
     },
+    /// Conference (PROTOCOL.md §7.5): no group exists yet; create it (epoch 0).
+    CreateGroup,
+    /// Conference: commit, in `epoch`, these joiners in and these members out.
+    CommitTask {
+        /// The epoch the commit is for.
+        epoch: u64,
+        /// The joiners, in the order they asked, with their sealed KeyPackages.
+        add: Vec<KeyPackageFrom>,
+        /// The members who left the room.
+        remove: Vec<PeerId>,
+    },
+    /// Conference: the commit that won `epoch`, made by `from` (sent to every member, its
+    /// maker included).
+    Commit {
+        /// The committer.
+        from: PeerId,
+        /// The epoch it was made in.
+        epoch: u64,
+        /// The sealed commit.
+        data: Payload,
+    },
+    /// Conference: the Welcome that puts this joiner in the group at `epoch`.
+    GroupWelcome {
+        /// The committer.
+        from: PeerId,
+        /// The epoch it puts the joiner in.
+        epoch: u64,
+        /// The sealed Welcome.
+        data: Payload,
+    },
+    /// Conference: an application message from another member.
+    GroupMessage {
+        /// The sender.
+        from: PeerId,
+        /// The epoch it was sent in.
+        epoch: u64,
+        /// The sealed message.
+        data: Payload,
+    },
+}
+
+/// A joiner's sealed KeyPackage in a `commit-task`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyPackageFrom {
+    /// The joiner.
+    pub peer: PeerId,
+    /// Its sealed KeyPackage (kind 1).
+    pub data: Payload,
+}
+
+impl KeyPackageFrom {
+    /// One item of `add`: a JSON object whose `peer` is a peer id and `data` canonical
+    /// base64url (other fields ignored). serde would also take a JSON array for a struct, which
+    /// the browser's reader does not: hence this by hand.
+    fn decode(item: serde_json::Value) -> Result<Self, DecodeError> {
+        let serde_json::Value::Object(mut item) = item else {
+            return Err(DecodeError::SenderSentMalformedJson(
+                "an `add` item is not an object".into(),
+            ));
+        };
+        let mut text = |name: &'static str| match item.remove(name) {
+            Some(serde_json::Value::String(s)) => Ok(s),
+            None | Some(serde_json::Value::Null) => Err(DecodeError::SenderOmittedField(name)),
+            Some(_) => Err(DecodeError::SenderSentMalformedJson(format!(
+                "`{name}` in `add` is not a string"
+            ))),
+        };
+        let peer = PeerId::parse(&text("peer")?)?;
+        let data = Payload::parse(text("data")?)?;
+        Ok(Self { peer, data })
+    }
 }
 
 /// Every field any server message may carry. Unknown fields are ignored: a newer relay may add
@@ -179,10 +267,21 @@ struct RawServerMessage {
     data: Option<String>,
     code: Option<String>,
     message: Option<String>,
+    epoch: Option<u64>,
+    add: Option<Vec<serde_json::Value>>,
+    remove: Option<Vec<String>>,
 }
 
 fn required<T>(field: Option<T>, name: &'static str) -> Result<T, DecodeError> {
     field.ok_or(DecodeError::SenderOmittedField(name))
+}
+
+/// A conference message's epoch: present and at most [`MAX_EPOCH`].
+fn epoch(field: Option<u64>) -> Result<u64, DecodeError> {
+    match required(field, "epoch")? {
+        e if e <= MAX_EPOCH => Ok(e),
+        _ => Err(DecodeError::SenderSentInvalidEpoch),
+    }
 }
 
 impl ServerMessage {
@@ -221,6 +320,33 @@ impl ServerMessage {
             "error" => Self::Error {
                 code: ErrorCode::from_wire(&required(raw.code, "code")?),
                 message: raw.message.unwrap_or_default(),
+            },
+            "create-group" => Self::CreateGroup,
+            "commit-task" => Self::CommitTask {
+                epoch: epoch(raw.epoch)?,
+                add: required(raw.add, "add")?
+                    .into_iter()
+                    .map(KeyPackageFrom::decode)
+                    .collect::<Result<_, _>>()?,
+                remove: required(raw.remove, "remove")?
+                    .iter()
+                    .map(|p| PeerId::parse(p))
+                    .collect::<Result<_, _>>()?,
+            },
+            "commit" => Self::Commit {
+                from: PeerId::parse(&required(raw.from, "from")?)?,
+                epoch: epoch(raw.epoch)?,
+                data: Payload::parse(required(raw.data, "data")?)?,
+            },
+            "group-welcome" => Self::GroupWelcome {
+                from: PeerId::parse(&required(raw.from, "from")?)?,
+                epoch: epoch(raw.epoch)?,
+                data: Payload::parse(required(raw.data, "data")?)?,
+            },
+            "group-message" => Self::GroupMessage {
+                from: PeerId::parse(&required(raw.from, "from")?)?,
+                epoch: epoch(raw.epoch)?,
+                data: Payload::parse(required(raw.data, "data")?)?,
             },
             _ => return Ok(None),
         };
@@ -328,6 +454,35 @@ mod tests {
                 data: Payload::parse("AQID".into()).unwrap(),
             },
             ServerMessage::error(ErrorCode::Other("new-code".into()), "x"),
+            ServerMessage::CreateGroup,
+            ServerMessage::CommitTask {
+                epoch: 4,
+                add: vec![KeyPackageFrom {
+                    peer: peer(5),
+                    data: Payload::parse("AQID".into()).unwrap(),
+                }],
+                remove: vec![peer(6), peer(7)],
+            },
+            ServerMessage::CommitTask {
+                epoch: 0,
+                add: vec![],
+                remove: vec![],
+            },
+            ServerMessage::Commit {
+                from: peer(2),
+                epoch: MAX_EPOCH,
+                data: Payload::parse("AQID".into()).unwrap(),
+            },
+            ServerMessage::GroupWelcome {
+                from: peer(2),
+                epoch: 1,
+                data: Payload::parse("AQID".into()).unwrap(),
+            },
+            ServerMessage::GroupMessage {
+                from: peer(2),
+                epoch: 1,
+                data: Payload::parse("".into()).unwrap(),
+            },
         ];
         for msg in msgs {
             assert_eq!(ServerMessage::decode(&msg.encode()), Ok(Some(msg)));
@@ -349,10 +504,10 @@ mod tests {
             Ok(Some(ServerMessage::Welcome { max: 2, .. }))
         ));
         assert!(matches!(
-            welcome(r#","max":16"#),
-            Ok(Some(ServerMessage::Welcome { max: 16, .. }))
+            welcome(r#","max":50"#),
+            Ok(Some(ServerMessage::Welcome { max: 50, .. }))
         ));
-        for bad in [r#","max":1"#, r#","max":17"#, r#","max":-1"#] {
+        for bad in [r#","max":1"#, r#","max":51"#, r#","max":-1"#] {
             assert!(welcome(bad).is_err(), "{bad}");
         }
     }
@@ -371,6 +526,30 @@ mod tests {
         );
         assert!(
             ServerMessage::decode(r#"{"type":"signal","from":"AwMDAwMDAwMDAwMDAwMDAw"}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn a_commit_task_takes_only_objects_with_a_peer_and_data() {
+        let task = |add: &str| {
+            ServerMessage::decode(&format!(
+                r#"{{"type":"commit-task","epoch":1,"add":{add},"remove":[]}}"#
+            ))
+        };
+        assert!(task(r#"[{"peer":"AwMDAwMDAwMDAwMDAwMDAw","data":"AQID","x":1}]"#).is_ok());
+        for bad in [
+            r#"[["AwMDAwMDAwMDAwMDAwMDAw","AQID"]]"#,
+            r#"[{"peer":"AwMDAwMDAwMDAwMDAwMDAw"}]"#,
+            r#"[{"peer":"AwMDAwMDAwMDAwMDAwMDAw","data":5}]"#,
+            r#"[{"peer":"AwMDAwMDAwMDAwMDAwMDA","data":"AQID"}]"#,
+            r#"[5]"#,
+            r#"{}"#,
+        ] {
+            assert!(task(bad).is_err(), "{bad}");
+        }
+        assert!(
+            ServerMessage::decode(r#"{"type":"commit-task","epoch":1,"add":[]}"#).is_err(),
+            "remove is required"
         );
     }
 

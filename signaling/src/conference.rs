@@ -7,10 +7,11 @@
 //! whom it is for. The shell holds the sealed bytes and sends them; what the relay does with a
 //! message never depends on them.
 //!
-//! Not wired into the relay yet: the relay messages that carry these (PROTOCOL.md §7) and the
-//! same state kept atomically in Redis come next.
+//! [`Conference::receive`], [`Conference::leave`] and [`Conference::timeout`] speak the relay
+//! messages of PROTOCOL.md §7.5; the methods under them speak [`Delivery`], which the tests
+//! walk rule by rule.
 
-use sotto_proto::{Payload, PeerId};
+use sotto_proto::{ClientMessage, ErrorCode, KeyPackageFrom, Payload, PeerId, ServerMessage};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -72,14 +73,48 @@ pub enum Refusal {
     /// A commit for an epoch that is not the current one (another commit won it), or a
     /// message older than the previous epoch.
     StaleEpoch,
-    /// A commit from a member not named for the current epoch's task, or with no task open.
+    /// A commit from a member not named for the current epoch's open task.
     NotCommitter,
     /// From someone who is not a member of the group.
     NotMember,
     /// A KeyPackage from a member or a second one; a commit's `refused` naming someone the task
     /// does not add, or a Welcome where none is due (or none where one is).
     BadMessage,
+    /// A conference message in a room that is not a conference.
+    NotConference,
 }
+
+impl Refusal {
+    /// The `error` the sender gets (its connection stays).
+    pub fn message(self) -> ServerMessage {
+        let (code, text) = match self {
+            Self::StaleEpoch => (
+                ErrorCode::StaleEpoch,
+                "not the group's current epoch: another commit came first",
+            ),
+            Self::NotCommitter => (
+                ErrorCode::NotCommitter,
+                "this member was not named to commit this epoch",
+            ),
+            Self::NotMember => (
+                ErrorCode::NotMember,
+                "not a member of this conference's group",
+            ),
+            Self::BadMessage => (
+                ErrorCode::BadMessage,
+                "this conference message does not fit the group's state",
+            ),
+            Self::NotConference => (
+                ErrorCode::BadMessage,
+                "conference messages belong in a conference (a link for 7 or more)",
+            ),
+        };
+        ServerMessage::error(code, text)
+    }
+}
+
+/// A relay message for one peer.
+pub type Send = (PeerId, ServerMessage);
 
 /// The open task: one commit the relay waits for.
 #[derive(Debug)]
@@ -114,6 +149,54 @@ impl Conference {
     /// An empty conference.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A client's conference message (`key-package`, `commit`, `group-message`): the relay
+    /// messages it causes, each for one peer, or why it is refused.
+    pub fn receive(
+        &mut self,
+        from: &PeerId,
+        msg: ClientMessage,
+        now: Instant,
+    ) -> Result<Vec<Send>, Refusal> {
+        match msg {
+            ClientMessage::KeyPackage { data } => {
+                Ok(messages(self.key_package(from, data, now)?, None, None))
+            }
+            ClientMessage::Commit {
+                epoch,
+                data,
+                welcome,
+                refused,
+            } => {
+                let out = self.commit(from, epoch, welcome.is_some(), &refused, now)?;
+                Ok(messages(out, Some(&data), welcome.as_ref()))
+            }
+            ClientMessage::GroupMessage { epoch, data } => Ok(self
+                .group_message(from, epoch)?
+                .into_iter()
+                .map(|to| {
+                    let msg = ServerMessage::GroupMessage {
+                        from: from.clone(),
+                        epoch,
+                        data: data.clone(),
+                    };
+                    (to, msg)
+                })
+                .collect()),
+            _ => Err(Refusal::BadMessage),
+        }
+    }
+
+    /// `peer` left the room: the relay messages that causes.
+    pub fn leave(&mut self, peer: &PeerId, now: Instant) -> Vec<Send> {
+        messages(self.left(peer, now), None, None)
+    }
+
+    /// The clock reached `now` (see [`Conference::poll_timeout`]): the relay messages that
+    /// causes.
+    pub fn timeout(&mut self, now: Instant) -> Vec<Send> {
+        messages(self.handle_timeout(now), None, None)
     }
 
     /// Members still in the room.
@@ -212,9 +295,23 @@ impl Conference {
         if self.epoch != Some(epoch) {
             return Err(Refusal::StaleEpoch);
         }
-        let Some(task) = self.task.as_ref().filter(|t| t.named.contains(from)) else {
-            return Err(Refusal::NotCommitter);
+        let Some(task) = self.task.as_ref() else {
+            // No task open: a member may commit an update (it adds no one, so it has no
+            // Welcome and refuses no one); the first for the epoch wins.
+            if has_welcome || !refused.is_empty() {
+                return Err(Refusal::BadMessage);
+            }
+            let recipients: Vec<PeerId> = self.live().cloned().collect();
+            self.epoch = Some(epoch + 1);
+            return Ok(vec![Delivery::Commit {
+                to: recipients,
+                from: from.clone(),
+                epoch,
+            }]);
         };
+        if !task.named.contains(from) {
+            return Err(Refusal::NotCommitter);
+        }
         let adds: Vec<&PeerId> = task.add.iter().map(|(p, _)| p).collect();
         let distinct: BTreeSet<&PeerId> = refused.iter().collect();
         if distinct.len() != refused.len() || refused.iter().any(|r| !adds.contains(&r)) {
@@ -355,6 +452,65 @@ impl Conference {
         }
         out
     }
+}
+
+/// The relay messages for `deliveries`; `commit` and `welcome` are the sealed bytes of the
+/// commit being delivered, if one is.
+fn messages(
+    deliveries: Vec<Delivery>,
+    commit: Option<&Payload>,
+    welcome: Option<&Payload>,
+) -> Vec<Send> {
+    let mut out = Vec::new();
+    for delivery in deliveries {
+        match delivery {
+            Delivery::CreateGroup { to } => out.push((to, ServerMessage::CreateGroup)),
+            Delivery::Task {
+                to,
+                epoch,
+                add,
+                remove,
+            } => {
+                let add = add
+                    .into_iter()
+                    .map(|(peer, data)| KeyPackageFrom { peer, data })
+                    .collect();
+                out.push((to, ServerMessage::CommitTask { epoch, add, remove }));
+            }
+            Delivery::Commit { to, from, epoch } => {
+                // `Commit` comes only out of `commit`, which has its bytes.
+                let Some(data) = commit else { continue };
+                out.extend(to.into_iter().map(|to| {
+                    let msg = ServerMessage::Commit {
+                        from: from.clone(),
+                        epoch,
+                        data: data.clone(),
+                    };
+                    (to, msg)
+                }));
+            }
+            Delivery::Welcome { to, from, epoch } => {
+                let Some(data) = welcome else { continue };
+                out.extend(to.into_iter().map(|to| {
+                    let msg = ServerMessage::GroupWelcome {
+                        from: from.clone(),
+                        epoch,
+                        data: data.clone(),
+                    };
+                    (to, msg)
+                }));
+            }
+            Delivery::Refused { to } => out.push((
+                to,
+                ServerMessage::error(
+                    ErrorCode::RefusedByGroup,
+                    "the member adding you refused your key package: you cannot join this \
+                     conference",
+                ),
+            )),
+        }
+    }
+    out
 }
 
 impl Task {

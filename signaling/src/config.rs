@@ -40,9 +40,11 @@ impl fmt::Debug for TurnSecret {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// The largest group call a link may ask for, in people (a group link says its size:
-    /// `#S.N`). Rooms from one-to-one links hold 2 whatever this is; 2 allows no groups.
+    /// `#S.N`). Rooms from one-to-one links hold 2 whatever this is; 2 allows no groups. Groups
+    /// of 7 and more are conferences (their delivery service runs in the relay; the SFU that
+    /// carries their media is still to come, so the default stays at meshes).
     #[arg(long, env = "SOTTO_MAX_PEERS", default_value_t = 6,
-          value_parser = clap::value_parser!(u8).range(2..=16))]
+          value_parser = clap::value_parser!(u8).range(2..=50))]
     pub max_peers: u8,
 
     /// Most WebSocket connections at once; past it a client gets `server-full` and is closed.

@@ -5,19 +5,26 @@
 //! `peer-joined` and `peer-left` other relays send, while Redis decides who gets a place.
 
 use crate::cluster::{Cluster, Route};
-use crate::hub::{Hub, Joined, Refused};
+use crate::conference::Refusal;
+use crate::hub::{Hub, Joined, Left, Refused};
 use crate::metrics::Metrics;
 use crate::session::Lookup;
 use crate::ws::Outbound;
-use sotto_proto::{Envelope, ErrorCode, GroupSize, NodeId, PeerId, RoomId, ServerMessage};
+use sotto_proto::{
+    ClientMessage, Envelope, ErrorCode, GroupSize, NodeId, PeerId, RoomId, ServerMessage,
+};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Instant;
+use tokio::sync::Notify;
 
 /// Every room a peer of this relay is in.
 #[derive(Debug)]
 pub(crate) struct Rooms {
     hub: Mutex<Hub<Route>>,
     cluster: OnceLock<Arc<Cluster>>,
+    /// Woken when a conference's deadline may have moved earlier (see [`Rooms::clock`]).
+    deadline_moved: Notify,
 }
 
 /// A mirror keeps a room while one of its members is connected here.
@@ -31,6 +38,7 @@ impl Rooms {
         Self {
             hub: Mutex::new(Hub::new(max_group)),
             cluster: OnceLock::new(),
+            deadline_moved: Notify::new(),
         }
     }
 
@@ -77,11 +85,21 @@ impl Rooms {
         Ok(Joined { before, capacity })
     }
 
-    /// Takes `peer` out of `room`: the members left, to be told.
-    pub(crate) async fn leave(&self, room: &RoomId, peer: &PeerId) -> Vec<Route> {
+    /// Takes `peer` out of `room`: the members left, to be told, and what a conference's
+    /// delivery service sends.
+    pub(crate) async fn leave(&self, room: &RoomId, peer: &PeerId) -> Left<Route> {
         let Some(cluster) = self.cluster() else {
-            return self.hub().leave(room, peer);
+            let left = self.hub().leave(room, peer, Instant::now());
+            self.deadline_moved.notify_one();
+            return left;
         };
+        Left {
+            remaining: self.leave_cluster(cluster, room, peer).await,
+            sends: Vec::new(),
+        }
+    }
+
+    async fn leave_cluster(&self, cluster: &Cluster, room: &RoomId, peer: &PeerId) -> Vec<Route> {
         let here: Vec<Route> = {
             let mut hub = self.hub();
             let here = hub.others(room, peer);
@@ -102,6 +120,42 @@ impl Rooms {
             .into_iter()
             .map(|(_, route)| route)
             .collect()
+    }
+
+    /// `from`'s conference message in `room`, handed to the room's delivery service: what it
+    /// sends, or why it refuses. (With `--redis`, conferences are not shared yet: refused.)
+    pub(crate) fn conference(
+        &self,
+        room: &RoomId,
+        from: &PeerId,
+        msg: ClientMessage,
+    ) -> Result<Vec<(Route, ServerMessage)>, Refusal> {
+        let result = self.hub().conference(room, from, msg, Instant::now());
+        self.deadline_moved.notify_one();
+        result
+    }
+
+    /// Runs the conferences' delivery-service clock until the relay shuts down: when a named
+    /// committer stays silent past its deadline, the next member is named too.
+    pub(crate) async fn clock(&self, metrics: &Metrics, stop: tokio_util::sync::CancellationToken) {
+        loop {
+            let next = self.hub().next_conference_deadline();
+            let wait = async {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = self.deadline_moved.notified() => continue,
+                () = wait => {}
+            }
+            let sends = self.hub().conference_timeouts(Instant::now());
+            for (to, msg) in sends {
+                self.deliver(&to, msg, metrics);
+            }
+        }
     }
 
     /// Sends `msg` to the connection `to` leads to.

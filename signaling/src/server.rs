@@ -59,6 +59,13 @@ pub async fn run(
                 .map_err(Error::Redis)?;
         shared.rooms.share(cluster);
     }
+    {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let stop = shared.shutdown.clone();
+            shared.rooms.clock(&shared.metrics, stop).await;
+        });
+    }
     let app = web::router(shared.clone());
     let tcp_slots = Arc::new(Semaphore::new(
         shared.config.max_connections.saturating_add(HTTP_HEADROOM),

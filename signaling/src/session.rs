@@ -9,7 +9,8 @@
 //! [`Effect::Leave`], and the shell hands the table's answer back ([`Session::on_joined`],
 //! [`Session::on_left`]). Signals are routed with a [`Lookup`] of who is in the room.
 
-use crate::hub::{Joined, Refused};
+use crate::conference::Refusal;
+use crate::hub::{Joined, Left, Refused};
 use sotto_proto::{ClientMessage, ErrorCode, GroupSize, IceServer, PeerId, RoomId, ServerMessage};
 use std::time::{Duration, Instant};
 
@@ -74,7 +75,14 @@ pub(crate) enum Effect<H> {
     /// Ask the room table to remove this connection from `room`; the peers still there go to
     /// [`Session::on_left`].
     Leave { room: RoomId },
+    /// Hand a conference message (`key-package`, `commit`, `group-message`) to `room`'s
+    /// delivery service; its answer goes to [`Session::on_conference`].
+    Conference { room: RoomId, msg: ClientMessage },
 }
+
+/// A conference member's share of the rate limit: the relay, not the member, sends its
+/// messages to everyone, so it needs no share per other person (PROTOCOL.md §2).
+const CONFERENCE_SHARES: f64 = 4.0;
 
 /// A token bucket: `burst` tokens, refilled at `rate` per second, one taken per message.
 #[derive(Debug)]
@@ -415,8 +423,13 @@ impl<H: Clone> Session<H> {
                     ice: self.ice.clone(),
                     max: capacity,
                 }));
-                // Signals go to each other person: the budget is per other person.
-                self.shares = f64::from(capacity.saturating_sub(1).max(1));
+                // Signals go to each other person: the budget is per other person, but for a
+                // conference, where the relay does the fanning out.
+                self.shares = if capacity > GroupSize::MESH_MAX {
+                    CONFERENCE_SHARES
+                } else {
+                    f64::from(capacity.saturating_sub(1).max(1))
+                };
                 self.bucket.widen(self.shares);
                 self.state = State::InRoom { room };
             }
@@ -449,15 +462,30 @@ impl<H: Clone> Session<H> {
         }
     }
 
-    /// The room table's answer to [`Effect::Leave`]: the peers still in the room, to be told.
-    pub(crate) fn on_left(&mut self, remaining: Vec<H>, out: &mut Vec<Effect<H>>) {
-        for handle in remaining {
+    /// The room table's answer to [`Effect::Leave`]: the peers still in the room, to be told,
+    /// then what a conference's delivery service sends because of it.
+    pub(crate) fn on_left(&mut self, left: Left<H>, out: &mut Vec<Effect<H>>) {
+        for handle in left.remaining {
             out.push(Effect::Deliver(
                 handle,
                 ServerMessage::PeerLeft {
                     peer: self.peer.clone(),
                 },
             ));
+        }
+        out.extend(left.sends.into_iter().map(|(h, m)| Effect::Deliver(h, m)));
+    }
+
+    /// The delivery service's answer to [`Effect::Conference`]: what it sends, or why it
+    /// refused the message (the connection stays).
+    pub(crate) fn on_conference(
+        &mut self,
+        result: Result<Vec<(H, ServerMessage)>, Refusal>,
+        out: &mut Vec<Effect<H>>,
+    ) {
+        match result {
+            Ok(sends) => out.extend(sends.into_iter().map(|(h, m)| Effect::Deliver(h, m))),
+            Err(refusal) => out.push(Effect::Reply(refusal.message())),
         }
     }
 
@@ -502,8 +530,20 @@ impl<H: Clone> Session<H> {
                 }
             }
             (
+                State::InRoom { room },
+                msg @ (ClientMessage::KeyPackage { .. }
+                | ClientMessage::Commit { .. }
+                | ClientMessage::GroupMessage { .. }),
+            ) => out.push(Effect::Conference {
+                room: room.clone(),
+                msg,
+            }),
+            (
                 State::AwaitingJoin { .. } | State::AwaitingRoom { .. },
-                ClientMessage::Signal { .. },
+                ClientMessage::Signal { .. }
+                | ClientMessage::KeyPackage { .. }
+                | ClientMessage::Commit { .. }
+                | ClientMessage::GroupMessage { .. },
             ) => {
                 out.push(Effect::Reply(ServerMessage::error(
                     ErrorCode::NotJoined,
@@ -561,8 +601,12 @@ mod tests {
                     s.on_joined(result, &mut more);
                 }
                 Effect::Leave { room } => {
-                    let remaining = hub.leave(&room, s.peer());
-                    s.on_left(remaining, &mut more);
+                    let left = hub.leave(&room, s.peer(), Instant::now());
+                    s.on_left(left, &mut more);
+                }
+                Effect::Conference { room, msg } => {
+                    let result = hub.conference(&room, s.peer(), msg, Instant::now());
+                    s.on_conference(result, &mut more);
                 }
                 _ => {
                     i += 1;
@@ -636,6 +680,48 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn conference_messages_go_to_the_rooms_delivery_service_and_only_in_a_conference() {
+        let now = Instant::now();
+        let key_package = ClientMessage::KeyPackage {
+            data: Payload::parse("AQID".into()).unwrap(),
+        }
+        .encode();
+        let mut hub = Hub::new(50);
+        let mut out = Vec::new();
+        // Before a join: not joined.
+        let mut a = Session::new(peer(1), 1, vec![], limits(), now);
+        text(&mut a, &key_package, now, &mut hub, &mut out);
+        assert_eq!(error_codes(&out), [ErrorCode::NotJoined]);
+        // In a one-to-one room: refused, the connection stays.
+        out.clear();
+        text(&mut a, &join_text(), now, &mut hub, &mut out);
+        text(&mut a, &key_package, now, &mut hub, &mut out);
+        assert_eq!(error_codes(&out), [ErrorCode::BadMessage]);
+        assert!(!a.is_closing());
+        // In a conference room: the first KeyPackage makes its sender the group's creator.
+        let mut b = Session::new(peer(2), 2, vec![], limits(), now);
+        out.clear();
+        let join = ClientMessage::Join {
+            room: RoomId::from_bytes(&[8; 16]),
+            max: Some(GroupSize::new(7).unwrap()),
+        };
+        text(&mut b, &join.encode(), now, &mut hub, &mut out);
+        out.clear();
+        text(&mut b, &key_package, now, &mut hub, &mut out);
+        assert_eq!(out, [Effect::Deliver(2, ServerMessage::CreateGroup)]);
+        // A commit from someone never named is refused by the service, with its code.
+        out.clear();
+        let commit = ClientMessage::Commit {
+            epoch: 3,
+            data: Payload::parse("AQID".into()).unwrap(),
+            welcome: None,
+            refused: vec![],
+        };
+        text(&mut b, &commit.encode(), now, &mut hub, &mut out);
+        assert_eq!(error_codes(&out), [ErrorCode::StaleEpoch]);
     }
 
     struct Pair {

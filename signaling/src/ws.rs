@@ -315,6 +315,12 @@ async fn apply(
                 closed.get_or_insert(reason);
                 me.push(Outbound::Close(code, reason), &shared.metrics);
             }
+            Effect::Conference { room, msg } => {
+                let result = shared.rooms.conference(&room, session.peer(), msg);
+                let mut more = Vec::new();
+                session.on_conference(result, &mut more);
+                out.extend(more.into_iter().rev());
+            }
             rooms @ (Effect::Join { .. } | Effect::Leave { .. }) => {
                 // What the session makes of the table's answer comes before the rest.
                 let more = Box::pin(in_rooms(rooms, session, me, shared)).await;
@@ -360,7 +366,11 @@ async fn in_rooms(
         }
         // `apply` carries these out itself and never passes them here. (Named, not `_`: a new
         // kind of effect must be placed in both matches.)
-        other @ (Effect::Reply(_) | Effect::Deliver(..) | Effect::Ping | Effect::Close(..)) => {
+        other @ (Effect::Reply(_)
+        | Effect::Deliver(..)
+        | Effect::Ping
+        | Effect::Close(..)
+        | Effect::Conference { .. }) => {
             more.push(other);
         }
     }

@@ -1,11 +1,14 @@
-// The JavaScript side of e2ee/tests/mls_interop.rs: conference members on ts-mls
-// (web/crypto/member.js) driven over JSON lines on stdin and stdout, so that a Rust test can put
-// them in one group with openmls members and compare every epoch byte for byte. Byte strings
+// The JavaScript side of e2ee/tests/mls_interop.rs and tests/tests/conference.rs: conference
+// members on ts-mls (web/crypto/member.js, and web/conference-room.js around it) driven over
+// JSON lines on stdin and stdout, so that a Rust test can put them in one group with openmls
+// members and compare every epoch byte for byte. Byte strings
 // are hex; epochs are decimal strings. Run by that test as
 // `node --import ./web/test/vendor-map.mjs tests/mls/peer.mjs`.
 
 import { createInterface } from 'node:readline';
 import { Member } from '../../web/crypto/member.js';
+import { ConferenceMember } from '../../web/conference-room.js';
+import { parseServerMessage } from '../../web/relay-message.js';
 
 const hex = (b) => Buffer.from(b).toString('hex');
 const bytes = (h) => new Uint8Array(Buffer.from(h, 'hex'));
@@ -16,7 +19,55 @@ const get = (name) => {
   return m;
 };
 
+/** Conference members (web/conference-room.js), fed the relay's text as the page would be. */
+const conferences = new Map();
+const conference = (name) => {
+  const c = conferences.get(name);
+  if (!c) throw new Error(`no conference member ${name}`);
+  return c;
+};
+const event = (e) => {
+  switch (e.type) {
+    case 'epoch':
+      return { type: 'epoch', epoch: e.epoch, code: e.code.digits, members: e.members };
+    case 'message':
+      return { type: 'message', from: e.from, text: new TextDecoder().decode(e.data) };
+    case 'dropped':
+      return { type: 'dropped', from: e.from, error: `${e.error?.name}: ${e.error?.message}` };
+    default:
+      return { type: e.type };
+  }
+};
+
 const commands = {
+  async 'conf-create'({ name, secret, me }) {
+    const { member, send } = await ConferenceMember.create(bytes(secret), me);
+    conferences.set(name, member);
+    return { send: JSON.stringify(send) };
+  },
+  async 'conf-handle'({ name, text }) {
+    const msg = parseServerMessage(text);
+    if (!msg) return { send: [], events: [] };
+    const step = await conference(name).handle(msg);
+    return { send: step.send.map((m) => JSON.stringify(m)), events: step.events.map(event) };
+  },
+  async 'conf-send'({ name, text }) {
+    return { send: JSON.stringify(await conference(name).send(new TextEncoder().encode(text))) };
+  },
+  async 'conf-update'({ name }) {
+    return { send: JSON.stringify(await conference(name).update()) };
+  },
+  async 'conf-info'({ name }) {
+    const c = conference(name);
+    const m = c.member;
+    return {
+      epoch: String(c.epoch),
+      exporter: hex(await m.sframeBaseKey()),
+      authenticator: hex(m.epochAuthenticator()),
+      code: (await m.groupCode()).digits,
+      members: m.members().map((x) => `${x.leaf}:${hex(x.id)}`),
+    };
+  },
   async create({ name, secret, id }) {
     members.set(name, await Member.create(bytes(secret), bytes(id)));
     return {};

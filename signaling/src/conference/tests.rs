@@ -134,8 +134,44 @@ fn the_first_commit_for_an_epoch_wins_and_a_later_one_is_stale() {
     );
     c.commit(&peer(2), 2, true, &[], later)
         .expect("Bea was named");
+}
+
+#[test]
+fn with_no_task_open_any_member_may_commit_an_update_and_the_first_wins() {
+    let now = Instant::now();
+    let mut c = conference(&[1, 2, 3], now);
+    c.key_package(&peer(2), kp(2), now).expect("accepted");
+    c.commit(&peer(1), 0, true, &[], now).expect("accepted");
+    // Bea updates her keys: everyone gets it; Ada's update for the same epoch is stale.
     assert_eq!(
-        c.commit(&peer(2), 3, false, &[], later),
+        c.commit(&peer(2), 1, false, &[], now),
+        Ok(vec![commit(&[1, 2], 2, 1)])
+    );
+    assert_eq!(
+        c.commit(&peer(1), 1, false, &[], now),
+        Err(Refusal::StaleEpoch)
+    );
+    // An update adds no one: a Welcome or a refusal in it is refused.
+    assert_eq!(
+        c.commit(&peer(1), 2, true, &[], now),
+        Err(Refusal::BadMessage)
+    );
+    assert_eq!(
+        c.commit(&peer(1), 2, false, &[peer(3)], now),
+        Err(Refusal::BadMessage)
+    );
+    // Someone not in the group cannot.
+    assert_eq!(
+        c.commit(&peer(3), 2, false, &[], now),
+        Err(Refusal::NotMember)
+    );
+    // With a task open, only the member named for it may commit.
+    assert_eq!(
+        c.key_package(&peer(3), kp(3), now),
+        Ok(vec![task(1, 2, &[3], &[])])
+    );
+    assert_eq!(
+        c.commit(&peer(2), 2, false, &[], now),
         Err(Refusal::NotCommitter)
     );
 }
