@@ -17,8 +17,10 @@
 //! code is what people compare: 30 digits, so that a relay holding the link cannot grind two
 //! forked groups to the same code (a 6-digit code would take it a million tries).
 
+mod frames;
 mod member;
 
+pub use frames::{ConferenceFrame, ConferenceFrames, PREVIOUS_EPOCH_KEPT};
 pub use member::{
     CIPHERSUITE, Commit, CommitOutcome, Member, MemberId, SFRAME_BASE_KEY_LEN,
     SFRAME_EXPORTER_LABEL,

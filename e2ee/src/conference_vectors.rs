@@ -1,13 +1,15 @@
 //! The conference's test vectors (tests/vectors/sotto-v2.json): the secrets derived from the
-//! link, sealed MLS messages and group codes, computed from fixed inputs for this crate and
+//! link, sealed MLS messages, group codes and media frames, computed from fixed inputs for this crate and
 //! for any other implementation (the browser's JavaScript runs the same file).
 //!
 //! `SOTTO_WRITE_VECTORS=1 cargo test -p sotto-e2ee conference_vectors` writes it; every other
 //! run recomputes everything from the file's inputs and fails on the first value that differs.
 //! MLS itself (RFC 9420) has its own vectors; what is pinned here is Sotto's layer around it.
 
+use crate::BaseKey;
 use crate::conference::{ConferenceKeys, GroupCode, MlsKind};
 use crate::link::LinkSecret;
+use crate::media::{FrameEncryptor, KidLayout, Stream};
 use crate::rfc9605_vectors::hex;
 use crate::sotto_vectors::{VectorFile, to_hex};
 use serde_json::{Value, json};
@@ -25,6 +27,12 @@ fn default_inputs() -> Value {
             {"kind": "commit", "epoch": 7, "sender": "bebebebebebebebebebebebebebebebe", "nonce": "0c0d0e0f1011121314151617", "message": "000100020010a1a2a3a4a5a6a7a8a9aaabacadaeaf"},
             {"kind": "welcome", "epoch": 8, "sender": "bebebebebebebebebebebebebebebebe", "nonce": "18191a1b1c1d1e1f20212223", "message": "0001000301"},
             {"kind": "application", "epoch": 9007199254740991u64, "sender": "00000000000000000000000000000001", "nonce": "ffffffffffffffffffffffff", "message": "ff"}
+        ],
+        "frames": [
+            {"base_key": "000102030405060708090a0b0c0d0e0f", "epoch": 0, "leaf": 0, "stream": "audio", "generation": 0, "ctr": 0, "frame": "78000102030405"},
+            {"base_key": "f0e0d0c0b0a090807060504030201000", "epoch": 63, "leaf": 5, "stream": "video", "generation": 0, "ctr": 1, "frame": "1002009d012a8002e001aabbccdd"},
+            {"base_key": "f0e0d0c0b0a090807060504030201000", "epoch": 64, "leaf": 255, "stream": "video", "generation": 1, "ctr": 4294967295u64, "frame": "310200ddeeff"},
+            {"base_key": "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a", "epoch": 9007199254740991u64, "leaf": 49, "stream": "screen", "generation": 3, "ctr": 1000, "frame": "3102000102"}
         ],
         "epoch_authenticators": [
             "0000000000000000000000000000000000000000000000000000000000000000",
@@ -130,6 +138,36 @@ fn build(inputs: &Value) -> Value {
         json!({"why": why, "kind": k, "epoch": epoch, "sender": from, "sealed": to_hex(&sealed)})
     })
     .collect();
+    let frames: Vec<Value> = inputs["frames"]
+        .as_array()
+        .expect("frames")
+        .iter()
+        .map(|f| {
+            let stream = match f["stream"].as_str().expect("a stream") {
+                "audio" => Stream::Audio,
+                "video" => Stream::Video,
+                "screen" => Stream::Screen,
+                other => panic!("unknown stream {other}"),
+            };
+            let base: [u8; 16] = hex(f["base_key"].as_str().expect("hex"))
+                .try_into()
+                .expect("16 bytes");
+            let layout = KidLayout::Conference {
+                stream,
+                leaf: u32::try_from(f["leaf"].as_u64().expect("a leaf")).expect("small"),
+                epoch: f["epoch"].as_u64().expect("an epoch"),
+            };
+            let generation = f["generation"].as_u64().expect("a generation");
+            let mut enc =
+                FrameEncryptor::with_layout(BaseKey::from_exporter(&base), layout, generation)
+                    .expect("an encryptor");
+            enc.set_counter_for_test(f["ctr"].as_u64().expect("a counter"));
+            let sealed = enc
+                .encrypt(&hex(f["frame"].as_str().expect("hex")))
+                .expect("sealed");
+            json!({"kid": layout.kid(generation).to_string(), "sealed": to_hex(&sealed)})
+        })
+        .collect();
     let codes: Vec<Value> = inputs["epoch_authenticators"]
         .as_array()
         .expect("authenticators")
@@ -142,7 +180,7 @@ fn build(inputs: &Value) -> Value {
     json!({
         "_about": {
             "description": "Sotto conference (protocol v2) test vectors: the secrets a conference derives from the link, sealed MLS messages and group codes (PROTOCOL.md section 7). Byte strings are lowercase hex.",
-            "how_to_check": "From `inputs`, compute each value with the formula of PROTOCOL.md section 7; each of `sealed` opens with its kind, epoch and sender to the input message of the same index; each of `sealed_refused` must fail to open as the kind, epoch and sender it lists.",
+            "how_to_check": "From `inputs`, compute each value with the formula of PROTOCOL.md section 7; each of `sealed` opens with its kind, epoch and sender to the input message of the same index; each of `sealed_refused` must fail to open as the kind, epoch and sender it lists; each of `frames` is the input frame sealed (PROTOCOL.md sections 4 and 7.6) under its base key with the KID of its stream, leaf, epoch and generation (`kid`, decimal) and the counter `ctr`.",
             "source": "Generated by the sotto-e2ee crate (e2ee/src/conference_vectors.rs) with SOTTO_WRITE_VECTORS=1 cargo test -p sotto-e2ee conference_vectors; every test run recomputes the file from its inputs. The secret is the one of sotto-v1.json."
         },
         "inputs": inputs,
@@ -155,6 +193,7 @@ fn build(inputs: &Value) -> Value {
         "sealed": sealed,
         "sealed_refused": refused,
         "group_codes": codes,
+        "frames": frames,
     })
 }
 
@@ -175,5 +214,6 @@ fn the_conference_vector_check_catches_a_changed_value() {
         ("/keys/psk", json!("00")),
         ("/sealed/1/sealed", json!("00")),
         ("/group_codes/2/digits", json!("0")),
+        ("/frames/2/sealed", json!("00")),
     ]);
 }

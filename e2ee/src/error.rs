@@ -125,6 +125,12 @@ pub enum FrameFault {
     AuthenticationFailed,
     /// The KID's generation is older than the ones this receiver keeps.
     StaleGeneration,
+    /// Conference: the KID names a leaf that is not a member in its epoch, or this member's
+    /// own leaf (a reflected frame).
+    UnknownSender,
+    /// Conference: the KID names an epoch this member does not hold keys for (not yet, or no
+    /// longer: the previous epoch's keys are kept 10 s).
+    UnknownEpoch,
 }
 
 impl fmt::Display for FrameFault {
@@ -138,6 +144,8 @@ impl fmt::Display for FrameFault {
             Self::Replayed => "frame replayed or too old",
             Self::AuthenticationFailed => "frame failed authentication",
             Self::StaleGeneration => "frame from a retired key generation",
+            Self::UnknownSender => "frame from no member of its epoch",
+            Self::UnknownEpoch => "frame from an epoch whose keys are not held",
         })
     }
 }

@@ -503,8 +503,8 @@ impl Handshake {
     pub fn media_keys(&self, fp_o: &str, fp_a: &str) -> Result<MediaKeys, Error> {
         let (send, receive) = self.derive_pair(fp_o, fp_a, [b"media O", b"media A"])?;
         Ok(MediaKeys {
-            send: BaseKey(send),
-            receive: BaseKey(receive),
+            send: BaseKey(zeroize::Zeroizing::new(send.to_vec())),
+            receive: BaseKey(zeroize::Zeroizing::new(receive.to_vec())),
         })
     }
 

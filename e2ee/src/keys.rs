@@ -3,13 +3,20 @@
 use std::fmt;
 use zeroize::Zeroizing;
 
-/// A 32-byte SFrame base key (one per sender). Zeroized on drop; no Debug.
-pub struct BaseKey(pub(crate) Zeroizing<[u8; 32]>);
+/// An SFrame base key: 32 bytes per sender in a pair's call, or a conference epoch's 16-byte
+/// MLS exporter output (shared by the group, the KID telling senders apart). Zeroized on
+/// drop; no Debug.
+pub struct BaseKey(pub(crate) Zeroizing<Vec<u8>>);
 
 impl BaseKey {
     /// A base key with these bytes (tests, vectors, and the browser bridge's own tests).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(Zeroizing::new(bytes))
+        Self(Zeroizing::new(bytes.to_vec()))
+    }
+
+    /// A conference epoch's base key: `MLS-Exporter("SFrame 1.0 Base Key", "", 16)`.
+    pub fn from_exporter(bytes: &[u8; 16]) -> Self {
+        Self(Zeroizing::new(bytes.to_vec()))
     }
 }
 

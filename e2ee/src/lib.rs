@@ -31,12 +31,15 @@ mod rfc9605_vectors;
 #[cfg(test)]
 mod sotto_vectors;
 
-pub use conference::{Commit, CommitOutcome, ConferenceKeys, GroupCode, Member, MemberId, MlsKind};
+pub use conference::{
+    Commit, CommitOutcome, ConferenceFrame, ConferenceFrames, ConferenceKeys, GroupCode, Member,
+    MemberId, MlsKind,
+};
 pub use data::{DataChannel, DataMessage, StopReason};
 pub use error::{Error, FrameFault, MessageFault};
 pub use handshake::{EphemeralKey, Handshake, Received, Role};
 pub use identity::{DeviceId, DeviceKey, Identity};
 pub use keys::{BaseKey, MediaKeys, SafetyCode};
 pub use link::{Link, LinkSecret, RoomId};
-pub use media::{Codec, FrameDecryptor, FrameEncryptor, OpenedFrame, Stream};
+pub use media::{Codec, FrameDecryptor, FrameEncryptor, KidLayout, OpenedFrame, Stream};
 pub use sdp::dtls_fingerprint;

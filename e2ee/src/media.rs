@@ -5,7 +5,8 @@
 //! frame on the wire = prefix || SFrame header || ciphertext || tag(16)
 //! prefix            = the bytes the receiving depacketizer must read in clear; it is the
 //!                     SFrame metadata (authenticated, not encrypted)
-//! KID               = gen << 3 | stream << 1 | role
+//! KID               = gen << 3 | stream << 1 | role                      (a pair's call)
+//!                     gen << 16 | stream << 14 | leaf << 6 | epoch % 64  (a conference)
 //! ```
 
 use crate::handshake::Role;
@@ -91,15 +92,96 @@ pub fn clear_prefix_len(codec: Codec, frame: &[u8]) -> Option<usize> {
 
 /// `gen << 3 | stream << 1 | role`.
 pub fn kid(generation: u64, stream: Stream, role: Role) -> u64 {
-    (generation << 3) | ((stream as u64) << 1) | role.bit()
+    KidLayout::Pair { stream, role }.kid(generation)
+}
+
+/// The KID bits a conference gives a member's epoch (PROTOCOL.md §7.6): its leaf index.
+pub const LEAF_BITS: u32 = 8;
+/// The KID bits of the epoch (its low bits: a receiver keeps at most two epochs).
+pub const EPOCH_BITS: u32 = 6;
+
+/// Who a KID says sent a frame, below its generation (PROTOCOL.md §4.3 and §7.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KidLayout {
+    /// A pair's call: `gen << 3 | stream << 1 | role`.
+    Pair {
+        /// The stream.
+        stream: Stream,
+        /// The sender's role.
+        role: Role,
+    },
+    /// A conference: `gen << 16 | stream << 14 | leaf << 6 | epoch % 64` (RFC 9605 §5.2, its
+    /// context id being `gen << 2 | stream`).
+    Conference {
+        /// The stream.
+        stream: Stream,
+        /// The sender's leaf index in the group (below 2^8).
+        leaf: u32,
+        /// The group's epoch.
+        epoch: u64,
+    },
+}
+
+impl KidLayout {
+    /// How many bits sit below the generation.
+    fn shift(self) -> u32 {
+        match self {
+            Self::Pair { .. } => 3,
+            Self::Conference { .. } => 2 + LEAF_BITS + EPOCH_BITS,
+        }
+    }
+
+    /// The bits below the generation.
+    fn low(self) -> u64 {
+        match self {
+            Self::Pair { stream, role } => ((stream as u64) << 1) | role.bit(),
+            Self::Conference {
+                stream,
+                leaf,
+                epoch,
+            } => {
+                ((stream as u64) << (LEAF_BITS + EPOCH_BITS))
+                    | (u64::from(leaf) << EPOCH_BITS)
+                    | (epoch % (1 << EPOCH_BITS))
+            }
+        }
+    }
+
+    fn stream(self) -> Stream {
+        match self {
+            Self::Pair { stream, .. } | Self::Conference { stream, .. } => stream,
+        }
+    }
+
+    /// The largest generation: the KID must fit in 64 bits.
+    pub fn max_generation(self) -> u64 {
+        (1 << (64 - self.shift())) - 1
+    }
+
+    /// The KID of `generation`.
+    pub fn kid(self, generation: u64) -> u64 {
+        (generation << self.shift()) | self.low()
+    }
+
+    /// The generation of `kid` if it has this layout's low bits, or why not.
+    fn generation_of(self, kid: u64) -> Result<u64, FrameFault> {
+        let mask = (1 << self.shift()) - 1;
+        if kid & mask == self.low() {
+            return Ok(kid >> self.shift());
+        }
+        Err(match self {
+            Self::Pair { role, .. } if kid & 1 != role.bit() => FrameFault::WrongRole,
+            Self::Pair { .. } => FrameFault::WrongStream,
+            Self::Conference { .. } => FrameFault::UnknownSender,
+        })
+    }
 }
 
 /// Encrypts one stream's frames. Re-create it with the next `gen` whenever the sending side is
 /// re-created, so a counter never restarts under one key.
 pub struct FrameEncryptor {
     base: BaseKey,
-    role: Role,
-    stream: Stream,
+    layout: KidLayout,
     generation: u64,
     ctr: u64,
     key: KidKey,
@@ -110,8 +192,8 @@ impl std::fmt::Debug for FrameEncryptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "FrameEncryptor({:?}, {:?}, generation {}, ctr {})",
-            self.role, self.stream, self.generation, self.ctr
+            "FrameEncryptor({:?}, generation {}, ctr {})",
+            self.layout, self.generation, self.ctr
         )
     }
 }
@@ -119,14 +201,24 @@ impl std::fmt::Debug for FrameEncryptor {
 impl FrameEncryptor {
     /// An encryptor for `stream`, sending as `role`, starting at generation `gen`.
     pub fn new(base: BaseKey, role: Role, stream: Stream, generation: u64) -> Result<Self, Error> {
-        if generation > MAX_GEN {
+        Self::with_layout(base, KidLayout::Pair { stream, role }, generation)
+    }
+
+    /// An encryptor whose KIDs have `layout` (a conference member's: its stream, leaf and
+    /// epoch, with that epoch's base key), starting at generation `gen`.
+    pub fn with_layout(base: BaseKey, layout: KidLayout, generation: u64) -> Result<Self, Error> {
+        if generation > layout.max_generation() {
             return Err(Error::FrameUnsendable("key generations exhausted"));
         }
-        let key = KidKey::derive(SUITE, base.0.as_ref(), kid(generation, stream, role));
+        if let KidLayout::Conference { leaf, .. } = layout
+            && leaf >= 1 << LEAF_BITS
+        {
+            return Err(Error::FrameUnsendable("leaf index beyond the KID's 8 bits"));
+        }
+        let key = KidKey::derive(SUITE, base.0.as_ref(), layout.kid(generation));
         Ok(Self {
             base,
-            role,
-            stream,
+            layout,
             generation,
             ctr: 0,
             key,
@@ -140,12 +232,12 @@ impl FrameEncryptor {
 
     /// Encrypts one encoded frame: `prefix || header || ciphertext || tag`.
     pub fn encrypt(&mut self, frame: &[u8]) -> Result<Vec<u8>, Error> {
-        let prefix = clear_prefix_len(self.stream.codec(), frame).ok_or(Error::FrameUnsendable(
-            "frame shorter than its codec prefix",
-        ))?;
+        let prefix = clear_prefix_len(self.layout.stream().codec(), frame).ok_or(
+            Error::FrameUnsendable("frame shorter than its codec prefix"),
+        )?;
         if self.ctr > MAX_CTR {
             // 2^32 frames under one key: move to the next generation instead of wrapping.
-            if self.generation == MAX_GEN {
+            if self.generation == self.layout.max_generation() {
                 return Err(Error::FrameUnsendable("key generations exhausted"));
             }
             self.generation += 1;
@@ -153,13 +245,13 @@ impl FrameEncryptor {
             self.key = KidKey::derive(
                 SUITE,
                 self.base.0.as_ref(),
-                kid(self.generation, self.stream, self.role),
+                self.layout.kid(self.generation),
             );
         }
         let ctr = self.ctr;
         let mut header = [0u8; MAX_HEADER_LEN];
         let hlen = Header {
-            kid: kid(self.generation, self.stream, self.role),
+            kid: self.layout.kid(self.generation),
             ctr,
         }
         .encode_into(&mut header);
@@ -231,8 +323,8 @@ struct Generation {
 /// Decrypts the frames of one of the peer's streams.
 pub struct FrameDecryptor {
     base: BaseKey,
-    peer: Role,
-    stream: Stream,
+    /// The layout the sender's KIDs have.
+    layout: KidLayout,
     /// At most [`KEPT_GENERATIONS`], oldest first; keys derived lazily.
     gens: Vec<Generation>,
 }
@@ -241,21 +333,21 @@ pub struct FrameDecryptor {
 impl std::fmt::Debug for FrameDecryptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let gens: Vec<u64> = self.gens.iter().map(|g| g.generation).collect();
-        write!(
-            f,
-            "FrameDecryptor(from {:?}, {:?}, gens {gens:?})",
-            self.peer, self.stream
-        )
+        write!(f, "FrameDecryptor(from {:?}, gens {gens:?})", self.layout)
     }
 }
 
 impl FrameDecryptor {
     /// A decryptor for the frames `peer` sends on `stream`.
     pub fn new(base: BaseKey, peer: Role, stream: Stream) -> Self {
+        Self::with_layout(base, KidLayout::Pair { stream, role: peer })
+    }
+
+    /// A decryptor for the frames whose KIDs have `layout` (a conference sender's).
+    pub fn with_layout(base: BaseKey, layout: KidLayout) -> Self {
         Self {
             base,
-            peer,
-            stream,
+            layout,
             gens: Vec::with_capacity(KEPT_GENERATIONS + 1),
         }
     }
@@ -270,16 +362,11 @@ impl FrameDecryptor {
     /// As [`FrameDecryptor::decrypt`], also giving the frame's authenticated position.
     pub fn open(&mut self, frame: &[u8]) -> Result<OpenedFrame, Error> {
         let reject = Error::FrameRejected;
-        let prefix =
-            clear_prefix_len(self.stream.codec(), frame).ok_or(reject(FrameFault::TooShort))?;
+        let prefix = clear_prefix_len(self.layout.stream().codec(), frame)
+            .ok_or(reject(FrameFault::TooShort))?;
         let (metadata, rest) = frame.split_at(prefix);
         let (header, hlen) = Header::parse(rest).map_err(reject)?;
-        if header.kid & 1 != self.peer.bit() {
-            return Err(reject(FrameFault::WrongRole));
-        }
-        if Stream::from_bits((header.kid >> 1) & 3) != Some(self.stream) {
-            return Err(reject(FrameFault::WrongStream));
-        }
+        let generation = self.layout.generation_of(header.kid).map_err(reject)?;
         if header.ctr > MAX_CTR {
             return Err(reject(FrameFault::CounterTooLarge));
         }
@@ -288,7 +375,6 @@ impl FrameDecryptor {
             return Err(reject(FrameFault::TooShort));
         }
         let (ct, tag) = body.split_at(body.len() - TAG_LEN);
-        let generation = header.kid >> 3;
 
         let known = self.gens.iter().position(|g| g.generation == generation);
         if known.is_none()

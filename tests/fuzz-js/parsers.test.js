@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { utf8 } from '../../web/crypto/bytes.js';
 import * as data from '../../web/crypto/data.js';
-import { FrameDecryptor, FrameError, encodeHeader, importBaseKey, parseHeader } from '../../web/crypto/sframe.js';
+import { ConferenceFrames, FrameDecryptor, FrameError, encodeHeader, importBaseKey, parseHeader } from '../../web/crypto/sframe.js';
 import { Handshake, HandshakeError, keyPairFromPrivate } from '../../web/crypto/handshake.js';
 import { LinkError, parseLink } from '../../web/crypto/link.js';
 import { ConferenceKeys, GroupTampered } from '../../web/crypto/conference.js';
@@ -211,6 +211,19 @@ test('SFrame frames: any bytes are refused with FrameError by a receiver', async
   await fc.assert(
     fc.asyncProperty(fc.uint8Array({ maxLength: 80 }), async (bytes) => {
       await assert.rejects(decryptor.decrypt(bytes), (e) => e instanceof FrameError);
+    }),
+    quick,
+  );
+});
+
+test('conference frames: any bytes on any stream are refused with FrameError', async () => {
+  const rx = new ConferenceFrames();
+  const key = await importBaseKey(new Uint8Array(16).fill(3));
+  rx.setEpoch(0, key, [{ leaf: 0, id: 'a' }, { leaf: 1, id: 'b' }, { leaf: 2, id: 'me' }], 2, 0);
+  rx.setEpoch(1, key, [{ leaf: 0, id: 'a' }, { leaf: 2, id: 'me' }], 2, 0);
+  await fc.assert(
+    fc.asyncProperty(fc.integer({ min: 0, max: 2 }), fc.uint8Array({ maxLength: 80 }), async (stream, bytes) => {
+      await assert.rejects(rx.open(stream, bytes, 0), (e) => e instanceof FrameError);
     }),
     quick,
   );

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { Member } from '../../web/crypto/member.js';
 import { ConferenceMember } from '../../web/conference-room.js';
 import { parseServerMessage } from '../../web/relay-message.js';
+import { FrameEncryptor, STREAM, conferenceLayout, importBaseKey } from '../../web/crypto/sframe.js';
 
 const hex = (b) => Buffer.from(b).toString('hex');
 const bytes = (h) => new Uint8Array(Buffer.from(h, 'hex'));
@@ -56,6 +57,14 @@ const commands = {
   },
   async 'conf-update'({ name }) {
     return { send: JSON.stringify(await conference(name).update()) };
+  },
+  async 'conf-frame'({ name, frame }) {
+    const c = conference(name);
+    const m = c.member;
+    const leaf = m.members().find((x) => hex(x.id) === hex(m.id)).leaf;
+    const key = await importBaseKey(await m.sframeBaseKey());
+    const enc = new FrameEncryptor(key, null, STREAM.audio, 0n, conferenceLayout(STREAM.audio, leaf, c.epoch));
+    return { sealed: hex(await enc.encrypt(bytes(frame))) };
   },
   async 'conf-info'({ name }) {
     const c = conference(name);

@@ -4,17 +4,20 @@
 //! over real WebSockets for more than 20 epochs, with the relay as the delivery service that
 //! names each committer. After every epoch each member's SFrame base key, epoch authenticator,
 //! group code and roster are compared byte for byte, and a message from the member who
-//! committed is opened by everyone else. Two members updating at once end in one group.
+//! committed is opened by everyone else. Two members updating at once end in one group. At the
+//! end a JavaScript member's media frame, keyed from the exporter with its leaf and epoch (PROTOCOL.md
+//! §7.6), opens for a Rust member and not with the key of one who left.
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use sotto_client::conference::{ConferenceEvent, ConferenceMember};
-use sotto_e2ee::LinkSecret;
+use sotto_e2ee::{BaseKey, ConferenceFrames, Error, FrameFault, LinkSecret, Member, Stream};
 use sotto_proto::{ClientMessage, ErrorCode, PeerId, RoomId, ServerMessage};
 use sotto_tests::{Relay, WAIT};
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -452,6 +455,33 @@ impl World {
     }
 }
 
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// A receiver holding `member`'s current epoch.
+fn frames_of(member: &Member) -> ConferenceFrames {
+    let mut rx = ConferenceFrames::new();
+    let key = member.sframe_base_key().expect("a key");
+    let members = member.members();
+    let own = members
+        .iter()
+        .find(|(_, id)| id == member.id())
+        .map(|(leaf, _)| *leaf)
+        .expect("in its own roster");
+    rx.set_epoch(
+        member.epoch().expect("an epoch"),
+        BaseKey::from_exporter(&key),
+        &members,
+        own,
+        Instant::now(),
+    );
+    rx
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openmls_and_ts_mls_members_keep_one_group_through_the_relay_for_more_than_twenty_epochs() {
     let mut w = World::new().await;
@@ -550,6 +580,39 @@ async fn openmls_and_ts_mls_members_keep_one_group_through_the_relay_for_more_th
         round += 1;
     }
     assert!(epoch >= 24);
+    // Media keys from the exporter, across languages: a JS member's audio frame, sealed with
+    // its leaf and the epoch, opens for a Rust member, credited to it; the key Ada (Rust) held
+    // when she left opens nothing sent now.
+    let members = w.members();
+    let js = *members
+        .iter()
+        .find(|&&m| w.people[m].name.starts_with('j'))
+        .expect("a JS member");
+    let rust = *members
+        .iter()
+        .find(|&&m| w.people[m].name.starts_with('r'))
+        .expect("a Rust member");
+    let name = w.people[js].name.clone();
+    let r =
+        w.js.call(json!({"cmd": "conf-frame", "name": name, "frame": "78617564696f"}));
+    let frame = unhex(r["sealed"].as_str().expect("hex"));
+    let Core::Rust(member) = &w.people[rust].core else {
+        unreachable!("a Rust member")
+    };
+    let opened = frames_of(member.member())
+        .open(Stream::Audio, &frame, Instant::now())
+        .expect("opens");
+    assert_eq!(opened.sender, w.people[js].id.to_bytes());
+    assert_eq!(opened.opened.frame, b"\x78audio");
+    let Core::Rust(ada) = &w.people[r1].core else {
+        unreachable!("Ada is Rust")
+    };
+    assert!(matches!(
+        frames_of(ada.member()).open(Stream::Audio, &frame, Instant::now()),
+        Err(Error::FrameRejected(
+            FrameFault::UnknownEpoch | FrameFault::AuthenticationFailed
+        ))
+    ));
     // Whoever was in an epoch saw the same code in it, and a new code in every epoch.
     let mut codes: BTreeMap<u64, &str> = BTreeMap::new();
     for p in &w.people {

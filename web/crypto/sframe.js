@@ -124,26 +124,54 @@ export function clearPrefixLength(stream, frame) {
   return frame.length >= n ? n : null;
 }
 
-/** KID = generation << 3 | stream << 1 | role. */
-export const kidOf = (generation, stream, role) => (BigInt(generation) << 3n) | (BigInt(stream) << 1n) | ROLE_BIT[role];
+/** The KID bits a conference gives a sender's leaf index and the group's epoch (PROTOCOL.md §7.6). */
+export const LEAF_BITS = 8n;
+export const EPOCH_BITS = 6n;
 
-/** Encrypts one stream's frames (PROTOCOL.md §4). */
+/** A pair's KIDs: generation << 3 | stream << 1 | role. */
+export const pairLayout = (stream, role) => ({
+  stream,
+  shift: 3n,
+  low: (BigInt(stream) << 1n) | ROLE_BIT[role],
+  fault: (kid) => ((kid & 1n) !== ROLE_BIT[role] ? 'wrong-role' : 'wrong-stream'),
+});
+
+/** A conference sender's KIDs: generation << 16 | stream << 14 | leaf << 6 | epoch % 64. */
+export const conferenceLayout = (stream, leaf, epoch) => {
+  if (!(Number.isInteger(leaf) && leaf >= 0 && BigInt(leaf) < 1n << LEAF_BITS)) throw new FrameError('leaf-beyond-kid');
+  return conferenceLayoutOf(stream, leaf, epoch);
+};
+const conferenceLayoutOf = (stream, leaf, epoch) => ({
+  stream,
+  shift: 2n + LEAF_BITS + EPOCH_BITS,
+  low: (BigInt(stream) << (LEAF_BITS + EPOCH_BITS)) | (BigInt(leaf) << EPOCH_BITS) | (BigInt(epoch) % (1n << EPOCH_BITS)),
+  fault: () => 'unknown-sender',
+});
+
+const kidIn = (layout, generation) => (BigInt(generation) << layout.shift) | layout.low;
+const maxGeneration = (layout) => (1n << (64n - layout.shift)) - 1n;
+
+/** KID = generation << 3 | stream << 1 | role. */
+export const kidOf = (generation, stream, role) => kidIn(pairLayout(stream, role), generation);
+
+/** Encrypts one stream's frames (PROTOCOL.md §4): a pair's (role) or, with `layout`, a
+ *  conference member's (conferenceLayout). */
 export class FrameEncryptor {
-  constructor(baseKey, role, stream, generation = 0n) {
-    if (BigInt(generation) > MAX_GEN) throw new FrameError('generations-exhausted');
-    Object.assign(this, { baseKey, role, stream, generation: BigInt(generation), ctr: 0n, kidKey: null });
+  constructor(baseKey, role, stream, generation = 0n, layout = pairLayout(stream, role)) {
+    if (BigInt(generation) > maxGeneration(layout)) throw new FrameError('generations-exhausted');
+    Object.assign(this, { baseKey, layout, stream, generation: BigInt(generation), ctr: 0n, kidKey: null });
   }
 
   async encrypt(frame) {
     const p = clearPrefixLength(this.stream, frame);
     if (p === null) throw new FrameError('too-short');
     if (this.ctr > MAX_CTR) {
-      if (this.generation === MAX_GEN) throw new FrameError('generations-exhausted');
+      if (this.generation === maxGeneration(this.layout)) throw new FrameError('generations-exhausted');
       this.generation += 1n;
       this.ctr = 0n;
       this.kidKey = null;
     }
-    const kid = kidOf(this.generation, this.stream, this.role);
+    const kid = kidIn(this.layout, this.generation);
     this.kidKey ??= await deriveKidKey(this.baseKey, kid);
     const ctr = this.ctr++;
     const header = encodeHeader(kid, ctr);
@@ -175,10 +203,11 @@ class ReplayWindow {
   }
 }
 
-/** Decrypts the frames of one of the peer's streams, enforcing every receiver rule. */
+/** Decrypts the frames of one of the peer's streams, enforcing every receiver rule: a pair's
+ *  (the peer's role) or, with `layout`, one conference sender's. */
 export class FrameDecryptor {
-  constructor(baseKey, peerRole, stream) {
-    Object.assign(this, { baseKey, peerRole, stream, gens: [] }); // oldest first, at most 2
+  constructor(baseKey, peerRole, stream, layout = pairLayout(stream, peerRole)) {
+    Object.assign(this, { baseKey, layout, stream, gens: [] }); // oldest first, at most 2
   }
 
   /** Returns { frame: prefix || plaintext, generation, ctr }; throws FrameError otherwise. */
@@ -188,11 +217,10 @@ export class FrameDecryptor {
     const metadata = data.subarray(0, p);
     const rest = data.subarray(p);
     const h = parseHeader(rest);
-    if ((h.kid & 1n) !== ROLE_BIT[this.peerRole]) throw new FrameError('wrong-role');
-    if (((h.kid >> 1n) & 3n) !== BigInt(this.stream)) throw new FrameError('wrong-stream');
+    if ((h.kid & ((1n << this.layout.shift) - 1n)) !== this.layout.low) throw new FrameError(this.layout.fault(h.kid));
     if (h.ctr > MAX_CTR) throw new FrameError('counter-too-large');
     if (rest.length - h.length < TAG) throw new FrameError('too-short');
-    const generation = h.kid >> 3n;
+    const generation = h.kid >> this.layout.shift;
     let g = this.gens.find((x) => x.generation === generation);
     if (!g && this.gens.length === 2 && generation < this.gens[0].generation) throw new FrameError('stale-generation');
     if (g && !g.window.allows(h.ctr)) throw new FrameError('replayed');
@@ -211,5 +239,49 @@ export class FrameDecryptor {
     }
     g.window.record(h.ctr);
     return { frame: concat(metadata, new Uint8Array(pt)), generation, ctr: h.ctr };
+  }
+}
+
+/** How long a receiver keeps the previous epoch's keys after moving to a new one, in ms. */
+export const PREVIOUS_EPOCH_KEPT_MS = 10_000;
+
+/** The frames a conference member receives (PROTOCOL.md §7.6), from every other member, on
+ *  every stream: the current epoch's keys and, for PREVIOUS_EPOCH_KEPT_MS after a commit, the
+ *  previous one's. The same rules as sotto-e2ee's ConferenceFrames. */
+export class ConferenceFrames {
+  #epochs = []; // { epoch (BigInt), baseKey, senders: Map<leaf, id>, until, decryptors: Map }
+
+  /** The group moved to `epoch`, whose base key (imported) is `baseKey` and whose members are
+   *  `members` ({ leaf, id }); `own` is this member's leaf. */
+  setEpoch(epoch, baseKey, members, own, now) {
+    epoch = BigInt(epoch);
+    this.#epochs = this.#epochs.filter((e) => e.epoch + 1n === epoch);
+    for (const e of this.#epochs) e.until = now + PREVIOUS_EPOCH_KEPT_MS;
+    const senders = new Map(members.filter((m) => m.leaf !== own).map((m) => [m.leaf, m.id]));
+    this.#epochs.push({ epoch, baseKey, senders, until: null, decryptors: new Map() });
+  }
+
+  /** Checks and opens one frame that arrived on a track of `stream` at time `now` (ms):
+   *  { sender, leaf, epoch, frame, generation, ctr }, or throws FrameError. */
+  async open(stream, data, now) {
+    this.#epochs = this.#epochs.filter((e) => e.until === null || now < e.until);
+    const p = clearPrefixLength(stream, data);
+    if (p === null) throw new FrameError('too-short');
+    const { kid } = parseHeader(data.subarray(p));
+    const epochBits = kid % (1n << EPOCH_BITS);
+    const leaf = Number((kid >> EPOCH_BITS) % (1n << LEAF_BITS));
+    if (((kid >> (EPOCH_BITS + LEAF_BITS)) & 3n) !== BigInt(stream)) throw new FrameError('wrong-stream');
+    const keys = this.#epochs.find((e) => e.epoch % (1n << EPOCH_BITS) === epochBits);
+    if (!keys) throw new FrameError('unknown-epoch');
+    const sender = keys.senders.get(leaf);
+    if (!sender) throw new FrameError('unknown-sender');
+    const slot = `${leaf}/${stream}`;
+    let decryptor = keys.decryptors.get(slot);
+    if (!decryptor) {
+      decryptor = new FrameDecryptor(keys.baseKey, null, stream, conferenceLayout(stream, leaf, keys.epoch));
+      keys.decryptors.set(slot, decryptor);
+    }
+    const opened = await decryptor.decrypt(data);
+    return { sender, leaf, epoch: keys.epoch, ...opened };
   }
 }
