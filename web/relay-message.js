@@ -53,6 +53,7 @@ const FIELDS = {
   epoch: isU64,
   add: Array.isArray,
   remove: (v) => Array.isArray(v) && v.every(isString),
+  sdp: isString,
 };
 
 /** The largest group a link may name (PROTOCOL.md §1); 2 is a one-to-one room. */
@@ -115,6 +116,9 @@ export function parseServerMessage(text) {
       if (!m.remove.every(isId)) throw new RelayMessageMalformed('a peer id that is not one');
       return { type: 'commit-task', epoch: e, add, remove: m.remove };
     }
+    case 'sfu-answer':
+      if (absent(m.sdp)) throw new RelayMessageMalformed('no sdp');
+      return { type: 'sfu-answer', sdp: m.sdp };
     case 'commit':
     case 'group-welcome':
     case 'group-message':

@@ -56,6 +56,80 @@ pub enum ClientMessage {
         /// The sealed message (kind 4).
         data: Payload,
     },
+    /// `{"type":"sfu-offer","sdp":S}`: a conference member's offer for its one connection to
+    /// the SFU (PROTOCOL.md §7.7). Not sealed: the SFU terminates it.
+    SfuOffer {
+        /// The SDP offer.
+        sdp: String,
+    },
+    /// `{"type":"sfu-view","slots":[{"mid":M,"peer":P,"layer":"h"|"l"}...]}`: what each of the
+    /// member's receive m-lines shows.
+    SfuView {
+        /// One per receive m-line that shows someone.
+        slots: Vec<ViewSlot>,
+    },
+}
+
+/// One receive m-line of a conference member's view: whose media, and which layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ViewSlot {
+    /// The m-line's `mid`: 1 to 16 ASCII letters and digits.
+    pub mid: String,
+    /// Whose media it shows.
+    pub peer: PeerId,
+    /// For video: `h` (the full layer) or `l` (the smallest).
+    pub layer: Layer,
+}
+
+/// A simulcast layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Layer {
+    /// `h`: the full-size layer.
+    #[serde(rename = "h")]
+    High,
+    /// `l`: the smallest layer.
+    #[serde(rename = "l")]
+    Low,
+}
+
+impl ViewSlot {
+    /// One item of `slots`: an object with exactly `mid`, `peer` and `layer`.
+    fn decode(item: serde_json::Value) -> Result<Self, DecodeError> {
+        let serde_json::Value::Object(mut item) = item else {
+            return Err(DecodeError::SenderSentInvalidView(
+                "a slot that is not an object",
+            ));
+        };
+        let mut text = |name: &'static str| match item.remove(name) {
+            Some(serde_json::Value::String(s)) => Ok(s),
+            None => Err(DecodeError::SenderOmittedField(name)),
+            Some(_) => Err(DecodeError::SenderSentInvalidView(
+                "a slot field that is not text",
+            )),
+        };
+        let mid = text("mid")?;
+        let peer = PeerId::parse(&text("peer")?)?;
+        let layer = match text("layer")?.as_str() {
+            "h" => Layer::High,
+            "l" => Layer::Low,
+            _ => {
+                return Err(DecodeError::SenderSentInvalidView(
+                    "a layer other than h or l",
+                ));
+            }
+        };
+        if !(1..=16).contains(&mid.len()) || !mid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(DecodeError::SenderSentInvalidView(
+                "a mid that is not 1 to 16 letters and digits",
+            ));
+        }
+        if !item.is_empty() {
+            return Err(DecodeError::SenderSentInvalidView(
+                "a slot with another field",
+            ));
+        }
+        Ok(Self { mid, peer, layer })
+    }
 }
 
 /// Every field any client message may carry; which ones a type requires is checked after.
@@ -71,17 +145,31 @@ struct RawClientMessage {
     epoch: Option<u64>,
     welcome: Option<String>,
     refused: Option<Vec<String>>,
+    sdp: Option<String>,
+    slots: Option<Vec<serde_json::Value>>,
+}
+
+impl RawClientMessage {
+    /// The names of the fields present (a JSON `null` counts as absent).
+    fn present(&self) -> impl Iterator<Item = &'static str> {
+        [
+            ("room", self.room.is_some()),
+            ("max", self.max.is_some()),
+            ("to", self.to.is_some()),
+            ("data", self.data.is_some()),
+            ("epoch", self.epoch.is_some()),
+            ("welcome", self.welcome.is_some()),
+            ("refused", self.refused.is_some()),
+            ("sdp", self.sdp.is_some()),
+            ("slots", self.slots.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, present)| present.then_some(name))
+    }
 }
 
 fn required<T>(field: Option<T>, name: &'static str) -> Result<T, DecodeError> {
     field.ok_or(DecodeError::SenderOmittedField(name))
-}
-
-fn absent<T>(field: &Option<T>, name: &'static str) -> Result<(), DecodeError> {
-    match field {
-        Some(_) => Err(DecodeError::SenderAddedField(name)),
-        None => Ok(()),
-    }
 }
 
 impl ClientMessage {
@@ -118,81 +206,62 @@ impl ClientMessage {
             // serde_json's message names the problem and its position, never the input itself.
             DecodeError::SenderSentMalformedJson(e.to_string())
         })?;
-        match raw.kind.as_str() {
-            "key-package" | "commit" | "group-message" => Self::decode_conference(raw),
-            "join" => {
-                absent(&raw.to, "to")?;
-                absent(&raw.data, "data")?;
-                absent(&raw.epoch, "epoch")?;
-                absent(&raw.welcome, "welcome")?;
-                absent(&raw.refused, "refused")?;
-                let room = RoomId::parse(&required(raw.room, "room")?)?;
-                let max = raw.max.map(GroupSize::new).transpose()?;
-                Ok(Self::Join { room, max })
-            }
-            "signal" => {
-                absent(&raw.room, "room")?;
-                absent(&raw.max, "max")?;
-                absent(&raw.epoch, "epoch")?;
-                absent(&raw.welcome, "welcome")?;
-                absent(&raw.refused, "refused")?;
-                let to = PeerId::parse(&required(raw.to, "to")?)?;
-                let data = Payload::parse(required(raw.data, "data")?)?;
-                Ok(Self::Signal { to, data })
-            }
-            "leave" => {
-                absent(&raw.room, "room")?;
-                absent(&raw.max, "max")?;
-                absent(&raw.to, "to")?;
-                absent(&raw.data, "data")?;
-                absent(&raw.epoch, "epoch")?;
-                absent(&raw.welcome, "welcome")?;
-                absent(&raw.refused, "refused")?;
-                Ok(Self::Leave)
-            }
-            _ => Err(DecodeError::SenderSentUnknownType),
+        let fields: &[&str] = match raw.kind.as_str() {
+            "join" => &["room", "max"],
+            "signal" => &["to", "data"],
+            "leave" => &[],
+            "key-package" => &["data"],
+            "commit" => &["epoch", "data", "welcome", "refused"],
+            "group-message" => &["epoch", "data"],
+            "sfu-offer" => &["sdp"],
+            "sfu-view" => &["slots"],
+            _ => return Err(DecodeError::SenderSentUnknownType),
+        };
+        if let Some(extra) = raw.present().find(|f| !fields.contains(f)) {
+            return Err(DecodeError::SenderAddedField(extra));
         }
-    }
-
-    /// The delivery service's messages (PROTOCOL.md §7.5): `key-package`, `commit`,
-    /// `group-message`.
-    fn decode_conference(raw: RawClientMessage) -> Result<Self, DecodeError> {
-        absent(&raw.room, "room")?;
-        absent(&raw.max, "max")?;
-        absent(&raw.to, "to")?;
-        let data = Payload::parse(required(raw.data, "data")?)?;
         let epoch = || match required(raw.epoch, "epoch")? {
             e if e <= MAX_EPOCH => Ok(e),
             _ => Err(DecodeError::SenderSentInvalidEpoch),
         };
-        if raw.kind != "commit" {
-            absent(&raw.welcome, "welcome")?;
-            absent(&raw.refused, "refused")?;
-        }
-        match raw.kind.as_str() {
-            "key-package" => {
-                absent(&raw.epoch, "epoch")?;
-                Ok(Self::KeyPackage { data })
-            }
-            "commit" => {
-                let refused: Vec<PeerId> = raw
+        let data = || Payload::parse(required(raw.data.clone(), "data")?);
+        Ok(match raw.kind.as_str() {
+            "join" => Self::Join {
+                room: RoomId::parse(&required(raw.room, "room")?)?,
+                max: raw.max.map(GroupSize::new).transpose()?,
+            },
+            "signal" => Self::Signal {
+                to: PeerId::parse(&required(raw.to, "to")?)?,
+                data: data()?,
+            },
+            "key-package" => Self::KeyPackage { data: data()? },
+            "commit" => Self::Commit {
+                epoch: epoch()?,
+                data: data()?,
+                welcome: raw.welcome.map(Payload::parse).transpose()?,
+                refused: raw
                     .refused
                     .unwrap_or_default()
                     .iter()
                     .map(|p| PeerId::parse(p))
-                    .collect::<Result<_, _>>()?;
-                Ok(Self::Commit {
-                    epoch: epoch()?,
-                    data,
-                    welcome: raw.welcome.map(Payload::parse).transpose()?,
-                    refused,
-                })
-            }
-            _ => Ok(Self::GroupMessage {
+                    .collect::<Result<_, _>>()?,
+            },
+            "group-message" => Self::GroupMessage {
                 epoch: epoch()?,
-                data,
-            }),
-        }
+                data: data()?,
+            },
+            "sfu-offer" => match required(raw.sdp, "sdp")? {
+                sdp if sdp.is_empty() => return Err(DecodeError::SenderSentInvalidSdp),
+                sdp => Self::SfuOffer { sdp },
+            },
+            "sfu-view" => Self::SfuView {
+                slots: required(raw.slots, "slots")?
+                    .into_iter()
+                    .map(ViewSlot::decode)
+                    .collect::<Result<_, _>>()?,
+            },
+            _ => Self::Leave,
+        })
     }
 
     /// The JSON text of this message.
@@ -306,9 +375,63 @@ mod tests {
                 epoch: 7,
                 data: Payload::parse("".into()).unwrap(),
             },
+            ClientMessage::SfuOffer {
+                sdp: "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\n\"quoted\"".into(),
+            },
+            ClientMessage::SfuView {
+                slots: vec![ViewSlot {
+                    mid: "video1".into(),
+                    peer: PeerId::parse(PEER).unwrap(),
+                    layer: Layer::Low,
+                }],
+            },
         ] {
             assert_eq!(ClientMessage::decode(&msg.encode()), Ok(msg));
         }
+    }
+
+    #[test]
+    fn sfu_messages_decode_as_documented_and_a_bad_slot_is_refused() {
+        let view = |slots: &str| {
+            ClientMessage::decode(&format!(r#"{{"type":"sfu-view","slots":{slots}}}"#))
+        };
+        assert_eq!(
+            view(&format!(r#"[{{"mid":"3","peer":"{PEER}","layer":"h"}}]"#)),
+            Ok(ClientMessage::SfuView {
+                slots: vec![ViewSlot {
+                    mid: "3".into(),
+                    peer: PeerId::parse(PEER).unwrap(),
+                    layer: Layer::High
+                }]
+            })
+        );
+        assert_eq!(view("[]"), Ok(ClientMessage::SfuView { slots: vec![] }));
+        for bad in [
+            format!(r#"[{{"mid":"","peer":"{PEER}","layer":"h"}}]"#),
+            format!(r#"[{{"mid":"a-b","peer":"{PEER}","layer":"h"}}]"#),
+            format!(r#"[{{"mid":"12345678901234567","peer":"{PEER}","layer":"h"}}]"#),
+            format!(r#"[{{"mid":"1","peer":"{PEER}","layer":"m"}}]"#),
+            format!(r#"[{{"mid":"1","peer":"{PEER}","layer":"h","x":1}}]"#),
+            format!(r#"[{{"mid":1,"peer":"{PEER}","layer":"h"}}]"#),
+            r#"[{"mid":"1","peer":"nobody","layer":"h"}]"#.to_owned(),
+            r#"[["1"]]"#.to_owned(),
+        ] {
+            assert!(view(&bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            ClientMessage::decode(r#"{"type":"sfu-offer","sdp":"v=0\r\n"}"#),
+            Ok(ClientMessage::SfuOffer {
+                sdp: "v=0\r\n".into()
+            })
+        );
+        assert_eq!(
+            ClientMessage::decode(r#"{"type":"sfu-offer","sdp":""}"#),
+            Err(DecodeError::SenderSentInvalidSdp)
+        );
+        assert_eq!(
+            ClientMessage::decode(r#"{"type":"sfu-offer","sdp":"v=0","data":""}"#),
+            Err(DecodeError::SenderAddedField("data"))
+        );
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub enum DecodeError {
     SenderSentInvalidGroupSize,
     /// The sender's `epoch` is above 2^53 - 1.
     SenderSentInvalidEpoch,
+    /// The sender's `sdp` is empty.
+    SenderSentInvalidSdp,
+    /// The sender's `slots` break a rule (the text says which).
+    SenderSentInvalidView(&'static str),
 }
 
 impl fmt::Display for DecodeError {
@@ -44,6 +48,8 @@ impl fmt::Display for DecodeError {
                 f.write_str("`max` must be a whole number of people from 3 to 50")
             }
             Self::SenderSentInvalidEpoch => f.write_str("`epoch` must be at most 2^53 - 1"),
+            Self::SenderSentInvalidSdp => f.write_str("`sdp` must not be empty"),
+            Self::SenderSentInvalidView(why) => write!(f, "`slots`: {why}"),
         }
     }
 }

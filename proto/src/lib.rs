@@ -16,7 +16,7 @@ mod ids;
 mod peer;
 mod server;
 
-pub use client::ClientMessage;
+pub use client::{ClientMessage, Layer, ViewSlot};
 pub use cluster::{Envelope, NodeId};
 pub use error::DecodeError;
 pub use ids::{GroupSize, Payload, PeerId, RoomId, is_canonical_base64url};

@@ -209,6 +209,11 @@ pub enum ServerMessage {
         /// The sealed Welcome.
         data: Payload,
     },
+    /// Conference: the SFU's answer to this member's `sfu-offer` (PROTOCOL.md §7.7).
+    SfuAnswer {
+        /// The SDP answer.
+        sdp: String,
+    },
     /// Conference: an application message from another member.
     GroupMessage {
         /// The sender.
@@ -270,6 +275,7 @@ struct RawServerMessage {
     epoch: Option<u64>,
     add: Option<Vec<serde_json::Value>>,
     remove: Option<Vec<String>>,
+    sdp: Option<String>,
 }
 
 fn required<T>(field: Option<T>, name: &'static str) -> Result<T, DecodeError> {
@@ -342,6 +348,9 @@ impl ServerMessage {
                 from: PeerId::parse(&required(raw.from, "from")?)?,
                 epoch: epoch(raw.epoch)?,
                 data: Payload::parse(required(raw.data, "data")?)?,
+            },
+            "sfu-answer" => Self::SfuAnswer {
+                sdp: required(raw.sdp, "sdp")?,
             },
             "group-message" => Self::GroupMessage {
                 from: PeerId::parse(&required(raw.from, "from")?)?,
@@ -477,6 +486,9 @@ mod tests {
                 from: peer(2),
                 epoch: 1,
                 data: Payload::parse("AQID".into()).unwrap(),
+            },
+            ServerMessage::SfuAnswer {
+                sdp: "v=0\r\na=ice-lite\r\n".into(),
             },
             ServerMessage::GroupMessage {
                 from: peer(2),

@@ -4,7 +4,7 @@
 use crate::Error;
 use clap::{Args, Parser, ValueEnum};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -129,6 +129,20 @@ pub struct Config {
         requires = "redis"
     )]
     pub redis_password: Option<RedisPassword>,
+
+    /// The UDP address of the SFU that carries conferences' media (links for 7 or more). By
+    /// default the same address and port as --listen, over UDP.
+    #[arg(long, env = "SOTTO_SFU_UDP")]
+    pub sfu_udp: Option<SocketAddr>,
+
+    /// The IP address the SFU tells clients to send to, when it differs from the one it is
+    /// bound to (behind NAT, or bound to 0.0.0.0). Its port is the SFU's.
+    #[arg(long, env = "SOTTO_SFU_ANNOUNCE")]
+    pub sfu_announce: Option<IpAddr>,
+
+    /// Run no SFU: links for more than 6 people are refused (`group-too-large`).
+    #[arg(long, env = "SOTTO_NO_SFU", conflicts_with_all = ["sfu_udp", "sfu_announce"])]
+    pub no_sfu: bool,
 }
 
 /// The Redis password.
@@ -177,6 +191,9 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             max_peers: 6,
+            sfu_udp: None,
+            sfu_announce: None,
+            no_sfu: false,
             max_connections: 10_000,
             max_message_bytes: sotto_proto::DEFAULT_MAX_MESSAGE_BYTES,
             rate: 20.0,
@@ -199,6 +216,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The largest room a link may ask for: `--max-peers`, and no conference without the SFU.
+    pub fn max_group(&self) -> u8 {
+        if self.no_sfu {
+            self.max_peers.min(sotto_proto::GroupSize::MESH_MAX)
+        } else {
+            self.max_peers
+        }
+    }
+
     /// Rejects combinations that cannot work, naming the flag to fix.
     pub fn check(&self) -> Result<(), Error> {
         let bad = |m: &str| Err(Error::BadConfig(m.to_owned()));
@@ -235,6 +261,11 @@ impl Config {
         }
         if self.ping_interval.is_zero() || self.pong_timeout.is_zero() {
             return bad("--ping-interval and --pong-timeout must be positive");
+        }
+        if let Some(ip) = self.sfu_announce
+            && (ip.is_unspecified() || ip.is_multicast())
+        {
+            return bad("--sfu-announce must be an address clients can send to");
         }
         Ok(())
     }

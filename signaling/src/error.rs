@@ -24,6 +24,14 @@ pub enum Error {
         /// What the system said.
         error: std::io::Error,
     },
+    /// The operating system refused the SFU's UDP socket (`--sfu-udp`, or --listen's address
+    /// over UDP).
+    SfuBind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// What the system said.
+        error: std::io::Error,
+    },
     /// The operating system refused the threads the relay runs on.
     Runtime(std::io::Error),
     /// `--redis` does not answer at start (a relay of a cluster does not start alone: it would
@@ -35,6 +43,10 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::BadConfig(why) => write!(f, "configuration: {why}"),
+            Self::SfuBind { addr, error } => write!(
+                f,
+                "cannot bind the SFU to udp://{addr} ({error}); choose another with --sfu-udp, or --no-sfu"
+            ),
             Self::Redis(why) => write!(f, "{why}"),
             Self::BadTlsFile { flag, path, reason } => {
                 write!(f, "{flag} {}: {reason}", path.display())
@@ -60,7 +72,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Listen { error: e, .. } | Self::Runtime(e) => Some(e),
+            Self::Listen { error: e, .. } | Self::SfuBind { error: e, .. } | Self::Runtime(e) => {
+                Some(e)
+            }
             _ => None,
         }
     }

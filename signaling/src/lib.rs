@@ -21,6 +21,7 @@ mod outbox;
 mod rooms;
 mod server;
 mod session;
+mod sfu;
 mod shared;
 mod turn;
 mod web;

@@ -50,13 +50,38 @@ pub async fn run(
 ) -> Result<(), Error> {
     config.check()?;
     let tls = tls_acceptor(&config)?;
-    let shared = Arc::new(Shared::new(config));
+    let shutdown_token = tokio_util::sync::CancellationToken::new();
+    let sfu = if config.no_sfu {
+        None
+    } else {
+        let bind = match config.sfu_udp {
+            Some(addr) => addr,
+            None => listener.local_addr().map_err(Error::Runtime)?,
+        };
+        let announce = SocketAddr::new(config.sfu_announce.unwrap_or(bind.ip()), bind.port());
+        if announce.ip().is_unspecified() {
+            return Err(Error::BadConfig(
+                "the SFU is bound to every address: give --sfu-announce the one clients reach"
+                    .into(),
+            ));
+        }
+        let handle = crate::sfu::SfuHandle::start(bind, announce, shutdown_token.clone())
+            .await
+            .map_err(|error| Error::SfuBind { addr: bind, error })?;
+        info!("SFU on udp://{bind}, announced as {announce}");
+        Some(handle)
+    };
+    let shared = Arc::new(Shared::new(config, sfu, shutdown_token));
     if let Some(url) = &shared.config.redis {
         let password = shared.config.redis_password.as_ref().map(|p| p.as_str());
-        let cluster =
-            crate::cluster::Cluster::start(url, password, shared.config.max_peers, shared.clone())
-                .await
-                .map_err(Error::Redis)?;
+        let cluster = crate::cluster::Cluster::start(
+            url,
+            password,
+            shared.config.max_group(),
+            shared.clone(),
+        )
+        .await
+        .map_err(Error::Redis)?;
         shared.rooms.share(cluster);
     }
     {

@@ -78,6 +78,9 @@ pub(crate) enum Effect<H> {
     /// Hand a conference message (`key-package`, `commit`, `group-message`) to `room`'s
     /// delivery service; its answer goes to [`Session::on_conference`].
     Conference { room: RoomId, msg: ClientMessage },
+    /// Hand a conference member's `sfu-offer` or `sfu-view` to the SFU; its answer goes to
+    /// [`Session::on_sfu`].
+    Sfu { room: RoomId, msg: ClientMessage },
 }
 
 /// A conference member's share of the rate limit: the relay, not the member, sends its
@@ -210,6 +213,8 @@ pub(crate) struct Session<H> {
     /// How many times the configured rate and burst this connection gets: one share for each
     /// other person its room can hold (a group's member sets up a pair with each).
     shares: f64,
+    /// Its room is a conference (the SFU serves it).
+    conference: bool,
     abuse: Abuse,
     keepalive: Keepalive,
 }
@@ -233,6 +238,7 @@ impl<H: Clone> Session<H> {
             },
             bucket: TokenBucket::new(limits.rate_per_sec, limits.burst, now),
             shares: 1.0,
+            conference: false,
             abuse: Abuse {
                 score: 0.0,
                 at: now,
@@ -425,7 +431,8 @@ impl<H: Clone> Session<H> {
                 }));
                 // Signals go to each other person: the budget is per other person, but for a
                 // conference, where the relay does the fanning out.
-                self.shares = if capacity > GroupSize::MESH_MAX {
+                self.conference = capacity > GroupSize::MESH_MAX;
+                self.shares = if self.conference {
                     CONFERENCE_SHARES
                 } else {
                     f64::from(capacity.saturating_sub(1).max(1))
@@ -474,6 +481,23 @@ impl<H: Clone> Session<H> {
             ));
         }
         out.extend(left.sends.into_iter().map(|(h, m)| Effect::Deliver(h, m)));
+    }
+
+    /// The SFU's answer to [`Effect::Sfu`]: an SDP answer to send, nothing (a view was
+    /// taken), or why it refused (the connection stays).
+    pub(crate) fn on_sfu(
+        &mut self,
+        result: Result<Option<String>, String>,
+        out: &mut Vec<Effect<H>>,
+    ) {
+        match result {
+            Ok(Some(sdp)) => out.push(Effect::Reply(ServerMessage::SfuAnswer { sdp })),
+            Ok(None) => {}
+            Err(why) => out.push(Effect::Reply(ServerMessage::error(
+                ErrorCode::BadMessage,
+                why,
+            ))),
+        }
     }
 
     /// The delivery service's answer to [`Effect::Conference`]: what it sends, or why it
@@ -539,11 +563,29 @@ impl<H: Clone> Session<H> {
                 msg,
             }),
             (
+                State::InRoom { room },
+                msg @ (ClientMessage::SfuOffer { .. } | ClientMessage::SfuView { .. }),
+            ) => {
+                if self.conference {
+                    out.push(Effect::Sfu {
+                        room: room.clone(),
+                        msg,
+                    });
+                } else {
+                    out.push(Effect::Reply(ServerMessage::error(
+                        ErrorCode::BadMessage,
+                        "the SFU carries conferences only (a link for 7 or more)",
+                    )));
+                }
+            }
+            (
                 State::AwaitingJoin { .. } | State::AwaitingRoom { .. },
                 ClientMessage::Signal { .. }
                 | ClientMessage::KeyPackage { .. }
                 | ClientMessage::Commit { .. }
-                | ClientMessage::GroupMessage { .. },
+                | ClientMessage::GroupMessage { .. }
+                | ClientMessage::SfuOffer { .. }
+                | ClientMessage::SfuView { .. },
             ) => {
                 out.push(Effect::Reply(ServerMessage::error(
                     ErrorCode::NotJoined,

@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::rooms::Rooms;
+use crate::sfu::SfuHandle;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -20,14 +21,17 @@ pub(crate) struct Shared {
     pub tasks: TaskTracker,
     /// One permit per open WebSocket session (`--max-connections`).
     pub session_slots: Arc<Semaphore>,
+    /// The SFU that carries conferences' media (none with `--no-sfu`).
+    pub sfu: Option<SfuHandle>,
 }
 
 impl Shared {
-    pub fn new(config: Config) -> Self {
+    pub fn new(config: Config, sfu: Option<SfuHandle>, shutdown: CancellationToken) -> Self {
         Self {
-            rooms: Rooms::new(config.max_peers),
+            sfu,
+            rooms: Rooms::new(config.max_group()),
             metrics: Metrics::default(),
-            shutdown: CancellationToken::new(),
+            shutdown,
             tasks: TaskTracker::new(),
             session_slots: Arc::new(Semaphore::new(config.max_connections)),
             config,

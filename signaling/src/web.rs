@@ -78,7 +78,7 @@ async fn relay_json(State(shared): State<Arc<Shared>>) -> Response {
     // Two plain values: written out, no JSON library needed.
     let body = format!(
         r#"{{"max_peers":{},"turn":{}}}"#,
-        shared.config.max_peers,
+        shared.config.max_group(),
         !shared.config.turn_urls.is_empty()
     );
     (
@@ -106,7 +106,8 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
                 .rooms
                 .cluster()
                 .map(|c| c.render())
-                .unwrap_or_default(),
+                .unwrap_or_default()
+            + &shared.sfu.as_ref().map(|s| s.render()).unwrap_or_default(),
     )
         .into_response()
 }

@@ -14,7 +14,7 @@ use axum::extract::{Extension, State};
 use axum::response::Response;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use sotto_proto::{ErrorCode, PeerId, ServerMessage};
+use sotto_proto::{ClientMessage, ErrorCode, PeerId, ServerMessage};
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -315,13 +315,10 @@ async fn apply(
                 closed.get_or_insert(reason);
                 me.push(Outbound::Close(code, reason), &shared.metrics);
             }
-            Effect::Conference { room, msg } => {
-                let result = shared.rooms.conference(&room, session.peer(), msg);
-                let mut more = Vec::new();
-                session.on_conference(result, &mut more);
-                out.extend(more.into_iter().rev());
-            }
-            rooms @ (Effect::Join { .. } | Effect::Leave { .. }) => {
+            rooms @ (Effect::Join { .. }
+            | Effect::Leave { .. }
+            | Effect::Conference { .. }
+            | Effect::Sfu { .. }) => {
                 // What the session makes of the table's answer comes before the rest.
                 let more = Box::pin(in_rooms(rooms, session, me, shared)).await;
                 out.extend(more.into_iter().rev());
@@ -362,15 +359,41 @@ async fn in_rooms(
         }
         Effect::Leave { room } => {
             let left = shared.rooms.leave(&room, session.peer()).await;
+            if let Some(sfu) = &shared.sfu {
+                sfu.leave(room, session.peer().clone()).await;
+            }
             session.on_left(left, &mut more);
+        }
+        Effect::Conference { room, msg } => {
+            let result = shared.rooms.conference(&room, session.peer(), msg);
+            let commit = result.as_ref().is_ok_and(|sends| {
+                sends
+                    .iter()
+                    .any(|(_, m)| matches!(m, ServerMessage::Commit { .. }))
+            });
+            if commit && let Some(sfu) = &shared.sfu {
+                // A new epoch: senders' next key frames open under its keys at once.
+                sfu.epoch_changed(room).await;
+            }
+            session.on_conference(result, &mut more);
+        }
+        Effect::Sfu { room, msg } => {
+            let peer = session.peer().clone();
+            let result = match (&shared.sfu, msg) {
+                (None, _) => Err("this relay runs no SFU".to_owned()),
+                (Some(sfu), ClientMessage::SfuOffer { sdp }) => {
+                    sfu.offer(room, peer, sdp).await.map(Some)
+                }
+                (Some(sfu), ClientMessage::SfuView { slots }) => {
+                    sfu.view(room, peer, slots).await.map(|()| None)
+                }
+                (Some(_), _) => Err("not an SFU message".to_owned()),
+            };
+            session.on_sfu(result, &mut more);
         }
         // `apply` carries these out itself and never passes them here. (Named, not `_`: a new
         // kind of effect must be placed in both matches.)
-        other @ (Effect::Reply(_)
-        | Effect::Deliver(..)
-        | Effect::Ping
-        | Effect::Close(..)
-        | Effect::Conference { .. }) => {
+        other @ (Effect::Reply(_) | Effect::Deliver(..) | Effect::Ping | Effect::Close(..)) => {
             more.push(other);
         }
     }
