@@ -119,7 +119,14 @@ fn main() {
             write!(integrity, "{key:?}:\"sha256-{}\"", sri(bytes)).expect("write to String");
         }
     }
-    let importmap = format!("{{\"imports\":{{}},\"integrity\":{{{integrity}}}}}");
+    // The vendored packages' bare specifiers ("ts-mls", ...): web/vendor/importmap.json, as
+    // scripts/web-vendor/vendor.sh writes it (one flat JSON object of relative URLs).
+    let vendor_map = web.join("vendor/importmap.json");
+    println!("cargo:rerun-if-changed={}", vendor_map.display());
+    let imports = std::fs::read_to_string(&vendor_map)
+        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(""))
+        .unwrap_or_else(|_| "{}".to_owned());
+    let importmap = format!("{{\"imports\":{imports},\"integrity\":{{{integrity}}}}}");
     let importmap_hash = sri(importmap.as_bytes());
 
     let mut code = format!("pub(crate) const CSP: &str = {:?};\n", csp(&importmap_hash));

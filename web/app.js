@@ -6,6 +6,7 @@ import { forgetDevice, knownDevices, knownName, rememberDevice, thisDevice } fro
 import { generateSecret, LinkError, parseFragment, relayBase } from './crypto/link.js';
 import { missingFeatures } from './call.js';
 import { Room } from './room.js';
+import { Conference } from './conference.js';
 import { ChatPanel } from './chat.js';
 import { Tiles } from './tiles.js';
 import { lobby, localMedia, tabChoices } from './lobby.js';
@@ -50,10 +51,11 @@ async function home() {
   } catch (e) {
     $('relay-status').textContent = `unreachable (${e.message})`;
   }
-  // Group sizes this relay takes (PROTOCOL.md §1: 3 to 16, up to its --max-peers).
+  // Group sizes this relay takes (PROTOCOL.md §1: 3 to 50, up to its --max-peers; 7 and more
+  // are conferences).
   const { max_peers: max } = await relayInfo();
   const sizes = [];
-  for (let n = 3; n <= Math.min(max, 16); n++) {
+  for (let n = 3; n <= Math.min(max, 50); n++) {
     const o = document.createElement('option');
     o.textContent = String(n);
     o.selected = n === Math.min(max, 6);
@@ -184,6 +186,7 @@ function resetCallView() {
   $('sas-match').disabled = false;
   $('remember').hidden = true;
   $('people').hidden = true;
+  $('group-code').hidden = true;
   $('people-toggle').setAttribute('aria-expanded', 'false');
   $('link').value = location.href;
   $('local-video').srcObject = null;
@@ -276,14 +279,19 @@ async function call(secret, group, { stream = null, name = null, relayOnly = fal
       $('people-count').textContent = t.tiles.size ? String(t.tiles.size) : '';
     },
   });
-  me.levels = new AudioLevels((peer, speaking) => tiles.speaking(peer, speaking));
+  me.levels = new AudioLevels((peer, speaking) => {
+    tiles.speaking(peer, speaking);
+    if (speaking && me.room instanceof Conference) me.room.setSpeaker(peer);
+  });
   const showStream = (s) => {
     me.stream = s;
     $('local-video').srcObject = s;
     $('camera').hidden = s.getVideoTracks().length === 0;
   };
   if (stream) showStream(stream);
-  const room = new Room({
+  const conference = group !== null && group > 6;
+  const Kind = conference ? Conference : Room;
+  const room = new Kind({
     // The page's directory: its modules and the relay's /ws live there (PROTOCOL.md §1).
     base: relayBase(new URL('./', location.href).href),
     secret,
@@ -302,7 +310,8 @@ async function call(secret, group, { stream = null, name = null, relayOnly = fal
       if (current !== me) return;
       // The log holds no message text, file name, name or content: kinds and ids only.
       if (e.type === 'chat') events.push({ type: 'chat', kind: e.event.type, id: e.event.id, ...(e.peer && { peer: e.peer }), ...(e.event.direction && { direction: e.event.direction }), ...(e.event.accepted !== undefined && { accepted: e.event.accepted }) });
-      else if (e.type === 'track') events.push({ type: 'track', kind: e.track.kind, peer: e.peer });
+      else if (e.type === 'track') events.push({ type: 'track', kind: e.track.kind, peer: e.peer, ...(e.slot && { slot: e.slot }) });
+      else if (e.type === 'speaker') return onEvent(e);
       else if (e.type === 'name') events.push({ type: 'name', peer: e.peer });
       else if (e.type === 'identity') return identify(e.peer, e.key);
       else events.push(e);
@@ -317,7 +326,20 @@ async function call(secret, group, { stream = null, name = null, relayOnly = fal
     return connected.length > 0 && connected.every((c) => !c.peerHasData);
   };
   const chat = new ChatPanel(
-    {
+    conference ? {
+      // A conference's messages go to everyone in one MLS message (PROTOCOL.md §7.8).
+      sendText: async (text) => {
+        await room.sendText(text);
+        return [];
+      },
+      sendFile: async () => {
+        throw new Error('Files cannot be sent in conferences yet.');
+      },
+      accept: async () => {},
+      cancel: async () => {},
+      ready: () => room.member?.epoch !== null && room.member?.epoch !== undefined,
+      noDataChannel: () => false,
+    } : {
       sendText: async (text) => {
         const to = ready();
         if (to.length === 0) throw new Error('Messages work once the call is connected.');
@@ -337,7 +359,7 @@ async function call(secret, group, { stream = null, name = null, relayOnly = fal
       ready: () => ready().length > 0,
       noDataChannel,
     },
-    { group: group !== null, nameOf: (peer) => tiles.nameOf(peer) },
+    { group: group !== null, conference, nameOf: (peer) => tiles.nameOf(peer) },
   );
   // The page's event log (states, and the safety code it shows), which the browser tests read.
   // Nothing else of the call is reachable from a page global: no key, SDP or candidate.
@@ -417,6 +439,7 @@ async function call(secret, group, { stream = null, name = null, relayOnly = fal
   }
 
   function onEvent(e) {
+    if (conference) return onConferenceEvent(e);
     // What is about one person: their tile and row.
     if (e.peer !== undefined) {
       if (e.type === 'state' && e.state === 'handshake') tiles.add(e.peer);
@@ -469,6 +492,45 @@ async function call(secret, group, { stream = null, name = null, relayOnly = fal
       ended(e);
     }
   }
+  /** What a conference shows of an event: a tile per member, tracks moving between tiles as
+   *  the view changes, the speaker large, and the one group code in the people panel. */
+  function onConferenceEvent(e) {
+    if (e.type === 'state' && e.peer !== undefined) {
+      if (e.state === 'handshake') tiles.add(e.peer);
+      else tiles.connected(e.peer, e.state === 'connected');
+    } else if (e.type === 'state') {
+      if (e.state === 'ended') return;
+      const n = tiles.tiles.size;
+      $('status').textContent = e.state === 'connected' && n > 0 ? `In the conference with ${n} ${n === 1 ? 'other person' : 'others'}` : (STATES[e.state] ?? e.state);
+      $('share').hidden = n > 0;
+    } else if (e.type === 'track') {
+      // A slot now shows someone else: its track leaves the tile it was on.
+      for (const t of tiles.tiles.values()) if (t.stream.getTracks().includes(e.track) && t.peer !== e.peer) tiles.untrack(t.peer, e.track);
+      tiles.track(e.peer, e.track);
+      if (e.track.kind === 'audio') me.levels.watch(e.peer, e.track);
+    } else if (e.type === 'speaker') tiles.feature(e.peer);
+    else if (e.type === 'name') tiles.name(e.peer, e.name);
+    else if (e.type === 'media') tiles.media(e.peer, e);
+    else if (e.type === 'chat') chat.onEvent(e.event, e.peer);
+    else if (e.type === 'peer-gone') {
+      tiles.remove(e.peer);
+      me.levels.unwatch(e.peer);
+    } else if (e.type === 'group-code') {
+      $('group-code').hidden = false;
+      $('group-code-digits').textContent = e.code;
+      $('group-code-match').disabled = false;
+      $('group-code-match').textContent = 'Codes match';
+      chat.setReady(true);
+      badge('encrypted', 'Not verified');
+    } else if (e.type === 'ended') ended(e);
+  }
+  $('group-code-match').onclick = () => {
+    $('group-code-match').disabled = true;
+    $('group-code-match').textContent = 'Verified';
+    badge('verified', 'Verified');
+    events.push({ type: 'group-verified' });
+  };
+
   /** A dropped connection is being made again (or is again): the status and the empty call
    *  view say so. */
   function redialing(on) {

@@ -44,12 +44,14 @@ export class ChatPanel {
    * @param {boolean} o.group   several people: entries say who
    * @param {(peer: string) => string} o.nameOf
    */
-  constructor(actions, { group = false, nameOf = () => 'Them' } = {}) {
+  constructor(actions, { group = false, conference = false, nameOf = () => 'Them' } = {}) {
     Object.assign(this, { actions, group, nameOf });
     this.unread = 0;
     this.sent = new Map(); // `${peer}:${text id}` -> { state, to, delivered }
     this.files = new Map(); // `${peer}:${direction}:${id}` -> { item, progress, actions, state }
-    $('chat-help').textContent = group
+    $('chat-help').textContent = conference
+      ? 'Enter sends, Shift+Enter starts a new line. Messages go to everyone in the conference, encrypted for the group; the relay and its media server never see them.'
+      : group
       ? 'Enter sends, Shift+Enter starts a new line. Drop a file anywhere to send it. Messages and files go to everyone in the call, to each person encrypted for them alone; the relay never sees them.'
       : 'Enter sends, Shift+Enter starts a new line. Drop a file anywhere to send it. Messages and files go straight to the other person, encrypted; the relay never sees them.';
     for (const url of savedUrls.splice(0)) URL.revokeObjectURL(url);

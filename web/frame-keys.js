@@ -37,22 +37,27 @@ let policy = null;
 /** The transport id of the pair with `peer`. */
 export const pairTransport = (peer) => `pair:${peer}`;
 
+/** The transport id of a conference's one connection, to the SFU. */
+export const SFU_TRANSPORT = 'sfu';
+
 /** One transport's worker and what it holds. */
 class Lane {
   constructor() {
     this.worker = new Worker(workerUrl(), { type: 'module' });
     this.statsWaiters = new Map();
     this.worker.onmessage = (e) => {
-      if (e.data.type === 'stats') this.statsWaiters.get(e.data.id)?.(e.data.stats);
+      if (e.data.type === 'stats') this.statsWaiters.get(e.data.id)?.(e.data.stats, e.data.seen);
     };
   }
 
-  stats() {
+  /** The worker's frame counters; with `withSeen`, also { stats, seen }: the sender last
+   *  opened on each receive slot of a conference. */
+  stats(withSeen = false) {
     const id = Math.random();
     return new Promise((resolve) => {
-      this.statsWaiters.set(id, (stats) => {
+      this.statsWaiters.set(id, (stats, seen) => {
         this.statsWaiters.delete(id);
-        resolve(stats);
+        resolve(withSeen ? { stats, seen: seen ?? {} } : stats);
       });
       this.worker.postMessage({ type: 'stats', id });
     });
@@ -85,10 +90,29 @@ export class FrameKeys {
     return new RTCRtpScriptTransform(this.lanes.get(via).worker, { side: 'send', kind });
   }
 
-  /** The transform that opens what comes in on `via` of `kind`, attributing it to its sender. */
-  receiveTransform(via, kind) {
+  /** The transform that opens what comes in on `via` of `kind`, attributing it to its sender;
+   *  `slot` names a conference's receive slot (its sender is read from each frame's KID). */
+  receiveTransform(via, kind, slot = null) {
     if (!MEDIA_TRANSFORM) return null;
-    return new RTCRtpScriptTransform(this.lanes.get(via).worker, { side: 'receive', kind });
+    return new RTCRtpScriptTransform(this.lanes.get(via).worker, { side: 'receive', kind, ...(slot !== null && { slot }) });
+  }
+
+  /** A conference's group is at `epoch`: what goes out on `via` is sealed with `baseKey` (the
+   *  epoch's exporter output) under our leaf `own`, and every other member of `members` ({ leaf,
+   *  id }) opens with it (PROTOCOL.md §7.6). The raw bytes are zeroed once imported. */
+  async conferenceEpoch(via, { epoch, baseKey, members, own }) {
+    const lane = this.lanes.get(via);
+    const key = await importBaseKey(baseKey);
+    baseKey.fill(0);
+    if (!lane || this.lanes.get(via) !== lane) return;
+    lane.worker.postMessage({ type: 'conference-epoch', epoch, key, members, own });
+    for (const m of members) this.senders.set(m.id, via);
+  }
+
+  /** The frame counters of `via`'s worker and the sender it last opened on each slot. */
+  async transportStats(via) {
+    const lane = this.lanes.get(via);
+    return lane ? lane.stats(true) : { stats: {}, seen: {} };
   }
 
   /** The pair with `peer` has keys: what goes out on its transport `via` is sealed with

@@ -160,6 +160,19 @@ export class Tiles {
     this.render(t);
   }
 
+  /** A track of theirs moved to someone else's tile (a conference's view changed). */
+  untrack(peer, track) {
+    const t = this.tiles.get(peer);
+    if (!t) return;
+    t.stream.removeTrack(track);
+    this.render(t);
+  }
+
+  /** A conference's active speaker: their tile is the large one. */
+  feature(peer) {
+    for (const t of this.tiles.values()) t.figure.classList.toggle('featured', t.peer === peer);
+  }
+
   connected(peer, yes) {
     const t = this.tiles.get(peer);
     if (!t) return;

@@ -1,11 +1,13 @@
 // The encoded-transform worker of one transport: SFrame on every outgoing and incoming audio
 // and video frame. It holds the transport's send key and the receive key of each sender whose
 // frames come in on it (frame-keys.js), as non-extractable CryptoKeys. A frame that comes in is
-// opened with its sender's key: on a pair's transport every frame is that one person's. Fail
-// closed: a sender without its key drops frames; a frame that does not open is dropped and
-// counted, never passed on, and a video receiver asks for a key frame after a drop.
+// opened with its sender's key: on a pair's transport every frame is that one person's; on a
+// conference's transport (to the SFU) the frame's KID names its sender, whose key in the
+// group's epoch opens it (PROTOCOL.md §7.6). Fail closed: a sender without its key drops
+// frames; a frame that does not open is dropped and counted, never passed on, and a video
+// receiver asks for a key frame after a drop.
 
-import { FrameDecryptor, FrameEncryptor, STREAM } from './crypto/sframe.js';
+import { ConferenceFrames, FrameDecryptor, FrameEncryptor, STREAM, conferenceLayout } from './crypto/sframe.js';
 
 /** { key: CryptoKey, role }: what this transport sends is sealed with it. */
 let send = null;
@@ -20,15 +22,58 @@ const stat = (name) => (stats[name] ??= { frames: 0, ok: 0, failed: 0, empty: 0,
 /** Whose key opens this incoming frame: on a pair's transport, the pair's person. */
 const senderOf = () => only;
 
-function transformFor({ side, kind }, transformer) {
+/** A conference's keys, once the group has an epoch: `frames` opens every member's frames,
+ *  `send` ({ key, leaf, epoch }) seals ours; `seen` is the sender last opened on each receive
+ *  slot (the page shows it there). */
+let conference = null;
+
+/** Seals or opens one conference frame. */
+async function conferenceFrame(side, kind, slot, data, state) {
+  const stream = STREAM[kind];
+  if (side === 'send') {
+    const send = conference.send;
+    if (state.epoch !== send.epoch || state.key !== send.key) {
+      // A new epoch (or key): a new encryptor, generations counted afresh under the new key.
+      state.encryptor = new FrameEncryptor(send.key, null, stream, conference.generations[kind]++, conferenceLayout(stream, send.leaf, send.epoch));
+      Object.assign(state, { epoch: send.epoch, key: send.key });
+    }
+    return state.encryptor.encrypt(data);
+  }
+  const opened = await conference.frames.open(stream, data, performance.now());
+  conference.seen[slot] = opened.sender;
+  return opened.frame;
+}
+
+function transformFor({ side, kind, slot = null }, transformer) {
   const s = stat(`${side}:${kind}`);
   const stream = STREAM[kind];
   let encryptor = null;
   /** sender -> FrameDecryptor, made on their first frame. */
   const decryptors = new Map();
+  const state = { epoch: null, key: null, encryptor: null };
   return new TransformStream({
     async transform(frame, controller) {
       s.frames++;
+      if (conference !== null || slot !== null) {
+        if (conference === null || (side === 'send' && !conference.send)) {
+          s.noKey++;
+          return; // no epoch yet: drop (fail closed)
+        }
+        if (frame.data.byteLength === 0) {
+          s.empty++;
+          return;
+        }
+        try {
+          frame.data = (await conferenceFrame(side, kind, slot, new Uint8Array(frame.data), state)).buffer;
+          s.ok++;
+          controller.enqueue(frame);
+        } catch (e) {
+          s.failed++;
+          s.lastFault = `${e.fault ?? String(e)} (${frame.data.byteLength} bytes)`;
+          if (side === 'receive' && kind === 'video') transformer.sendKeyFrameRequest?.().catch(() => {});
+        }
+        return;
+      }
       const sender = side === 'send' ? null : senderOf();
       const key = side === 'send' ? send : senders.get(sender);
       if (!key) {
@@ -82,5 +127,11 @@ self.onmessage = (e) => {
     senders.set(m.sender, { key: m.key, role: m.role });
     if (m.only) only = m.sender;
   }
-  if (m.type === 'stats') self.postMessage({ type: 'stats', id: m.id, stats });
+  if (m.type === 'conference-epoch') {
+    conference ??= { frames: new ConferenceFrames(), send: null, seen: {}, generations: { audio: 0n, video: 0n } };
+    conference.frames.setEpoch(m.epoch, m.key, m.members, m.own, performance.now());
+    conference.send = { key: m.key, leaf: m.own, epoch: m.epoch };
+    conference.generations = { audio: 0n, video: 0n };
+  }
+  if (m.type === 'stats') self.postMessage({ type: 'stats', id: m.id, stats, seen: conference?.seen ?? {} });
 };

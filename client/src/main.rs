@@ -13,7 +13,7 @@ use sotto_client::relay::Endpoint;
 use sotto_client::session::{CallOptions, Event, run_call};
 use sotto_client::status::{LineEditor, Status};
 use sotto_e2ee::{Link, LinkSecret};
-use sotto_proto::IceServer;
+use sotto_proto::{GroupSize, IceServer};
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,9 +47,10 @@ enum Command {
         /// Print the link without checking that the relay answers.
         #[arg(long)]
         no_check: bool,
-        /// A group call for up to N people (3 to 16; the relay may allow fewer, 6 by default)
-        /// instead of a one-to-one call.
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(3..=16))]
+        /// A group call for up to N people (3 to 6; the relay may allow fewer) instead of a
+        /// one-to-one call. Links for 7 or more are conferences, which the terminal does not
+        /// join yet: make those in a browser.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(3..=6))]
         group: Option<u8>,
     },
     /// Join the call a link leads to.
@@ -364,6 +365,15 @@ fn call(args: CallArgs) -> ExitCode {
         Ok(link) => link,
         Err(e) => return fail(2, format!("not a valid Sotto link: {e}")),
     };
+    if let Some(n) = link.group().filter(|&n| n > GroupSize::MESH_MAX) {
+        return fail(
+            2,
+            format!(
+                "this link is for a conference of up to {n} people; the terminal does not join \
+                 conferences yet: open the link in a browser"
+            ),
+        );
+    }
     // Checked before any device opens: a wrong CA file is the user's to fix.
     if let Err(e) = Endpoint::new(link.relay_url(), args.ca_file.as_deref()) {
         return fail(error_code(&e), e);

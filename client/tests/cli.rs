@@ -106,7 +106,7 @@ fn new_group_prints_a_group_link_and_refuses_a_size_out_of_range() {
     assert!(link.starts_with("https://call.example.org/#"), "{link}");
     assert!(link.ends_with(".5"), "{link}");
     assert_eq!(link.len(), "https://call.example.org/#".len() + 43 + 2);
-    for bad in ["2", "17", "x"] {
+    for bad in ["2", "7", "17", "x"] {
         let (code, _, err) = sotto(&["new", "--no-check", "--group", bad]);
         assert_eq!(code, Some(2), "--group {bad}: {err}");
         assert!(err.contains("--group"), "{err}");
@@ -181,6 +181,15 @@ fn a_malformed_link_exits_2_with_the_reason() {
     let (code, _, err) = sotto(&["call", "https://h/#short", "--tone", "440"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("43 base64url characters"), "{err}");
+}
+
+#[test]
+fn a_conference_link_exits_2_and_points_to_a_browser() {
+    let link = "http://127.0.0.1:9/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8.8";
+    let (code, _, err) = sotto(&["call", link, "--tone", "440"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("conference of up to 8 people"), "{err}");
+    assert!(err.contains("open the link in a browser"), "{err}");
 }
 
 #[test]

@@ -78,8 +78,8 @@ impl RoomId {
 
 /// The fewest people a group link may name (a call of 2 is a one-to-one link).
 pub const MIN_GROUP: u8 = 3;
-/// The most people a group link may name.
-pub const MAX_GROUP: u8 = 16;
+/// The most people a group link may name (7 and more: a conference, PROTOCOL.md §7).
+pub const MAX_GROUP: u8 = 50;
 
 /// A parsed call link.
 #[derive(Clone)]
@@ -91,9 +91,9 @@ pub struct Link {
     group: Option<u8>,
 }
 
-/// The `N` of `#S.N`: decimal without sign or leading zero, 3 to 16.
+/// The `N` of `#S.N`: decimal without sign or leading zero, 3 to 50.
 fn parse_group(n: &str) -> Result<u8, Error> {
-    let bad = Error::LinkMalformed("the group size after the secret must be a number from 3 to 16");
+    let bad = Error::LinkMalformed("the group size after the secret must be a number from 3 to 50");
     if n.is_empty() || n.len() > 2 || n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad);
     }
@@ -122,7 +122,7 @@ impl Link {
         })
     }
 
-    /// The same call as a group call for up to `n` people (3 to 16), or one-to-one (`None`).
+    /// The same call as a group call for up to `n` people (3 to 50), or one-to-one (`None`).
     pub fn with_group(mut self, n: Option<u8>) -> Result<Self, Error> {
         self.group = match n {
             None => None,

@@ -148,6 +148,9 @@ struct Member<R, P> {
     publish: Vec<Publish>,
     /// Its receive m-lines, with what each shows.
     view: BTreeMap<Mid, (MediaKind, Option<(P, Layer)>)>,
+    /// A view that came before str0m announced the m-lines (the connection still coming up):
+    /// applied to each receive m-line as it is announced.
+    early: BTreeMap<Mid, (P, Layer)>,
     connected: bool,
     since: Instant,
     /// When its connection next needs the clock.
@@ -252,6 +255,7 @@ where
             rtc,
             publish: Vec::new(),
             view: BTreeMap::new(),
+            early: BTreeMap::new(),
             connected: false,
             since: now,
             next: now,
@@ -271,15 +275,21 @@ where
     ) -> Result<(), Error> {
         let i = self.find(room, peer).ok_or(Error::NotConnected)?;
         let member = &mut self.members[i];
+        // Until str0m announced the m-lines, the view waits for them.
+        let announced = !member.view.is_empty() || !member.publish.is_empty();
         let mut wanted: BTreeMap<Mid, (P, Layer)> = BTreeMap::new();
         for slot in slots {
             let mid: Mid = slot.mid.as_str().into();
-            if !member.view.contains_key(&mid) {
+            if announced && !member.view.contains_key(&mid) {
                 return Err(Error::MemberSentBadView("a mid that is no receive m-line"));
             }
             if wanted.insert(mid, (slot.peer, slot.layer)).is_some() {
                 return Err(Error::MemberSentBadView("a mid named twice"));
             }
+        }
+        if !announced {
+            member.early = wanted;
+            return Ok(());
         }
         let mut changed = Vec::new();
         for (mid, (kind, shows)) in &mut member.view {
@@ -377,6 +387,8 @@ where
     fn drive(&mut self, now: Instant) {
         let mut media: Vec<(usize, MediaData)> = Vec::new();
         let mut keyframe_asks: Vec<(usize, Mid, Option<Rid>)> = Vec::new();
+        // Key frames for views that waited for their m-lines.
+        let mut asks: Vec<(R, P, Layer)> = Vec::new();
         loop {
             for (i, member) in self.members.iter_mut().enumerate() {
                 while member.rtc.is_alive() {
@@ -408,7 +420,13 @@ where
                                 }),
                                 // The member receives on it: a slot of its view.
                                 Direction::SendOnly => {
-                                    member.view.insert(added.mid, (added.kind, None));
+                                    let shows = member.early.remove(&added.mid);
+                                    if let Some((p, layer)) = &shows
+                                        && added.kind == MediaKind::Video
+                                    {
+                                        asks.push((member.room.clone(), p.clone(), *layer));
+                                    }
+                                    member.view.insert(added.mid, (added.kind, shows));
                                 }
                                 _ => {}
                             },
@@ -421,6 +439,9 @@ where
                         Err(_) => member.rtc.disconnect(),
                     }
                 }
+            }
+            for (room, peer, layer) in asks.drain(..) {
+                self.ask_keyframe(&room, &peer, Some(layer), now);
             }
             if media.is_empty() && keyframe_asks.is_empty() {
                 break;

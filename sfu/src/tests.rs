@@ -235,6 +235,15 @@ fn members_receive_the_sealed_frames_their_views_ask_for_and_nothing_else() {
     for name in [1, 2, 3] {
         w.join(name, 2, 1);
     }
+    // Cy says what he shows at once, before his connection is up (a page that joined the
+    // group before its connection to the SFU came up): it takes effect when it is.
+    let cy_audio = w.client(3).recv_audio[1];
+    let early = Slot {
+        mid: cy_audio.to_string(),
+        peer: 1,
+        layer: Layer::Low,
+    };
+    w.sfu.view(&1, &3, vec![early], w.now).expect("a view");
     w.run_until("every member connects", |w| {
         w.clients.iter().all(|c| c.connected)
             && w.events
@@ -245,7 +254,6 @@ fn members_receive_the_sealed_frames_their_views_ask_for_and_nothing_else() {
     });
     // Bea shows Ada's audio and video; Cy shows Ada's audio only.
     let (bea_audio, bea_video) = (w.client(2).recv_audio[0], w.client(2).recv_video[0]);
-    let cy_audio = w.client(3).recv_audio[1];
     let slot = |mid: Mid, layer| Slot {
         mid: mid.to_string(),
         peer: 1,
@@ -258,9 +266,6 @@ fn members_receive_the_sealed_frames_their_views_ask_for_and_nothing_else() {
             vec![slot(bea_audio, Layer::Low), slot(bea_video, Layer::High)],
             w.now,
         )
-        .expect("a view");
-    w.sfu
-        .view(&1, &3, vec![slot(cy_audio, Layer::Low)], w.now)
         .expect("a view");
     // A view naming a send m-line, or a mid twice, is refused.
     let ada_send = w.client(3).send_audio;

@@ -58,17 +58,11 @@ pub async fn run(
             Some(addr) => addr,
             None => listener.local_addr().map_err(Error::Runtime)?,
         };
-        let announce = SocketAddr::new(config.sfu_announce.unwrap_or(bind.ip()), bind.port());
-        if announce.ip().is_unspecified() {
-            return Err(Error::BadConfig(
-                "the SFU is bound to every address: give --sfu-announce the one clients reach"
-                    .into(),
-            ));
-        }
-        let handle = crate::sfu::SfuHandle::start(bind, announce, shutdown_token.clone())
-            .await
-            .map_err(|error| Error::SfuBind { addr: bind, error })?;
-        info!("SFU on udp://{bind}, announced as {announce}");
+        let (handle, announce) =
+            crate::sfu::SfuHandle::start(bind, config.sfu_announce, shutdown_token.clone())
+                .await
+                .map_err(|error| Error::SfuBind { addr: bind, error })?;
+        info!("SFU on udp://{bind}, clients send to {announce}");
         Some(handle)
     };
     let shared = Arc::new(Shared::new(config, sfu, shutdown_token));

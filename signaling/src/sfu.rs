@@ -51,13 +51,22 @@ pub(crate) struct SfuHandle {
 
 impl SfuHandle {
     /// Binds the SFU's socket on `bind` and starts its task, which ends when `stop` is
-    /// cancelled. Members are told to send to `announce`.
+    /// cancelled. Members are told to send to `announce`, or the bound address (with the port
+    /// bound, when `bind` asked for any); returns the handle and that address.
     pub(crate) async fn start(
         bind: SocketAddr,
-        announce: SocketAddr,
+        announce: Option<std::net::IpAddr>,
         stop: CancellationToken,
-    ) -> std::io::Result<Self> {
+    ) -> std::io::Result<(Self, SocketAddr)> {
         let socket = UdpSocket::bind(bind).await?;
+        let bound = socket.local_addr()?;
+        let announce = SocketAddr::new(announce.unwrap_or(bound.ip()), bound.port());
+        if announce.ip().is_unspecified() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "bound to every address: give --sfu-announce the one clients reach",
+            ));
+        }
         let (commands, queue) = mpsc::channel(QUEUE);
         let handle = Self {
             commands,
@@ -66,7 +75,7 @@ impl SfuHandle {
         };
         let sfu = Sfu::new(announce);
         tokio::spawn(run(socket, sfu, queue, handle.clone(), stop));
-        Ok(handle)
+        Ok((handle, announce))
     }
 
     /// `peer`'s offer: the SFU's answer, or why not.

@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { utf8 } from '../../web/crypto/bytes.js';
 import * as data from '../../web/crypto/data.js';
 import { ConferenceFrames, FrameDecryptor, FrameError, encodeHeader, importBaseKey, parseHeader } from '../../web/crypto/sframe.js';
+import { GroupMessageMalformed, parseGroupMessage } from '../../web/group-message.js';
 import { Handshake, HandshakeError, keyPairFromPrivate } from '../../web/crypto/handshake.js';
 import { LinkError, parseLink } from '../../web/crypto/link.js';
 import { ConferenceKeys, GroupTampered } from '../../web/crypto/conference.js';
@@ -226,6 +227,25 @@ test('conference frames: any bytes on any stream are refused with FrameError', a
       await assert.rejects(rx.open(stream, bytes, 0), (e) => e instanceof FrameError);
     }),
     quick,
+  );
+});
+
+test('conference group messages: any bytes decode or are refused with GroupMessageMalformed', () => {
+  const json = fc.oneof(
+    fc.json().map((j) => new TextEncoder().encode(j)),
+    fc.record({ t: fc.constantFrom('hello', 'media', 'text', 'x'), name: fc.option(fc.string()), microphone: fc.oneof(fc.boolean(), fc.integer()), camera: fc.boolean(), text: fc.string() }, { requiredKeys: ['t'] }).map((o) => new TextEncoder().encode(JSON.stringify(o))),
+    fc.uint8Array({ maxLength: 200 }),
+  );
+  fc.assert(
+    fc.property(json, (bytes) => {
+      try {
+        const m = parseGroupMessage(bytes);
+        assert.ok(m === null || ['hello', 'media', 'text'].includes(m.t));
+      } catch (e) {
+        assert.ok(e instanceof GroupMessageMalformed, `threw ${e?.name}: ${e?.message}`);
+      }
+    }),
+    budget,
   );
 });
 

@@ -38,12 +38,12 @@ export function relayBase(url) {
 
 /** The fewest and the most people a group link may name (`#S.N`); 2 is a one-to-one link. */
 export const MIN_GROUP = 3;
-export const MAX_GROUP = 16;
+export const MAX_GROUP = 50;
 
-/** The `N` of `#S.N`: decimal without sign or leading zero, 3 to 16. */
+/** The `N` of `#S.N`: decimal without sign or leading zero, 3 to 50 (7 and more: a conference). */
 export function parseGroup(n) {
   const value = /^[1-9][0-9]?$/.test(n) ? Number(n) : NaN;
-  if (!(value >= MIN_GROUP && value <= MAX_GROUP)) throw new LinkError('the group size after the secret must be a number from 3 to 16');
+  if (!(value >= MIN_GROUP && value <= MAX_GROUP)) throw new LinkError('the group size after the secret must be a number from 3 to 50');
   return value;
 }
 

@@ -1,0 +1,133 @@
+// Conferences (DESIGN §4.13, PROTOCOL.md §7): an `#S.8` link through the real relay, its MLS
+// delivery service and its SFU. Chromium, Firefox and Chromium each send their camera and
+// microphone once, over one connection to the SFU, decode the other two's video and sound, show
+// the same group code, and exchange a message; a fourth joins and a third leaves, and the code
+// changes everywhere and stays equal. The SFU drops no frame as clear: every frame was sealed.
+
+import { test, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { networkInterfaces } from 'node:os';
+import path from 'node:path';
+import { ARTIFACTS, launchChromium, launchFirefox, newSecret, openPage, startRelay, toneMicrophone, waitFn, waitForLobby } from './harness.js';
+
+const env = {};
+const closers = [];
+before(async () => {
+  // Firefox sends no media to a loopback address (not even with its loopback preference): the
+  // SFU listens on this machine's own address (docs/relay.md).
+  const host = Object.values(networkInterfaces()).flat().find((i) => i.family === 'IPv4' && !i.internal)?.address;
+  assert.ok(host, 'this machine has a non-loopback IPv4 address for the SFU');
+  env.relay = await startRelay('127.0.0.1:0', ['--max-peers', '12', '--sfu-udp', `${host}:0`]);
+  [env.chromium, env.firefox] = await Promise.all([launchChromium(), launchFirefox()]);
+});
+afterEach(async () => {
+  for (const c of closers.splice(0)) await c().catch(() => {});
+});
+after(async () => {
+  await env.chromium?.close();
+  await env.firefox?.close();
+  await env.relay?.stop();
+});
+
+const TONES = { ada: 523, bea: 659, cy: 784, dee: 988 };
+
+/** Opens the conference `url` in `kind` with a microphone playing `hz`, joins as `name`. */
+async function person(kind, url, name, hz, viewport) {
+  const page = await openPage(env[kind], url, { init: toneMicrophone, initArg: hz, join: false, viewport, closers });
+  await waitForLobby(page);
+  await page.type('#name', name);
+  await page.click('#join');
+  return page;
+}
+
+/** What a page shows: its tiles (name, decoding video, audio tracks) and the group code. */
+const view = (page) =>
+  page.evaluate(() => ({
+    tiles: [...document.querySelectorAll('#tiles .tile')].map((t) => ({
+      name: t.querySelector('.name').textContent,
+      video: t.querySelector('video').videoWidth > 0,
+      audio: t.querySelector('video').srcObject?.getAudioTracks().length ?? 0,
+      featured: t.classList.contains('featured'),
+    })),
+    code: document.getElementById('group-code-digits').textContent,
+    status: document.getElementById('status').textContent,
+  }));
+
+/** Waits until `page` shows exactly `names`, each with video and sound, and a group code. */
+async function waitForPeople(page, names, timeout = 45000) {
+  await waitFn(
+    page,
+    (names) => {
+      const tiles = [...document.querySelectorAll('#tiles .tile')];
+      const shown = tiles.map((t) => t.querySelector('.name').textContent).sort();
+      return (
+        JSON.stringify(shown) === JSON.stringify([...names].sort()) &&
+        tiles.every((t) => t.querySelector('video').videoWidth > 0 && (t.querySelector('video').srcObject?.getAudioTracks().length ?? 0) > 0) &&
+        document.getElementById('group-code-digits').textContent !== ''
+      );
+    },
+    names,
+    { timeout, polling: 250 },
+  ).catch(async (e) => {
+    throw new Error(`${e.message}: want ${names}: ${JSON.stringify(await view(page))}`);
+  });
+}
+
+/** Waits until every page shows one and the same code, other than `not`; returns it. */
+async function sameCode(pages, not = null) {
+  let code = null;
+  await waitFn(pages[0], () => true);
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    const codes = await Promise.all(pages.map((p) => p.evaluate(() => document.getElementById('group-code-digits').textContent)));
+    if (codes[0] && codes[0] !== not && codes.every((c) => c === codes[0])) {
+      code = codes[0];
+      break;
+    }
+    if (Date.now() > deadline) throw new Error(`codes differ: ${codes.join(' | ')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return code;
+}
+
+async function screenshot(page, name) {
+  await page.screenshot({ path: path.join(ARTIFACTS, `conference-${name}.png`) });
+}
+
+test('three browsers in one #S.8 conference see and hear each other through the SFU, with one group code; a fourth joins, one leaves', async () => {
+  const url = `http://${env.relay.addr}/#${newSecret()}.8`;
+  const ada = await person('chromium', url, 'Ada', TONES.ada);
+  const bea = await person('firefox', url, 'Bea', TONES.bea);
+  const cy = await person('chromium', url, 'Cy', TONES.cy);
+  await waitForPeople(ada, ['Bea', 'Cy']);
+  await waitForPeople(bea, ['Ada', 'Cy']);
+  await waitForPeople(cy, ['Ada', 'Bea']);
+  const code = await sameCode([ada, bea, cy]);
+  assert.match(code, /^(\d{5} ){5}\d{5}$/);
+  await screenshot(ada, 'chromium-2-others-desktop');
+
+  // A message to everyone, sealed by the group.
+  await bea.evaluate(() => document.getElementById('chat-toggle').click());
+  await bea.type('#chat-input', 'hello from Bea');
+  await bea.keyboard.press('Enter');
+  for (const p of [ada, cy]) {
+    await waitFn(p, () => [...document.querySelectorAll('#chat-log .msg.theirs .text')].some((e) => e.textContent === 'hello from Bea'), null, { timeout: 15000 });
+  }
+
+  // Dee joins: a new epoch, a new code, the same everywhere; everyone sees everyone.
+  const dee = await person('chromium', url, 'Dee', TONES.dee);
+  await waitForPeople(dee, ['Ada', 'Bea', 'Cy']);
+  await waitForPeople(ada, ['Bea', 'Cy', 'Dee']);
+  const withDee = await sameCode([ada, bea, cy, dee], code);
+  // Cy leaves: the others go on, with yet another code.
+  await cy.click('#hangup');
+  await waitForPeople(ada, ['Bea', 'Dee']);
+  await waitForPeople(bea, ['Ada', 'Dee']);
+  await sameCode([ada, bea, dee], withDee);
+
+  // Every frame that reached the SFU carried an SFrame header.
+  const metrics = await (await fetch(`http://${env.relay.addr}/metrics`)).text();
+  const value = (name) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1]);
+  assert.ok(value('sotto_sfu_frames_forwarded_total') > 100, metrics);
+  assert.equal(value('sotto_sfu_frames_clear_dropped_total'), 0);
+});
