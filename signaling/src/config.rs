@@ -41,9 +41,9 @@ impl fmt::Debug for TurnSecret {
 pub struct Config {
     /// The largest group call a link may ask for, in people (a group link says its size:
     /// `#S.N`). Rooms from one-to-one links hold 2 whatever this is; 2 allows no groups. Groups
-    /// of 7 and more are conferences (their delivery service runs in the relay; the SFU that
-    /// carries their media is still to come, so the default stays at meshes).
-    #[arg(long, env = "SOTTO_MAX_PEERS", default_value_t = 6,
+    /// of 7 and more are conferences: their media goes through the relay's SFU (--no-sfu: at
+    /// most 6).
+    #[arg(long, env = "SOTTO_MAX_PEERS", default_value_t = 50,
           value_parser = clap::value_parser!(u8).range(2..=50))]
     pub max_peers: u8,
 
@@ -190,7 +190,7 @@ impl Default for Config {
     /// The defaults of the flags, without reading the environment.
     fn default() -> Self {
         Self {
-            max_peers: 6,
+            max_peers: 50,
             sfu_udp: None,
             sfu_announce: None,
             no_sfu: false,
@@ -216,9 +216,10 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The largest room a link may ask for: `--max-peers`, and no conference without the SFU.
+    /// The largest room a link may ask for: `--max-peers`, and no conference without the SFU,
+    /// nor (yet) on relays that share their rooms through Redis.
     pub fn max_group(&self) -> u8 {
-        if self.no_sfu {
+        if self.no_sfu || self.redis.is_some() {
             self.max_peers.min(sotto_proto::GroupSize::MESH_MAX)
         } else {
             self.max_peers

@@ -169,6 +169,14 @@ async fn relay_json_tells_the_page_the_largest_group_and_whether_turn_is_offered
     assert_eq!(res.status, 200);
     assert_eq!(res.header("content-type"), Some("application/json"));
     assert_eq!(res.header("cache-control"), Some("no-store"));
+    assert_eq!(res.body, r#"{"max_peers":50,"turn":false}"#);
+    // Without an SFU, no conference: at most a mesh of 6.
+    let relay = Relay::start(Config {
+        no_sfu: true,
+        ..Config::default()
+    })
+    .await;
+    let res = http_get(relay.addr, "/relay.json").await;
     assert_eq!(res.body, r#"{"max_peers":6,"turn":false}"#);
     let relay = Relay::start(Config {
         max_peers: 4,

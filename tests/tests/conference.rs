@@ -6,7 +6,8 @@
 //! group code and roster are compared byte for byte, and a message from the member who
 //! committed is opened by everyone else. Two members updating at once end in one group. At the
 //! end a JavaScript member's media frame, keyed from the exporter with its leaf and epoch (PROTOCOL.md
-//! §7.6), opens for a Rust member and not with the key of one who left.
+//! §7.6), opens for a Rust member, not with the key of one who left, and not for one who joins
+//! after it was sent.
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -612,6 +613,19 @@ async fn openmls_and_ts_mls_members_keep_one_group_through_the_relay_for_more_th
         Err(Error::FrameRejected(
             FrameFault::UnknownEpoch | FrameFault::AuthenticationFailed
         ))
+    ));
+    // Someone who joins now opens nothing sent before: that frame's epoch is not theirs.
+    let mut now_in = w.members();
+    let late = w.join("r99").await;
+    now_in.push(late);
+    epoch += 1;
+    w.at_epoch(epoch, &now_in).await;
+    let Core::Rust(late) = &w.people[late].core else {
+        unreachable!("r99 is Rust")
+    };
+    assert!(matches!(
+        frames_of(late.member()).open(Stream::Audio, &frame, Instant::now()),
+        Err(Error::FrameRejected(FrameFault::UnknownEpoch))
     ));
     // Whoever was in an epoch saw the same code in it, and a new code in every epoch.
     let mut codes: BTreeMap<u64, &str> = BTreeMap::new();
