@@ -187,6 +187,7 @@ function resetCallView() {
   $('remember').hidden = true;
   $('people').hidden = true;
   $('group-code').hidden = true;
+  $('pager').hidden = true;
   $('people-toggle').setAttribute('aria-expanded', 'false');
   $('link').value = location.href;
   $('local-video').srcObject = null;
@@ -509,6 +510,15 @@ async function call(secret, group, { stream = null, name = null, relayOnly = fal
       tiles.track(e.peer, e.track);
       if (e.track.kind === 'audio') me.levels.watch(e.peer, e.track);
     } else if (e.type === 'speaker') tiles.feature(e.peer);
+    else if (e.type === 'page') {
+      tiles.showOnly(e.shown);
+      $('pager').hidden = e.pages <= 1;
+      $('page-label').textContent = `Page ${e.page + 1} of ${e.pages}`;
+      $('page-prev').disabled = e.page === 0;
+      $('page-next').disabled = e.page >= e.pages - 1;
+      $('page-prev').onclick = () => room.setPage(e.page - 1);
+      $('page-next').onclick = () => room.setPage(e.page + 1);
+    }
     else if (e.type === 'name') tiles.name(e.peer, e.name);
     else if (e.type === 'media') tiles.media(e.peer, e);
     else if (e.type === 'chat') chat.onEvent(e.event, e.peer);

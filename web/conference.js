@@ -49,6 +49,8 @@ export class Conference {
     /** Whom we told the page about (a tile each). */
     this.known = new Set();
     this.speaker = null;
+    /** Which page of the others the video slots show (the speaker is always shown). */
+    this.page = 0;
     this.queue = Promise.resolve();
     this.dropped = 0;
     /** For app.js: a conference has no pairs. */
@@ -202,6 +204,12 @@ export class Conference {
     if (up) this.emit({ type: 'state', state: this.members.length ? 'connected' : 'waiting-for-group' });
   }
 
+  /** Shows page `page` of the others (clamped to the pages there are). */
+  setPage(page) {
+    this.page = Math.max(0, page);
+    this.view();
+  }
+
   /** `peer` is speaking (the page hears it in their audio): they take the large tile. */
   setSpeaker(peer) {
     if (this.speaker === peer || !this.members.includes(peer)) return;
@@ -215,7 +223,12 @@ export class Conference {
   view() {
     if (!this.sfu || this.sfu.slots.some((s) => s.mid === null)) return;
     const speaker = this.speaker ?? this.members[0] ?? null;
-    const video = speaker ? [speaker, ...this.members.filter((p) => p !== speaker)] : [];
+    const perPage = Math.max(this.sfu.videoSlots - 1, 1);
+    const others = this.members.filter((p) => p !== speaker);
+    const pages = Math.max(Math.ceil(others.length / perPage), 1);
+    this.page = Math.min(this.page, pages - 1);
+    const onPage = others.slice(this.page * perPage, (this.page + 1) * perPage);
+    const video = speaker ? [speaker, ...onPage] : [];
     const slots = [];
     for (const [kind, wanted] of [['audio', this.members], ['video', video]]) {
       const mine = this.sfu.slots.filter((s) => s.kind === kind);
@@ -233,6 +246,7 @@ export class Conference {
       }
     }
     this.emit({ type: 'speaker', peer: speaker });
+    this.emit({ type: 'page', page: this.page, pages, shown: video });
     this.send({ type: 'sfu-view', slots });
   }
 

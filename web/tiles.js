@@ -168,6 +168,13 @@ export class Tiles {
     this.render(t);
   }
 
+  /** A conference's page: only these people's tiles show (the speaker and one page of the
+   *  others; the rest are in People). */
+  showOnly(peers) {
+    for (const t of this.tiles.values()) t.figure.hidden = !peers.includes(t.peer);
+    this.grid.dataset.count = String(Math.min(peers.length, this.tiles.size));
+  }
+
   /** A conference's active speaker: their tile is the large one. */
   feature(peer) {
     for (const t of this.tiles.values()) t.figure.classList.toggle('featured', t.peer === peer);

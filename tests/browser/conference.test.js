@@ -6,9 +6,11 @@
 
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
-import { ARTIFACTS, launchChromium, launchFirefox, newSecret, openPage, startRelay, toneMicrophone, waitFn, waitForLobby } from './harness.js';
+import { ARTIFACTS, ROOT, launchChromium, launchFirefox, newSecret, openPage, startRelay, toneMicrophone, waitFn, waitForLobby } from './harness.js';
 
 const env = {};
 const closers = [];
@@ -17,7 +19,7 @@ before(async () => {
   // SFU listens on this machine's own address (docs/relay.md).
   const host = Object.values(networkInterfaces()).flat().find((i) => i.family === 'IPv4' && !i.internal)?.address;
   assert.ok(host, 'this machine has a non-loopback IPv4 address for the SFU');
-  env.relay = await startRelay('127.0.0.1:0', ['--max-peers', '12', '--sfu-udp', `${host}:0`]);
+  env.relay = await startRelay('127.0.0.1:0', ['--sfu-udp', `${host}:0`]);
   [env.chromium, env.firefox] = await Promise.all([launchChromium(), launchFirefox()]);
 });
 afterEach(async () => {
@@ -130,4 +132,65 @@ test('three browsers in one #S.8 conference see and hear each other through the 
   const value = (name) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1]);
   assert.ok(value('sotto_sfu_frames_forwarded_total') > 100, metrics);
   assert.equal(value('sotto_sfu_frames_clear_dropped_total'), 0);
+});
+
+/** Synthetic members (synthetic-members.mjs) joining `url` one by one: real members of the
+ *  MLS group, without media. `codes` holds each one's latest group code. */
+function synthetic(url, names) {
+  const child = spawn(process.execPath, ['--import', path.join(ROOT, 'web/test/vendor-map.mjs'), path.join(ROOT, 'tests/browser/synthetic-members.mjs'), url, ...names], { stdio: ['ignore', 'pipe', 'inherit'] });
+  closers.push(async () => child.kill());
+  const codes = new Map();
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const { name, code } = JSON.parse(line);
+    codes.set(name, code);
+  });
+  return codes;
+}
+
+/** Screenshots of `page` at desktop and phone sizes. */
+async function sizes(page, name) {
+  for (const [size, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]]) {
+    await page.setViewportSize(viewport);
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    await screenshot(page, `${name}-${size}`);
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+test('the conference view at 7, 12 and 30 others, desktop and phone; 30 synthetic members and the page share one code', async () => {
+  const url = `http://${env.relay.addr}/#${newSecret()}.31`;
+  const ada = await person('chromium', url, 'Ada', TONES.ada);
+  await waitFn(ada, () => document.getElementById('group-code-digits').textContent !== '', null, { timeout: 20000 }).catch(async (e) => { throw new Error(e.message + await ada.evaluate(() => document.getElementById('ended-reason').textContent)); });
+  const names = ['Bea', 'Cy', 'Dee', 'Eve', 'Fay', 'Gus', 'Hal', 'Ivy', 'Jo', 'Kai', 'Lou', 'Max', 'Ned', 'Ola', 'Pia', 'Quin', 'Ray', 'Sam', 'Tia', 'Uma', 'Vic', 'Wes', 'Xan', 'Yas', 'Zoe', 'Abe', 'Bo', 'Cal', 'Dru', 'Eli'];
+  const steps = [7, 12, 30];
+  let joined = 0;
+  for (const n of steps) {
+    const more = synthetic(url, names.slice(joined, n));
+    joined = n;
+    await waitFn(ada, (n) => document.querySelectorAll('#tiles .tile').length === n && [...document.querySelectorAll('#tiles .tile .name')].every((e) => !e.textContent.startsWith('Person')), n, { timeout: 60000, polling: 250 });
+    await sizes(ada, `chromium-${n}-others`);
+    // Everyone, the page and each member, shows the same code.
+    await waitFn(ada, () => document.getElementById('group-code-digits').textContent !== '');
+    const shown = await ada.evaluate(() => document.getElementById('group-code-digits').textContent);
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      const all = [...more.values()];
+      if (all.length === n - (steps[steps.indexOf(n) - 1] ?? 0) && all.every((c) => c === shown)) break;
+      if (Date.now() > deadline) throw new Error(`codes differ from the page's ${shown}: ${JSON.stringify([...more])}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  // Thirty others: the speaker and eight more on screen, the rest a page away; every page
+  // shows nine, and paging changes who.
+  const visible = () => ada.evaluate(() => [...document.querySelectorAll('#tiles .tile:not([hidden]) .name')].map((e) => e.textContent));
+  await waitFn(ada, () => document.getElementById('page-label').textContent === 'Page 1 of 4' && !document.getElementById('pager').hidden);
+  const first = await visible();
+  assert.equal(first.length, 9, first.join());
+  await ada.click('#page-next');
+  await waitFn(ada, () => document.getElementById('page-label').textContent === 'Page 2 of 4');
+  const second = await visible();
+  assert.equal(second.length, 9, second.join());
+  assert.equal(second[0], first[0], 'the speaker stays');
+  assert.equal(second.slice(1).filter((n) => first.includes(n)).length, 0, `${first} / ${second}`);
+  await sizes(ada, 'chromium-30-others-page-2');
 });
