@@ -6,7 +6,8 @@
 // before media flows (Chromium sends plaintext otherwise: DESIGN §5).
 
 import { SFU_TRANSPORT } from './frame-keys.js';
-import { AUDIO_LEVEL, withoutAudioLevel } from './sdp.js';
+import { withoutAudioLevel } from './sdp.js';
+import { pinCodecs } from './transport.js';
 
 export class SfuTransport {
   /**
@@ -25,22 +26,6 @@ export class SfuTransport {
     /** The receive slots, in order: { kind, index, mid, track }. */
     this.slots = [];
     keys.openTransport(this.via);
-  }
-
-  /** Only Opus and VP8 (PROTOCOL.md §4.1), and never the audio level in clear. */
-  pin(transceiver, kind) {
-    const caps = RTCRtpReceiver.getCapabilities(kind)?.codecs ?? [];
-    const want = kind === 'video' ? 'video/vp8' : 'audio/opus';
-    const pinned = caps.filter((c) => c.mimeType.toLowerCase() === want);
-    if (pinned.length) transceiver.setCodecPreferences(pinned);
-    if (transceiver.setHeaderExtensionsToNegotiate && transceiver.getHeaderExtensionsToNegotiate) {
-      const exts = transceiver.getHeaderExtensionsToNegotiate().map((x) => (x.uri === AUDIO_LEVEL ? { ...x, direction: 'stopped' } : x));
-      try {
-        transceiver.setHeaderExtensionsToNegotiate(exts);
-      } catch {
-        // The SDP is filtered as well (withoutAudioLevel).
-      }
-    }
   }
 
   /** Makes the connection and its offer; returns the offer's SDP as set. */
@@ -63,7 +48,7 @@ export class SfuTransport {
       const t = pc.addTransceiver(track, init);
       const transform = this.keys.sendTransform(this.via, track.kind);
       if (transform) t.sender.transform = transform;
-      this.pin(t, track.kind);
+      pinCodecs(t, track.kind);
     }
     const receive = (kind, n) => {
       for (let index = 0; index < n; index++) {
@@ -71,7 +56,7 @@ export class SfuTransport {
         const slot = `${kind[0]}${index}`;
         const transform = this.keys.receiveTransform(this.via, kind, slot);
         if (transform) t.receiver.transform = transform;
-        this.pin(t, kind);
+        pinCodecs(t, kind);
         this.slots.push({ kind, index, slot, transceiver: t, track: t.receiver.track, mid: null });
       }
     };

@@ -5,6 +5,23 @@
 
 import { AUDIO_LEVEL, carriesDataChannel, withoutAudioLevel, withoutStrayCodecLines } from './sdp.js';
 
+/** Only Opus and VP8 on `transceiver` (PROTOCOL.md §4.1), and never the audio level in clear
+ *  (a pair's transports and a conference's alike). */
+export function pinCodecs(transceiver, kind) {
+  const caps = RTCRtpReceiver.getCapabilities(kind)?.codecs ?? [];
+  const want = kind === 'video' ? 'video/vp8' : 'audio/opus';
+  const pinned = caps.filter((c) => c.mimeType.toLowerCase() === want);
+  if (pinned.length) transceiver.setCodecPreferences(pinned);
+  if (transceiver.setHeaderExtensionsToNegotiate && transceiver.getHeaderExtensionsToNegotiate) {
+    const exts = transceiver.getHeaderExtensionsToNegotiate().map((x) => (x.uri === AUDIO_LEVEL ? { ...x, direction: 'stopped' } : x));
+    try {
+      transceiver.setHeaderExtensionsToNegotiate(exts);
+    } catch {
+      // The SDP is filtered as well (withoutAudioLevel).
+    }
+  }
+}
+
 /** The other end's SDP was refused by this browser. */
 export class RemoteSetupError extends Error {}
 
@@ -65,22 +82,6 @@ export class PairTransport {
     if (transform) sender.transform = transform;
   }
 
-  pinCodecs(transceiver) {
-    const kind = transceiver.receiver.track.kind;
-    const caps = RTCRtpReceiver.getCapabilities(kind)?.codecs ?? [];
-    const want = kind === 'video' ? 'video/vp8' : 'audio/opus';
-    const pinned = caps.filter((c) => c.mimeType.toLowerCase() === want);
-    if (pinned.length) transceiver.setCodecPreferences(pinned);
-    if (transceiver.setHeaderExtensionsToNegotiate && transceiver.getHeaderExtensionsToNegotiate) {
-      const exts = transceiver.getHeaderExtensionsToNegotiate().map((x) => (x.uri === AUDIO_LEVEL ? { ...x, direction: 'stopped' } : x));
-      try {
-        transceiver.setHeaderExtensionsToNegotiate(exts);
-      } catch {
-        // The SDP is filtered as well (withoutAudioLevel).
-      }
-    }
-  }
-
   ensureBothKinds(pc) {
     // A voice-only side still receives video: one audio and one video section always.
     for (const kind of ['audio', 'video']) {
@@ -100,7 +101,7 @@ export class PairTransport {
       this.setReceiveTransform(pc.getTransceivers().find((t) => t.sender === sender));
     }
     this.ensureBothKinds(pc);
-    for (const t of pc.getTransceivers()) this.pinCodecs(t);
+    for (const t of pc.getTransceivers()) pinCodecs(t, t.receiver.track.kind);
     const offer = await pc.createOffer();
     await pc.setLocalDescription({ type: 'offer', sdp: withoutAudioLevel(offer.sdp) });
     return pc.localDescription.sdp;
@@ -119,7 +120,7 @@ export class PairTransport {
       const sender = pc.addTrack(track, this.stream);
       this.setSendTransform(sender, track.kind);
     }
-    for (const t of pc.getTransceivers()) this.pinCodecs(t);
+    for (const t of pc.getTransceivers()) pinCodecs(t, t.receiver.track.kind);
     const answer = await pc.createAnswer();
     await pc.setLocalDescription({ type: 'answer', sdp: withoutAudioLevel(answer.sdp) });
     await this.flushCandidates();

@@ -51,32 +51,36 @@ function transformFor({ side, kind, slot = null }, transformer) {
   /** sender -> FrameDecryptor, made on their first frame. */
   const decryptors = new Map();
   const state = { epoch: null, key: null, encryptor: null };
+
+  /** What seals or opens this frame, or null when its key is not here (yet). A conference's
+   *  frames go through its group keys; a pair's through its send key and its person's key. */
+  function crypt() {
+    if (conference !== null || slot !== null) {
+      if (conference === null || (side === 'send' && !conference.send)) return null;
+      return (data) => conferenceFrame(side, kind, slot, data, state);
+    }
+    const sender = side === 'send' ? null : senderOf();
+    const key = side === 'send' ? send : senders.get(sender);
+    if (!key) return null;
+    if (side === 'send') {
+      // A re-created sender transform moves to the next generation: its counter starts at 0
+      // again, under a new key.
+      if (!encryptor) {
+        encryptor = new FrameEncryptor(key.key, key.role, stream, generations[kind]);
+        generations[kind] += 1n;
+      }
+      return (data) => encryptor.encrypt(data);
+    }
+    if (!decryptors.has(sender)) decryptors.set(sender, new FrameDecryptor(key.key, key.role, stream));
+    const decryptor = decryptors.get(sender);
+    return async (data) => (await decryptor.decrypt(data)).frame;
+  }
+
   return new TransformStream({
     async transform(frame, controller) {
       s.frames++;
-      if (conference !== null || slot !== null) {
-        if (conference === null || (side === 'send' && !conference.send)) {
-          s.noKey++;
-          return; // no epoch yet: drop (fail closed)
-        }
-        if (frame.data.byteLength === 0) {
-          s.empty++;
-          return;
-        }
-        try {
-          frame.data = (await conferenceFrame(side, kind, slot, new Uint8Array(frame.data), state)).buffer;
-          s.ok++;
-          controller.enqueue(frame);
-        } catch (e) {
-          s.failed++;
-          s.lastFault = `${e.fault ?? String(e)} (${frame.data.byteLength} bytes)`;
-          if (side === 'receive' && kind === 'video') transformer.sendKeyFrameRequest?.().catch(() => {});
-        }
-        return;
-      }
-      const sender = side === 'send' ? null : senderOf();
-      const key = side === 'send' ? send : senders.get(sender);
-      if (!key) {
+      const f = crypt();
+      if (!f) {
         s.noKey++;
         return; // no key yet: drop (fail closed)
       }
@@ -86,22 +90,8 @@ function transformFor({ side, kind, slot = null }, transformer) {
         s.empty++;
         return;
       }
-      let crypto;
-      if (side === 'send') {
-        if (!encryptor) {
-          // A re-created sender transform moves to the next generation: its counter starts at
-          // 0 again, under a new key.
-          encryptor = new FrameEncryptor(key.key, key.role, stream, generations[kind]);
-          generations[kind] += 1n;
-        }
-        crypto = encryptor;
-      } else {
-        if (!decryptors.has(sender)) decryptors.set(sender, new FrameDecryptor(key.key, key.role, stream));
-        crypto = decryptors.get(sender);
-      }
       try {
-        const data = new Uint8Array(frame.data);
-        frame.data = side === 'send' ? (await crypto.encrypt(data)).buffer : (await crypto.decrypt(data)).frame.buffer;
+        frame.data = (await f(new Uint8Array(frame.data))).buffer;
         s.ok++;
         controller.enqueue(frame);
       } catch (e) {

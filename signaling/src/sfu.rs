@@ -85,14 +85,22 @@ impl SfuHandle {
         peer: PeerId,
         sdp: String,
     ) -> Result<String, String> {
-        let (reply, answer) = oneshot::channel();
-        let command = Command::Offer {
+        self.ask(|reply| Command::Offer {
             room,
             peer,
             sdp,
             reply,
-        };
-        if self.commands.send(command).await.is_err() {
+        })
+        .await
+    }
+
+    /// Sends the command `make` builds and waits for the SFU's answer to it.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, sotto_sfu::Error>>) -> Command,
+    ) -> Result<T, String> {
+        let (reply, answer) = oneshot::channel();
+        if self.commands.send(make(reply)).await.is_err() {
             return Err("the SFU has stopped".into());
         }
         match answer.await {
@@ -119,20 +127,13 @@ impl SfuHandle {
                 },
             })
             .collect();
-        let (reply, done) = oneshot::channel();
-        let command = Command::View {
+        self.ask(|reply| Command::View {
             room,
             peer,
             slots,
             reply,
-        };
-        if self.commands.send(command).await.is_err() {
-            return Err("the SFU has stopped".into());
-        }
-        match done.await {
-            Ok(result) => result.map_err(|e| e.to_string()),
-            Err(_) => Err("the SFU has stopped".into()),
-        }
+        })
+        .await
     }
 
     /// `peer` left `room`: nothing more is forwarded to or from it.

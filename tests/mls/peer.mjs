@@ -1,4 +1,4 @@
-// The JavaScript side of e2ee/tests/mls_interop.rs and tests/tests/conference.rs: conference
+// The JavaScript side of tests/tests/mls_interop.rs and tests/tests/conference.rs: conference
 // members on ts-mls (web/crypto/member.js, and web/conference-room.js around it) driven over
 // JSON lines on stdin and stdout, so that a Rust test can put them in one group with openmls
 // members and compare every epoch byte for byte. Byte strings

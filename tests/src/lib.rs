@@ -3,6 +3,8 @@
 //! native clients, and tone analysis.
 #![forbid(unsafe_code)]
 
+pub mod node;
+
 use futures_util::{SinkExt, StreamExt};
 use sotto_client::audio::{Sink, Source};
 use sotto_client::call::Outcome;

@@ -14,73 +14,14 @@ use serde_json::{Value, json};
 use sotto_client::conference::{ConferenceEvent, ConferenceMember};
 use sotto_e2ee::{BaseKey, ConferenceFrames, Error, FrameFault, LinkSecret, Member, Stream};
 use sotto_proto::{ClientMessage, ErrorCode, PeerId, RoomId, ServerMessage};
+use sotto_tests::node::{Js, hex, unhex};
 use sotto_tests::{Relay, WAIT};
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 const SECRET: [u8; 32] = [0x3c; 32];
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The node process hosting the JavaScript members (`tests/mls/peer.mjs`).
-struct Js {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Js {
-    fn start() -> Self {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-        let mut child = Command::new("node")
-            .args([
-                "--import",
-                "./web/test/vendor-map.mjs",
-                "tests/mls/peer.mjs",
-            ])
-            .current_dir(root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("node runs (the test command installs it)");
-        let stdin = child.stdin.take().expect("piped");
-        let stdout = BufReader::new(child.stdout.take().expect("piped"));
-        Self {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    fn call(&mut self, req: Value) -> Value {
-        writeln!(self.stdin, "{req}").expect("node's stdin");
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("node's stdout");
-        let out: Value = serde_json::from_str(&line).expect("a JSON line from node");
-        assert_eq!(
-            out["ok"],
-            json!(true),
-            "{} by {} failed in ts-mls: {}",
-            req["cmd"],
-            req["name"],
-            out["error"]
-        );
-        out
-    }
-}
-
-impl Drop for Js {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Which implementation a person runs.
 enum Core {
@@ -454,13 +395,6 @@ impl World {
         })
         .await;
     }
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
 }
 
 /// A receiver holding `member`'s current epoch.

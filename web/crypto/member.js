@@ -13,7 +13,7 @@
 // unprotected here, where the sender is known); and a commit that removes this member while
 // adding someone into the leaf it vacates (openmls does, as RFC 9420 §12.1.1 says: adds fill
 // the leftmost blank leaf) is not seen as a removal: ts-mls tries to decrypt the path and fails
-// (found by e2ee/tests/mls_interop.rs). The removal is read from the commit's own proposals
+// (found by tests/tests/mls_interop.rs). The removal is read from the commit's own proposals
 // instead, with the commit authenticated as ts-mls' own removal branch does.
 
 import {

@@ -1,4 +1,4 @@
-//! openmls (this crate's `Member`) and ts-mls (the browser's `web/crypto/member.js`, in node)
+//! openmls (sotto-e2ee's `Member`) and ts-mls (the browser's `web/crypto/member.js`, in node)
 //! in one conference group: adds, removes and updates committed from either side for more than
 //! 20 epochs, every member's SFrame base key, epoch authenticator, group code and roster
 //! compared byte for byte after each, and an application message from the committer opened by
@@ -7,77 +7,11 @@
 //! adds, an add and a remove at once) on demand; `tests/tests/conference.rs` runs the clients'
 //! conference cores through the real relay, which decides who commits what.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sotto_e2ee::{CommitOutcome, LinkSecret, Member, MemberId};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use sotto_tests::node::{Js, hex, unhex};
 
 const SECRET: [u8; 32] = [0x5a; 32];
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
-}
-
-/// The node process hosting the JavaScript members.
-struct Js {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Js {
-    fn start() -> Self {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-        let mut child = Command::new("node")
-            .args([
-                "--import",
-                "./web/test/vendor-map.mjs",
-                "tests/mls/peer.mjs",
-            ])
-            .current_dir(root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("node runs (the test command installs it)");
-        let stdin = child.stdin.take().expect("piped");
-        let stdout = BufReader::new(child.stdout.take().expect("piped"));
-        Self {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    fn call(&mut self, req: Value) -> Value {
-        writeln!(self.stdin, "{req}").expect("node's stdin");
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("node's stdout");
-        let out: Value = serde_json::from_str(&line).expect("a JSON line from node");
-        assert_eq!(
-            out["ok"],
-            json!(true),
-            "{} by {} failed in ts-mls: {}",
-            req["cmd"],
-            req["name"],
-            out["error"]
-        );
-        out
-    }
-}
-
-impl Drop for Js {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 enum Side {
     Rust(Box<Member>),
