@@ -37,6 +37,9 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig}
 pub const KEYFRAME_THROTTLE: Duration = Duration::from_secs(1);
 /// A member whose connection never came up, or went away, is dropped after this.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A simulcast layer that sent no frame for this long counts as stopped: its viewers get the
+/// other layer until it comes back (a sender short of CPU or bandwidth stops its full layer).
+pub const LAYER_STALE: Duration = Duration::from_secs(1);
 
 /// Why the SFU refused a member's request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +79,21 @@ impl Layer {
         match self {
             Self::High => "h".into(),
             Self::Low => "l".into(),
+        }
+    }
+
+    fn of_rid(rid: &Rid) -> Option<Self> {
+        match &**rid {
+            "h" => Some(Self::High),
+            "l" => Some(Self::Low),
+            _ => None,
+        }
+    }
+
+    fn other(self) -> Self {
+        match self {
+            Self::High => Self::Low,
+            Self::Low => Self::High,
         }
     }
 }
@@ -151,6 +169,10 @@ struct Member<R, P> {
     /// A view that came before str0m announced the m-lines (the connection still coming up):
     /// applied to each receive m-line as it is announced.
     early: BTreeMap<Mid, (P, Layer)>,
+    /// When each of its simulcast layers last sent a frame (by its send m-line).
+    layers_seen: BTreeMap<(Mid, Layer), Instant>,
+    /// The layer each of its receive m-lines is being sent now.
+    forwarding: BTreeMap<Mid, Layer>,
     connected: bool,
     since: Instant,
     /// When its connection next needs the clock.
@@ -256,6 +278,8 @@ where
             publish: Vec::new(),
             view: BTreeMap::new(),
             early: BTreeMap::new(),
+            layers_seen: BTreeMap::new(),
+            forwarding: BTreeMap::new(),
             connected: false,
             since: now,
             next: now,
@@ -447,7 +471,7 @@ where
                 break;
             }
             for (from, data) in media.drain(..) {
-                self.forward(from, &data);
+                self.forward(from, &data, now);
             }
             for (from, mid, _) in std::mem::take(&mut keyframe_asks) {
                 self.relay_keyframe_request(from, mid, now);
@@ -472,8 +496,39 @@ where
         }
     }
 
-    /// A frame from member `from`: to every member of its room whose view shows it there.
-    fn forward(&mut self, from: usize, data: &MediaData) {
+    /// A frame from member `from`: to every member of its room whose view shows it there, at
+    /// the layer asked for, or the other one while the one asked for is stopped.
+    fn forward(&mut self, from: usize, data: &MediaData, now: Instant) {
+        let layer = match &data.rid {
+            None => None,
+            Some(rid) => match Layer::of_rid(rid) {
+                Some(layer) => Some(layer),
+                // A rid the SFU never asks for: not forwarded.
+                None => return,
+            },
+        };
+        let sender = &mut self.members[from];
+        if let Some(layer) = layer {
+            sender.layers_seen.insert((data.mid, layer), now);
+        }
+        let fresh = |l: Layer| {
+            sender
+                .layers_seen
+                .get(&(data.mid, l))
+                .is_some_and(|t| now.saturating_duration_since(*t) < LAYER_STALE)
+        };
+        // For a viewer who asked for `wanted`: the layer it gets now.
+        let effective = |wanted: Layer| {
+            if fresh(wanted) || !fresh(wanted.other()) {
+                wanted
+            } else {
+                wanted.other()
+            }
+        };
+        let effective_of = [
+            (Layer::High, effective(Layer::High)),
+            (Layer::Low, effective(Layer::Low)),
+        ];
         let sender = &self.members[from];
         let Some(publish) = sender.publish.iter().find(|p| p.mid == data.mid) else {
             return;
@@ -491,21 +546,34 @@ where
             }
         }
         let (room, peer, media_kind) = (sender.room.clone(), sender.peer.clone(), publish.kind);
+        let mut switched = Vec::new();
         for (i, member) in self.members.iter_mut().enumerate() {
             if i == from || member.room != room || !member.connected {
                 continue;
             }
-            let targets: Vec<Mid> = member
-                .view
-                .iter()
-                .filter(|(_, (kind, shows))| {
-                    *kind == media_kind
-                        && shows.as_ref().is_some_and(|(p, layer)| {
-                            *p == peer && (data.rid.is_none() || data.rid == Some(layer.rid()))
-                        })
-                })
-                .map(|(mid, _)| *mid)
-                .collect();
+            let mut targets: Vec<Mid> = Vec::new();
+            for (mid, (kind, shows)) in &member.view {
+                let Some((p, wanted)) = shows else { continue };
+                if *kind != media_kind || *p != peer {
+                    continue;
+                }
+                let Some(layer) = layer else {
+                    targets.push(*mid);
+                    continue;
+                };
+                let now_sent = effective_of
+                    .iter()
+                    .find(|(w, _)| w == wanted)
+                    .map_or(*wanted, |(_, e)| *e);
+                if layer != now_sent {
+                    continue;
+                }
+                if member.forwarding.insert(*mid, now_sent) != Some(now_sent) {
+                    // A layer switch: it decodes from the new layer's next key frame.
+                    switched.push(now_sent);
+                }
+                targets.push(*mid);
+            }
             for mid in targets {
                 let Some(writer) = member.rtc.writer(mid) else {
                     continue;
@@ -520,6 +588,9 @@ where
                     self.counters.frames_forwarded += 1;
                 }
             }
+        }
+        for layer in switched {
+            self.ask_keyframe(&room, &peer, Some(layer), now);
         }
     }
 

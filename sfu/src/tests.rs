@@ -5,7 +5,7 @@
 use super::*;
 use std::net::Ipv4Addr;
 use str0m::format::Codec;
-use str0m::media::{Frequency, MediaTime};
+use str0m::media::{Frequency, MediaTime, Simulcast, SimulcastLayer};
 
 const SFU: ([u8; 4], u16) = ([10, 0, 0, 1], 3478);
 
@@ -62,6 +62,11 @@ impl World {
     /// Member `name` of room 1 offers: one audio and one video to send, `audio` and `video`
     /// m-lines to receive.
     fn join(&mut self, name: u8, audio: usize, video: usize) {
+        self.join_with(name, audio, video, false);
+    }
+
+    /// As [`World::join`]; with `simulcast`, the video goes as layers `h` and `l`.
+    fn join_with(&mut self, name: u8, audio: usize, video: usize, simulcast: bool) {
         let addr: SocketAddr = (Ipv4Addr::new(192, 168, 0, name), 5000).into();
         let mut rtc = RtcConfig::new()
             .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
@@ -69,7 +74,14 @@ impl World {
         let _ = rtc.add_local_candidate(Candidate::host(addr, "udp").expect("a candidate"));
         let mut change = rtc.sdp_api();
         let send_audio = change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
-        let send_video = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        let layers = simulcast.then(|| {
+            let mut s = Simulcast::new();
+            s.add_send_layer(SimulcastLayer::new("h"));
+            s.add_send_layer(SimulcastLayer::new("l"));
+            s
+        });
+        let send_video =
+            change.add_media(MediaKind::Video, Direction::SendOnly, None, None, layers);
         let recv_audio = (0..audio)
             .map(|_| change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None))
             .collect();
@@ -216,6 +228,24 @@ impl World {
         self.pump();
     }
 
+    /// `name` sends one video frame on simulcast layer `rid`.
+    fn send_layer(&mut self, name: u8, ctr: u8, rid: &str, frame: Vec<u8>) {
+        let now = self.now;
+        let c = self.client(name);
+        let writer = c.rtc.writer(c.send_video).expect("a send m-line");
+        let pt = writer
+            .payload_params()
+            .find(|p| p.spec().codec == Codec::Vp8)
+            .expect("VP8")
+            .pt();
+        let time = MediaTime::new(u64::from(ctr) * 3000, Frequency::NINETY_KHZ);
+        writer
+            .rid(rid.into())
+            .write(pt, now, time, frame)
+            .expect("written");
+        self.pump();
+    }
+
     fn received(&self, name: u8, mid: Mid) -> Vec<Vec<u8>> {
         self.clients
             .iter()
@@ -334,4 +364,56 @@ fn members_receive_the_sealed_frames_their_views_ask_for_and_nothing_else() {
     });
     assert_eq!(w.received(2, bea_audio).len(), 6);
     assert_eq!(w.sfu.member_count(), 2);
+}
+
+#[test]
+fn viewers_get_the_layer_they_ask_for_and_the_other_while_it_is_stopped() {
+    let mut w = World::new();
+    w.join_with(1, 0, 0, true);
+    w.join(2, 0, 1);
+    w.join(3, 0, 1);
+    w.run_until("every member connects", |w| {
+        w.clients.iter().all(|c| c.connected)
+    });
+    let (bea, cy) = (w.client(2).recv_video[0], w.client(3).recv_video[0]);
+    let slot = |mid: Mid, layer| Slot {
+        mid: mid.to_string(),
+        peer: 1,
+        layer,
+    };
+    w.sfu
+        .view(&1, &2, vec![slot(bea, Layer::High)], w.now)
+        .expect("a view");
+    w.sfu
+        .view(&1, &3, vec![slot(cy, Layer::Low)], w.now)
+        .expect("a view");
+    // Both layers flow: Bea gets h, Cy gets l (the very first frame may be the other layer's,
+    // before the SFU has seen both).
+    for ctr in 0..3 {
+        w.send_layer(1, ctr, "h", video_frame(ctr, 0xd0));
+        w.send_layer(1, ctr, "l", video_frame(ctr, 0xe0));
+    }
+    w.run_until("both have three frames", |w| {
+        w.received(2, bea).len() == 3 && w.received(3, cy).len() == 3
+    });
+    assert!(w.received(2, bea)[1..].iter().all(|f| f[6] == 0xd0));
+    assert!(w.received(3, cy)[1..].iter().all(|f| f[6] == 0xe0));
+    // Ada's full layer stops (her encoder is short of CPU): after a second Bea gets the small
+    // one rather than nothing, and Ada is asked for a key frame of it.
+    let start = w.now;
+    w.run_until("the full layer goes stale", |w| w.now > start + LAYER_STALE);
+    let asked = w.client(1).keyframe_requests;
+    for ctr in 3..6 {
+        w.send_layer(1, ctr, "l", video_frame(ctr, 0xe0));
+    }
+    w.run_until("Bea has the small layer", |w| w.received(2, bea).len() >= 4);
+    assert!(w.received(2, bea)[3..].iter().all(|f| f[6] == 0xe0));
+    w.run_until("Ada is asked for a key frame", |w| {
+        w.clients[0].keyframe_requests > asked
+    });
+    // The full layer is back: Bea goes back to it.
+    w.send_layer(1, 6, "h", video_frame(6, 0xd0));
+    w.run_until("Bea has the full layer again", |w| {
+        w.received(2, bea).last().is_some_and(|f| f[6] == 0xd0)
+    });
 }

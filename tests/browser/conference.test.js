@@ -7,10 +7,13 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer, request } from 'node:http';
+import { once } from 'node:events';
+import WebSocket, { WebSocketServer } from 'ws';
 import { createInterface } from 'node:readline';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
-import { ARTIFACTS, ROOT, launchChromium, launchFirefox, newSecret, openPage, startRelay, toneMicrophone, waitFn, waitForLobby } from './harness.js';
+import { ARTIFACTS, ROOT, launchChromium, launchFirefox, newSecret, openPage, startRelay, startTap, toneMicrophone, waitFn, waitForLobby } from './harness.js';
 
 const env = {};
 const closers = [];
@@ -96,36 +99,47 @@ async function screenshot(page, name) {
   await page.screenshot({ path: path.join(ARTIFACTS, `conference-${name}.png`) });
 }
 
-test('three browsers in one #S.8 conference see and hear each other through the SFU, with one group code; a fourth joins, one leaves', async () => {
-  const url = `http://${env.relay.addr}/#${newSecret()}.8`;
-  const ada = await person('chromium', url, 'Ada', TONES.ada);
-  const bea = await person('firefox', url, 'Bea', TONES.bea);
-  const cy = await person('chromium', url, 'Cy', TONES.cy);
-  await waitForPeople(ada, ['Bea', 'Cy']);
-  await waitForPeople(bea, ['Ada', 'Cy']);
-  await waitForPeople(cy, ['Ada', 'Bea']);
+test('three browsers in one #S.8 conference see and hear each other through the SFU, with one group code; a fourth joins, one leaves; the relay sees no name or message', async () => {
+  // Through a tap that records everything the relay is sent and sends.
+  const tap = await startTap(env.relay.addr);
+  closers.push(async () => tap.stop());
+  const url = `${tap.url}/#${newSecret()}.8`;
+  // Names and a message with spaces: no base64url text can hold one by chance.
+  const [A, B, C, D] = ['Ada Lovelace', 'Bea Müller', 'Cy Young', 'Dee Dee'];
+  const ada = await person('chromium', url, A, TONES.ada);
+  const bea = await person('firefox', url, B, TONES.bea);
+  const cy = await person('chromium', url, C, TONES.cy);
+  await waitForPeople(ada, [B, C]);
+  await waitForPeople(bea, [A, C]);
+  await waitForPeople(cy, [A, B]);
   const code = await sameCode([ada, bea, cy]);
   assert.match(code, /^(\d{5} ){5}\d{5}$/);
   await screenshot(ada, 'chromium-2-others-desktop');
 
   // A message to everyone, sealed by the group.
   await bea.evaluate(() => document.getElementById('chat-toggle').click());
-  await bea.type('#chat-input', 'hello from Bea');
+  await bea.type('#chat-input', 'hello from Bea, sealed');
   await bea.keyboard.press('Enter');
   for (const p of [ada, cy]) {
-    await waitFn(p, () => [...document.querySelectorAll('#chat-log .msg.theirs .text')].some((e) => e.textContent === 'hello from Bea'), null, { timeout: 15000 });
+    await waitFn(p, () => [...document.querySelectorAll('#chat-log .msg.theirs .text')].some((e) => e.textContent === 'hello from Bea, sealed'), null, { timeout: 15000 });
   }
 
   // Dee joins: a new epoch, a new code, the same everywhere; everyone sees everyone.
-  const dee = await person('chromium', url, 'Dee', TONES.dee);
-  await waitForPeople(dee, ['Ada', 'Bea', 'Cy']);
-  await waitForPeople(ada, ['Bea', 'Cy', 'Dee']);
+  const dee = await person('chromium', url, D, TONES.dee);
+  await waitForPeople(dee, [A, B, C]);
+  await waitForPeople(ada, [B, C, D]);
   const withDee = await sameCode([ada, bea, cy, dee], code);
   // Cy leaves: the others go on, with yet another code.
   await cy.click('#hangup');
-  await waitForPeople(ada, ['Bea', 'Dee']);
-  await waitForPeople(bea, ['Ada', 'Dee']);
+  await waitForPeople(ada, [B, D]);
+  await waitForPeople(bea, [A, D]);
   await sameCode([ada, bea, dee], withDee);
+
+  // The relay saw message kinds, epochs and sealed bytes, and the SFU's SDP (which it must):
+  // never a name, the message or the group code.
+  const seen = tap.record.map((r) => r.text).join('\n');
+  assert.ok(tap.record.some((r) => r.text.includes('"type":"commit"')) && tap.record.some((r) => r.text.includes('"type":"group-message"')), 'the tap saw the group at work');
+  for (const secret of [A, B, C, D, 'Lovelace', 'Müller', 'hello from Bea', code.replaceAll(' ', ''), code]) assert.ok(!seen.includes(secret), `the relay saw ${secret}`);
 
   // Every frame that reached the SFU carried an SFrame header.
   const metrics = await (await fetch(`http://${env.relay.addr}/metrics`)).text();
@@ -194,3 +208,67 @@ test('the conference view at 7, 12 and 30 others, desktop and phone; 30 syntheti
   assert.equal(second.slice(1).filter((n) => first.includes(n)).length, 0, `${first} / ${second}`);
   await sizes(ada, 'chromium-30-others-page-2');
 });
+
+/** A relay in the middle that holds the link: pages under `/fork/` are put, unknowing, in
+ *  another room of the real relay (every `join` they send is rewritten), so that the
+ *  conference splits in two groups. Everything else passes unchanged. */
+async function forkingProxy(relayAddr) {
+  const [host, port] = relayAddr.split(':');
+  const otherRoom = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64url');
+  const server = createServer((req, res) => {
+    const path = req.url.startsWith('/fork/') ? req.url.slice('/fork'.length) : req.url;
+    const up = request({ host, port, path, method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    req.pipe(up);
+  });
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (client, req) => {
+    const fork = req.url.startsWith('/fork/');
+    const relay = new WebSocket(`ws://${relayAddr}/ws`);
+    const pending = [];
+    relay.on('open', () => pending.splice(0).forEach((m) => relay.send(m)));
+    client.on('message', (data) => {
+      let text = data.toString();
+      if (fork && text.includes('"type":"join"')) text = JSON.stringify({ ...JSON.parse(text), room: otherRoom });
+      if (relay.readyState === WebSocket.OPEN) relay.send(text);
+      else pending.push(text);
+    });
+    relay.on('message', (data) => client.send(data.toString()));
+    client.on('close', () => relay.close());
+    relay.on('close', () => client.close());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  closers.push(async () => {
+    for (const c of wss.clients) c.terminate();
+    wss.close();
+    server.closeAllConnections();
+    server.close();
+  });
+  return `http://127.0.0.1:${server.address().port}`;
+}
+
+test('a relay holding the link that forks the conference is caught by the group code: each side sees the names it expects and another code', async () => {
+  const proxy = await forkingProxy(env.relay.addr);
+  const secret = newSecret();
+  const [A, B, C] = ['Ada Lovelace', 'Bea Müller', 'Cy Young'];
+  const ada = await person('chromium', `${proxy}/#${secret}.8`, A, TONES.ada);
+  const bea = await person('chromium', `${proxy}/#${secret}.8`, B, TONES.bea);
+  const cy = await person('chromium', `${proxy}/fork/#${secret}.8`, C, TONES.cy);
+  // The proxy, holding the link, joins each side as the person missing there.
+  synthetic(`${proxy}/#${secret}.8`, [C]);
+  synthetic(`${proxy}/fork/#${secret}.8`, [A, B]);
+  const names = (page) => page.evaluate(() => [...document.querySelectorAll('#tiles .tile .name')].map((e) => e.textContent).sort());
+  for (const [page, want] of [[ada, [B, C]], [bea, [A, C]], [cy, [A, B]]]) {
+    await waitFn(page, (want) => JSON.stringify([...document.querySelectorAll('#tiles .tile .name')].map((e) => e.textContent).sort()) === JSON.stringify(want) && document.getElementById('group-code-digits').textContent !== '', want, { timeout: 30000 }).catch(async (e) => {
+      throw new Error(`${e.message}: ${await names(page)}`);
+    });
+  }
+  // Every page shows the names it expects; the codes tell the two groups apart.
+  const code = (p) => p.evaluate(() => document.getElementById('group-code-digits').textContent);
+  const side = await sameCode([ada, bea]);
+  assert.notEqual(await code(cy), side, 'a forked group shows another code');
+});
+

@@ -20,7 +20,8 @@ const secret = fromB64u(secretText);
 const room = b64u(await roomId(secret));
 
 for (const name of names) {
-  const ws = new WebSocket(`ws://${link.host}/ws`);
+  // The relay's /ws beside the page, under the page's path (PROTOCOL.md §1).
+  const ws = new WebSocket(new URL('ws', `ws://${link.host}${link.pathname}`));
   let member = null;
   let queue = Promise.resolve();
   const send = (m) => ws.send(JSON.stringify(m));
