@@ -114,7 +114,8 @@ test('three browsers in one #S.8 conference see and hear each other through the 
   await waitForPeople(cy, [A, B]);
   const code = await sameCode([ada, bea, cy]);
   assert.match(code, /^(\d{5} ){5}\d{5}$/);
-  await screenshot(ada, 'chromium-2-others-desktop');
+  await sizes(ada, 'chromium-2-others');
+  await sizes(bea, 'firefox-2-others');
 
   // A message to everyone, sealed by the group.
   await bea.evaluate(() => document.getElementById('chat-toggle').click());
@@ -161,14 +162,15 @@ function synthetic(url, names) {
   return codes;
 }
 
-/** Screenshots of `page` at desktop and phone sizes. */
+/** Screenshots of `page` (Chromium's or Firefox's) at desktop and phone sizes. */
 async function sizes(page, name) {
+  const resize = (v) => (page.setViewportSize ? page.setViewportSize(v) : page.setViewport(v));
   for (const [size, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]]) {
-    await page.setViewportSize(viewport);
+    await resize(viewport);
     await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
     await screenshot(page, `${name}-${size}`);
   }
-  await page.setViewportSize({ width: 1280, height: 800 });
+  await resize({ width: 1280, height: 800 });
 }
 
 test('the conference view at 7, 12 and 30 others, desktop and phone; 30 synthetic members and the page share one code', async () => {
