@@ -28,6 +28,12 @@ pub enum Check {
     Clear,
 }
 
+/// Whether a VP8 frame is a key frame: the P bit of its frame tag (RFC 6386 §9.1), in the
+/// prefix a sealed frame keeps in clear.
+pub fn is_key_frame(frame: &[u8]) -> bool {
+    frame.first().is_some_and(|b| b & 1 == 0)
+}
+
 /// The AEAD tag every sealed frame ends with.
 const TAG_LEN: usize = 16;
 

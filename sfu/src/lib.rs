@@ -171,8 +171,10 @@ struct Member<R, P> {
     early: BTreeMap<Mid, (P, Layer)>,
     /// When each of its simulcast layers last sent a frame (by its send m-line).
     layers_seen: BTreeMap<(Mid, Layer), Instant>,
-    /// The layer each of its receive m-lines is being sent now.
-    forwarding: BTreeMap<Mid, Layer>,
+    /// What each of its video receive m-lines is being sent now: the layer (none: the sender
+    /// sends one), and whether a key frame of it went out (until then, nothing does: a decoder
+    /// fed a stream from a delta frame shows garbage).
+    forwarding: BTreeMap<Mid, (Option<Layer>, bool)>,
     connected: bool,
     since: Instant,
     /// When its connection next needs the clock.
@@ -319,6 +321,8 @@ where
         for (mid, (kind, shows)) in &mut member.view {
             let next = wanted.remove(mid);
             if *shows != next {
+                // Someone else's stream, or none: it starts again at a key frame.
+                member.forwarding.remove(mid);
                 if let (MediaKind::Video, Some((p, layer))) = (*kind, &next) {
                     changed.push((p.clone(), *layer));
                 }
@@ -546,6 +550,7 @@ where
             }
         }
         let (room, peer, media_kind) = (sender.room.clone(), sender.peer.clone(), publish.kind);
+        let key_frame = media_kind == MediaKind::Video && frame::is_key_frame(&data.data);
         let mut switched = Vec::new();
         for (i, member) in self.members.iter_mut().enumerate() {
             if i == from || member.room != room || !member.connected {
@@ -557,20 +562,30 @@ where
                 if *kind != media_kind || *p != peer {
                     continue;
                 }
-                let Some(layer) = layer else {
+                if media_kind == MediaKind::Audio {
                     targets.push(*mid);
                     continue;
-                };
-                let now_sent = effective_of
-                    .iter()
-                    .find(|(w, _)| w == wanted)
-                    .map_or(*wanted, |(_, e)| *e);
+                }
+                let now_sent = layer.map(|_| {
+                    effective_of
+                        .iter()
+                        .find(|(w, _)| w == wanted)
+                        .map_or(*wanted, |(_, e)| *e)
+                });
                 if layer != now_sent {
                     continue;
                 }
-                if member.forwarding.insert(*mid, now_sent) != Some(now_sent) {
-                    // A layer switch: it decodes from the new layer's next key frame.
-                    switched.push(now_sent);
+                let state = member.forwarding.entry(*mid).or_insert((now_sent, false));
+                if state.0 != now_sent {
+                    // A layer switch: the viewer decodes from the new layer's next key frame.
+                    *state = (now_sent, false);
+                    switched.push(now_sent.unwrap_or(*wanted));
+                }
+                if !state.1 {
+                    if !key_frame {
+                        continue;
+                    }
+                    state.1 = true;
                 }
                 targets.push(*mid);
             }

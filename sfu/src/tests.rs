@@ -39,6 +39,23 @@ fn video_frame(ctr: u8, fill: u8) -> Vec<u8> {
     f
 }
 
+/// A VP8 key frame as a member seals it: the ten bytes of its tag in clear, then the header.
+fn key_frame(ctr: u8, fill: u8) -> Vec<u8> {
+    let mut f = vec![0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01];
+    f.extend([0x90 | (ctr & 7), 0x40, 0x00]);
+    f.extend([fill; 40]);
+    f
+}
+
+/// Frame `ctr` of a camera: a key frame first, then delta frames.
+fn camera(ctr: u8, fill: u8) -> Vec<u8> {
+    if ctr == 0 {
+        key_frame(ctr, fill)
+    } else {
+        video_frame(ctr, fill)
+    }
+}
+
 struct World {
     sfu: Sfu<u8, u8>,
     clients: Vec<Client>,
@@ -317,7 +334,7 @@ fn members_receive_the_sealed_frames_their_views_ask_for_and_nothing_else() {
             1,
             ctr,
             audio_frame(ctr, 0xa0 + ctr),
-            video_frame(ctr, 0xb0 + ctr),
+            camera(ctr, 0xb0 + ctr),
         );
         w.run_until("the frame arrives", |w| {
             w.received(2, bea_audio).len() > usize::from(ctr)
@@ -329,7 +346,7 @@ fn members_receive_the_sealed_frames_their_views_ask_for_and_nothing_else() {
     let want: Vec<Vec<u8>> = (0..5).map(|c| audio_frame(c, 0xa0 + c)).collect();
     assert_eq!(w.received(2, bea_audio), want);
     assert_eq!(w.received(3, cy_audio), want);
-    let want: Vec<Vec<u8>> = (0..5).map(|c| video_frame(c, 0xb0 + c)).collect();
+    let want: Vec<Vec<u8>> = (0..5).map(|c| camera(c, 0xb0 + c)).collect();
     assert_eq!(w.received(2, bea_video), want);
     let cy_video = w.client(3).recv_video[0];
     assert!(w.received(3, cy_video).is_empty());
@@ -387,33 +404,46 @@ fn viewers_get_the_layer_they_ask_for_and_the_other_while_it_is_stopped() {
     w.sfu
         .view(&1, &3, vec![slot(cy, Layer::Low)], w.now)
         .expect("a view");
-    // Both layers flow: Bea gets h, Cy gets l (the very first frame may be the other layer's,
-    // before the SFU has seen both).
-    for ctr in 0..3 {
-        w.send_layer(1, ctr, "h", video_frame(ctr, 0xd0));
-        w.send_layer(1, ctr, "l", video_frame(ctr, 0xe0));
+    // Delta frames before any key frame reach no one: a decoder would show garbage.
+    w.send_layer(1, 0, "h", video_frame(0, 0xd0));
+    w.send_layer(1, 0, "l", video_frame(0, 0xe0));
+    // Then both layers flow from a key frame: Bea gets h, Cy gets l.
+    for ctr in 1..4 {
+        let frame = if ctr == 1 { key_frame } else { video_frame };
+        w.send_layer(1, ctr, "h", frame(ctr, 0xd0));
+        w.send_layer(1, ctr, "l", frame(ctr, 0xe0));
     }
     w.run_until("both have three frames", |w| {
         w.received(2, bea).len() == 3 && w.received(3, cy).len() == 3
     });
-    assert!(w.received(2, bea)[1..].iter().all(|f| f[6] == 0xd0));
-    assert!(w.received(3, cy)[1..].iter().all(|f| f[6] == 0xe0));
+    assert!(w.received(2, bea).iter().all(|f| f[f.len() - 1] == 0xd0));
+    assert!(w.received(3, cy).iter().all(|f| f[f.len() - 1] == 0xe0));
+    assert!(
+        w.received(2, bea)[0][0] & 1 == 0,
+        "the first frame a viewer gets is a key frame"
+    );
     // Ada's full layer stops (her encoder is short of CPU): after a second Bea gets the small
-    // one rather than nothing, and Ada is asked for a key frame of it.
+    // one from its next key frame, which Ada is asked for.
     let start = w.now;
     w.run_until("the full layer goes stale", |w| w.now > start + LAYER_STALE);
     let asked = w.client(1).keyframe_requests;
-    for ctr in 3..6 {
-        w.send_layer(1, ctr, "l", video_frame(ctr, 0xe0));
-    }
-    w.run_until("Bea has the small layer", |w| w.received(2, bea).len() >= 4);
-    assert!(w.received(2, bea)[3..].iter().all(|f| f[6] == 0xe0));
+    w.send_layer(1, 4, "l", video_frame(4, 0xe0));
     w.run_until("Ada is asked for a key frame", |w| {
         w.clients[0].keyframe_requests > asked
     });
-    // The full layer is back: Bea goes back to it.
-    w.send_layer(1, 6, "h", video_frame(6, 0xd0));
+    assert_eq!(
+        w.received(2, bea).len(),
+        3,
+        "no delta frame of the new layer"
+    );
+    w.send_layer(1, 5, "l", key_frame(5, 0xe0));
+    w.run_until("Bea has the small layer", |w| w.received(2, bea).len() == 4);
+    assert_eq!(w.received(2, bea)[3], key_frame(5, 0xe0));
+    // The full layer is back: Bea goes back to it, from its key frame.
+    w.send_layer(1, 6, "h", key_frame(6, 0xd0));
     w.run_until("Bea has the full layer again", |w| {
-        w.received(2, bea).last().is_some_and(|f| f[6] == 0xd0)
+        w.received(2, bea)
+            .last()
+            .is_some_and(|f| f[f.len() - 1] == 0xd0)
     });
 }
