@@ -181,6 +181,36 @@ fn an_address_in_use_is_named_with_its_flag() {
     );
 }
 
+#[test]
+fn the_sfus_udp_address_problems_are_named_with_their_flags() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sotto-relay"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // The UDP port is taken.
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let err = run(&["--sfu-udp", &addr]);
+    assert!(
+        err.contains(&format!("cannot bind the SFU to udp://{addr}")) && err.contains("--no-sfu"),
+        "{err}"
+    );
+    // Every address, and no address to tell clients.
+    let err = run(&["--sfu-udp", "0.0.0.0:0"]);
+    assert!(err.contains("--sfu-announce"), "{err}");
+    // An address clients cannot send to.
+    let err = run(&["--sfu-announce", "0.0.0.0"]);
+    assert!(
+        err.contains("--sfu-announce must be an address clients can send to"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn the_log_says_who_closed_each_connection() {
     let mut process = RelayProcess::start(&["--join-timeout", "1s"]);

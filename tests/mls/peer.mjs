@@ -40,6 +40,18 @@ const event = (e) => {
   }
 };
 
+/** What a member holds of its current epoch, as the Rust tests compare it (View in
+ *  tests/src/node.rs). */
+async function info(m) {
+  return {
+    epoch: String(m.epoch),
+    exporter: hex(await m.sframeBaseKey()),
+    authenticator: hex(m.epochAuthenticator()),
+    code: (await m.groupCode()).digits,
+    members: m.members().map((x) => `${x.leaf}:${hex(x.id)}`),
+  };
+}
+
 const commands = {
   async 'conf-create'({ name, secret, me }) {
     const { member, send } = await ConferenceMember.create(bytes(secret), me);
@@ -67,15 +79,7 @@ const commands = {
     return { sealed: hex(await enc.encrypt(bytes(frame))) };
   },
   async 'conf-info'({ name }) {
-    const c = conference(name);
-    const m = c.member;
-    return {
-      epoch: String(c.epoch),
-      exporter: hex(await m.sframeBaseKey()),
-      authenticator: hex(m.epochAuthenticator()),
-      code: (await m.groupCode()).digits,
-      members: m.members().map((x) => `${x.leaf}:${hex(x.id)}`),
-    };
+    return info(conference(name).member);
   },
   async create({ name, secret, id }) {
     members.set(name, await Member.create(bytes(secret), bytes(id)));
@@ -116,14 +120,7 @@ const commands = {
     return { text: new TextDecoder().decode(await get(name).receive(bytes(from), BigInt(epoch), bytes(sealed))) };
   },
   async info({ name }) {
-    const m = get(name);
-    return {
-      epoch: String(m.epoch),
-      exporter: hex(await m.sframeBaseKey()),
-      authenticator: hex(m.epochAuthenticator()),
-      code: (await m.groupCode()).digits,
-      members: m.members().map((x) => `${x.leaf}:${hex(x.id)}`),
-    };
+    return info(get(name));
   },
 };
 

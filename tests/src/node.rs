@@ -4,6 +4,7 @@
 //! openmls members and compare them byte for byte.
 
 use serde_json::{Value, json};
+use sotto_e2ee::Member;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
@@ -74,5 +75,57 @@ impl Drop for Js {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// What a member holds of its current epoch: every member of one group must hold the same.
+#[derive(Debug, PartialEq, Eq)]
+pub struct View {
+    /// The epoch.
+    pub epoch: u64,
+    /// Its SFrame base key (the MLS exporter output), hex.
+    pub exporter: String,
+    /// Its epoch authenticator, hex.
+    pub authenticator: String,
+    /// Its group code's digits.
+    pub code: String,
+    /// The roster, `leaf:id-hex`.
+    pub members: Vec<String>,
+}
+
+impl View {
+    /// An openmls member's.
+    pub fn of(m: &Member) -> Self {
+        Self {
+            epoch: m.epoch().expect("a member"),
+            exporter: hex(m.sframe_base_key().expect("a key").as_ref()),
+            authenticator: hex(&m.epoch_authenticator().expect("an authenticator")),
+            code: m.group_code().expect("a code").digits(),
+            members: m
+                .members()
+                .iter()
+                .map(|(leaf, id)| format!("{leaf}:{}", hex(id)))
+                .collect(),
+        }
+    }
+
+    /// A ts-mls member's, as `peer.mjs` answers `info` or `conf-info`.
+    pub fn from_js(r: &Value) -> Self {
+        Self {
+            epoch: r["epoch"]
+                .as_str()
+                .expect("epoch")
+                .parse()
+                .expect("a number"),
+            exporter: r["exporter"].as_str().expect("hex").to_owned(),
+            authenticator: r["authenticator"].as_str().expect("hex").to_owned(),
+            code: r["code"].as_str().expect("digits").to_owned(),
+            members: r["members"]
+                .as_array()
+                .expect("members")
+                .iter()
+                .map(|m| m.as_str().expect("text").to_owned())
+                .collect(),
+        }
     }
 }

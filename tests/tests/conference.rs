@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sotto_client::conference::{ConferenceEvent, ConferenceMember};
 use sotto_e2ee::{BaseKey, ConferenceFrames, Error, FrameFault, LinkSecret, Member, Stream};
 use sotto_proto::{ClientMessage, ErrorCode, PeerId, RoomId, ServerMessage};
-use sotto_tests::node::{Js, hex, unhex};
+use sotto_tests::node::{Js, View, hex, unhex};
 use sotto_tests::{Relay, WAIT};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
@@ -27,16 +27,6 @@ const SECRET: [u8; 32] = [0x3c; 32];
 enum Core {
     Rust(Box<ConferenceMember>),
     Js,
-}
-
-/// What a member holds of the current epoch.
-#[derive(Debug, PartialEq, Eq)]
-struct View {
-    epoch: u64,
-    exporter: String,
-    authenticator: String,
-    code: String,
-    members: Vec<String>,
 }
 
 /// One connection to the relay and the member on it.
@@ -291,38 +281,12 @@ impl World {
     fn view(&mut self, who: usize) -> View {
         match &self.people[who].core {
             Core::Rust(c) => {
-                let m = c.member();
-                View {
-                    epoch: c.epoch().expect("a member"),
-                    exporter: hex(m.sframe_base_key().expect("a key").as_ref()),
-                    authenticator: hex(&m.epoch_authenticator().expect("an authenticator")),
-                    code: m.group_code().expect("a code").digits(),
-                    members: m
-                        .members()
-                        .iter()
-                        .map(|(leaf, id)| format!("{leaf}:{}", hex(id)))
-                        .collect(),
-                }
+                assert!(c.epoch().is_some(), "a member");
+                View::of(c.member())
             }
             Core::Js => {
                 let name = self.people[who].name.clone();
-                let r = self.js.call(json!({"cmd": "conf-info", "name": name}));
-                View {
-                    epoch: r["epoch"]
-                        .as_str()
-                        .expect("epoch")
-                        .parse()
-                        .expect("a number"),
-                    exporter: r["exporter"].as_str().expect("hex").to_owned(),
-                    authenticator: r["authenticator"].as_str().expect("hex").to_owned(),
-                    code: r["code"].as_str().expect("digits").to_owned(),
-                    members: r["members"]
-                        .as_array()
-                        .expect("members")
-                        .iter()
-                        .map(|m| m.as_str().expect("text").to_owned())
-                        .collect(),
-                }
+                View::from_js(&self.js.call(json!({"cmd": "conf-info", "name": name})))
             }
         }
     }

@@ -9,7 +9,7 @@
 
 use serde_json::json;
 use sotto_e2ee::{CommitOutcome, LinkSecret, Member, MemberId};
-use sotto_tests::node::{Js, hex, unhex};
+use sotto_tests::node::{Js, View, hex, unhex};
 
 const SECRET: [u8; 32] = [0x5a; 32];
 
@@ -22,16 +22,6 @@ struct Person {
     name: &'static str,
     id: MemberId,
     side: Side,
-}
-
-/// What one member holds of the current epoch.
-#[derive(Debug, PartialEq, Eq)]
-struct View {
-    epoch: u64,
-    exporter: String,
-    authenticator: String,
-    code: String,
-    members: Vec<String>,
 }
 
 struct World {
@@ -97,38 +87,12 @@ impl World {
 
     fn view(&mut self, who: usize) -> View {
         match &self.people[who].side {
-            Side::Rust(m) => View {
-                epoch: m.epoch().expect("a member"),
-                exporter: hex(m.sframe_base_key().expect("a key").as_ref()),
-                authenticator: hex(&m.epoch_authenticator().expect("an authenticator")),
-                code: m.group_code().expect("a code").digits(),
-                members: m
-                    .members()
-                    .iter()
-                    .map(|(leaf, id)| format!("{leaf}:{}", hex(id)))
-                    .collect(),
-            },
-            Side::Js => {
-                let r = self
+            Side::Rust(m) => View::of(m),
+            Side::Js => View::from_js(
+                &self
                     .js
-                    .call(json!({"cmd": "info", "name": self.people[who].name}));
-                View {
-                    epoch: r["epoch"]
-                        .as_str()
-                        .expect("epoch")
-                        .parse()
-                        .expect("a number"),
-                    exporter: r["exporter"].as_str().expect("hex").to_owned(),
-                    authenticator: r["authenticator"].as_str().expect("hex").to_owned(),
-                    code: r["code"].as_str().expect("digits").to_owned(),
-                    members: r["members"]
-                        .as_array()
-                        .expect("members")
-                        .iter()
-                        .map(|m| m.as_str().expect("text").to_owned())
-                        .collect(),
-                }
-            }
+                    .call(json!({"cmd": "info", "name": self.people[who].name})),
+            ),
         }
     }
 
