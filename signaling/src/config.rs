@@ -41,8 +41,8 @@ impl fmt::Debug for TurnSecret {
 pub struct Config {
     /// The largest group call a link may ask for, in people (a group link says its size:
     /// `#S.N`). Rooms from one-to-one links hold 2 whatever this is; 2 allows no groups. Groups
-    /// of 7 and more are conferences: their media goes through the relay's SFU (--no-sfu: at
-    /// most 6).
+    /// of 7 and more are conferences: their media goes through the relay's SFU (with --no-sfu
+    /// or --redis: at most 6).
     #[arg(long, env = "SOTTO_MAX_PEERS", default_value_t = 50,
           value_parser = clap::value_parser!(u8).range(2..=50))]
     pub max_peers: u8,
